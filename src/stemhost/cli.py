@@ -1,0 +1,205 @@
+"""The ``stemhost`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from stemhost import __version__
+from stemhost.errors import StemhostError
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (1 for errors, 2 for usage errors)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except StemhostError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: one line, the traceback with --debug
+        if args.debug:
+            raise
+        print(
+            f"error: internal error ({type(exc).__name__}: {exc}); rerun with --debug and report it",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stemhost",
+        description="Mix, process and render the stems of a song: sessions, presets, buses and effects.",
+    )
+    parser.add_argument("--version", action="version", version=f"stemhost {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    parser.set_defaults(run=lambda _args: parser.print_help() or 2)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    init = commands.add_parser("init", help="write FOLDER/session.json with every audio file a stem")
+    init.add_argument("folder", type=Path, help="the folder holding the stems")
+    init.add_argument("--force", action="store_true", help="replace an existing session.json")
+    init.set_defaults(run=_init)
+
+    validate = commands.add_parser("validate", help="check a session (and presets) and print its routing")
+    _session_arguments(validate)
+    validate.set_defaults(run=_validate)
+
+    render = commands.add_parser("render", help="render a session to an audio file")
+    _session_arguments(render)
+    render.add_argument(
+        "-o", "--output", type=Path, required=True, help="output file: .wav .flac .aiff .ogg .mp3"
+    )
+    render.add_argument(
+        "--bit-depth", choices=["16", "24", "32f"], help="WAV, FLAC, AIFF (default 24; 16 is dithered)"
+    )
+    render.add_argument(
+        "--sample-rate", type=_positive_int, help="output rate in Hz (default: the session's)"
+    )
+    render.add_argument(
+        "--tail",
+        type=_seconds,
+        metavar="S",
+        help="seconds after the longest stem (default: until reverb and delay tails fall below -90 dBFS, at most 30)",
+    )
+    render.add_argument(
+        "--block-size", type=_positive_int, default=4096, help="frames per block (default 4096)"
+    )
+    render.add_argument("--workers", type=_positive_int, help="DSP threads (default: one per core)")
+    render.set_defaults(run=_render)
+
+    presets = commands.add_parser("presets", help="list the bundled presets")
+    presets.set_defaults(run=_presets)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of the session format")
+    schema.set_defaults(run=_schema)
+    return parser
+
+
+def _session_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("session", type=Path, help="the session.json file")
+    parser.add_argument(
+        "--preset", action="append", default=[], help="a bundled preset name or a preset file (repeatable)"
+    )
+    parser.add_argument(
+        "--mute", action="append", default=[], metavar="STEM", help="mute a stem, by name or role"
+    )
+    parser.add_argument(
+        "--solo", action="append", default=[], metavar="STEM", help="solo a stem, by name or role"
+    )
+    parser.add_argument(
+        "--gain", action="append", default=[], metavar="STEM=DB", help="set a stem's fader in dB"
+    )
+    parser.add_argument(
+        "--pan", action="append", default=[], metavar="STEM=P", help="set a stem's pan, -1 to +1"
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (0 <= value <= 3600) or math.isnan(value):
+        raise argparse.ArgumentTypeError(f"{text!r} must lie between 0 and 3600 seconds")
+    return value
+
+
+def _prepared_session(args: argparse.Namespace):
+    """The session with presets and command-line overrides applied."""
+    from stemhost.presets import apply_preset, load_preset, override_preset
+    from stemhost.sessions import load_session
+
+    session = load_session(args.session)
+    for name in args.preset:
+        preset, label = load_preset(name)
+        session = apply_preset(session, preset, label)
+    overrides = override_preset(session, args.mute, args.solo, args.gain, args.pan)
+    return apply_preset(session, overrides, "command line", strict=True)
+
+
+def _init(args: argparse.Namespace) -> int:
+    from stemhost.sessions import init_session
+
+    path, session = init_session(args.folder, args.force)
+    for stem in session.stems:
+        print(f"  {stem.name:<24} {stem.role:<15} {stem.file}")
+    print(f"wrote {path} ({len(session.stems)} stems)")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from stemhost.compile import probe_stems, session_rate
+    from stemhost.routing import render_tree
+
+    session = _prepared_session(args)
+    infos = probe_stems(session, args.session)
+    print(render_tree(session))
+    rate = session_rate(session, infos)
+    for stem, info in zip(session.stems, infos, strict=True):
+        note = "" if info.sample_rate == rate else f", resampled to {rate} Hz"
+        channels = "mono" if info.channels == 1 else "stereo"
+        print(
+            f"  {stem.name}: {info.frames / info.sample_rate:.2f} s, {info.sample_rate} Hz, {channels}{note}"
+        )
+    print(f"ok: {args.session} ({len(session.stems)} stems, {len(session.buses)} buses, {rate} Hz)")
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from stemhost.progress import render_progress
+    from stemhost.render import RenderOptions, render_session
+    from stemhost.summary import print_summary
+
+    session = _prepared_session(args)
+    options = RenderOptions(
+        block_size=args.block_size,
+        tail_s=args.tail,
+        bit_depth=args.bit_depth,
+        sample_rate=args.sample_rate,
+        workers=args.workers,
+    )
+    with render_progress(args.output.name) as progress:
+        result = render_session(session, args.session, args.output, options, progress)
+    print_summary(result)
+    return 0
+
+
+def _presets(_args: argparse.Namespace) -> int:
+    from stemhost.presets import bundled_presets, load_preset
+
+    for name in bundled_presets():
+        preset, _ = load_preset(name)
+        print(f"{name:<16} {preset.description}")
+    return 0
+
+
+def _schema(_args: argparse.Namespace) -> int:
+    from stemhost.model import session_schema
+
+    print(json.dumps(session_schema(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

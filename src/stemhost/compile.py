@@ -1,0 +1,87 @@
+"""The one bridge from the session model to audio: build a MixGraph from a validated session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pedalboard
+
+from stemhost.effects import build_plugin
+from stemhost.graph import AlignedChain, BusNode, Edge, MixGraph, StemNode, pan_gains
+from stemhost.model import MASTER, Session
+from stemhost.routing import bus_order, check_routing
+from stemhost.sources import AudioInfo, StemSource, probe
+
+
+def stem_path(session_path: Path, file: str) -> Path:
+    """A stem's file, relative to the session file's folder unless absolute."""
+    return (session_path.parent / file).resolve()
+
+
+def probe_stems(session: Session, session_path: Path) -> list[AudioInfo]:
+    """Open every stem's header: missing, unreadable, empty or non-audio files fail here."""
+    label = session_path.name
+    return [
+        probe(stem_path(session_path, stem.file), f"{label}: stems[{i}].file")
+        for i, stem in enumerate(session.stems)
+    ]
+
+
+def session_rate(session: Session, infos: list[AudioInfo]) -> int:
+    """The session's sample rate: its own setting, else the highest of its stems."""
+    return session.sample_rate or max(info.sample_rate for info in infos)
+
+
+def compile_graph(
+    session: Session, session_path: Path, block_size: int, workers: int | None = None
+) -> MixGraph:
+    """Build the mix graph of a session.
+
+    Args:
+        session: a validated session (presets and overrides already applied).
+        session_path: the session file; relative stem and impulse-response paths start from its folder.
+        block_size: frames per block.
+        workers: DSP threads; by default one per CPU core.
+    """
+    label = session_path.name
+    check_routing(session, label)
+    infos = probe_stems(session, session_path)
+    rate = session_rate(session, infos)
+    base = session_path.parent
+
+    def chain(effects: tuple, channels: int, where: str) -> AlignedChain:
+        plugins = [
+            build_plugin(e, base_dir=base, sample_rate=rate, where=f"{where}.chain[{k}]")
+            for k, e in enumerate(effects)
+        ]
+        return AlignedChain(pedalboard.Pedalboard(plugins), rate, channels, block_size)
+
+    stems = []
+    for i, (stem, info) in enumerate(zip(session.stems, infos, strict=True)):
+        node_chain = chain(stem.chain, info.channels, f"{label}: stems[{i}]")
+        source = StemSource(info, rate, stem.name)
+        gains = pan_gains(stem.pan, stem.gain_db, info.channels)
+        stems.append(StemNode(stem.name, source, node_chain, gains, session.is_audible(stem)))
+
+    buses: dict[str, BusNode] = {}
+    for name in bus_order(session, label):
+        i, bus = next((i, b) for i, b in enumerate(session.buses) if b.name == name)
+        buses[name] = BusNode(name, chain(bus.chain, 2, f"{label}: buses[{i}]"), _linear(bus.gain_db))
+    master = BusNode(
+        MASTER, chain(session.master.chain, 2, f"{label}: master"), _linear(session.master.gain_db)
+    )
+
+    def target(name: str) -> BusNode:
+        return master if name == MASTER else buses[name]
+
+    for stem in session.stems:
+        target(stem.output).edges.append(Edge(f"stem:{stem.name}", 1.0))
+        for send in stem.sends:
+            buses[send.bus].edges.append(Edge(f"stem:{stem.name}", _linear(send.level_db)))
+    for bus in session.buses:
+        target(bus.output).edges.append(Edge(f"bus:{bus.name}", 1.0))
+    return MixGraph(stems, list(buses.values()), master, rate, block_size, workers)
+
+
+def _linear(db: float) -> float:
+    return 10.0 ** (db / 20.0)

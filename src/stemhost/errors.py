@@ -1,0 +1,23 @@
+"""Error types. Each message names the file, the JSON path and the fix."""
+
+from __future__ import annotations
+
+
+class StemhostError(Exception):
+    """Base class of every error stemhost reports to the user."""
+
+
+class SessionError(StemhostError, ValueError):
+    """A session or preset file is malformed, inconsistent or asks for something impossible."""
+
+
+class AudioFileError(StemhostError, OSError):
+    """An audio file is missing, unreadable, empty, not audio, or holds non-finite samples."""
+
+
+class OutputError(StemhostError, OSError):
+    """The output cannot be written where or how it was asked for."""
+
+
+class DeviceError(StemhostError, RuntimeError):
+    """An audio device cannot be opened or has gone away."""

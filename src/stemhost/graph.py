@@ -1,0 +1,243 @@
+"""The compiled mix graph: stems → buses → master, processed one block at a time.
+
+Offline rendering and live playback drive the same :meth:`MixGraph.process`. Chains run in
+pedalboard's streaming mode (``reset=False``) and keep their state from block to block. Every
+node knows its latency; a bus delays each input by ``max − own`` so all paths stay aligned, and
+the master's output is late by :attr:`MixGraph.latency` frames, which the caller drops.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pedalboard
+
+from stemhost.buffers import SampleFifo
+from stemhost.sources import StemSource
+
+
+def measure_latency(board: pedalboard.Pedalboard, sample_rate: float, channels: int, block_size: int) -> int:
+    """Frames a chain withholds when streamed: pedalboard reports no latency, so count them.
+
+    Latent plugins return fewer frames than they are given at the start of a stream, and their
+    output is aligned with its input. Silence is fed for at least a second and 16 blocks; the
+    largest shortfall seen is the latency. The chain is reset afterwards.
+    """
+    if len(board) == 0:
+        return 0
+    silence = np.zeros((channels, block_size), dtype=np.float32)
+    fed = returned = shortfall = 0
+    for _ in range(max(16, math.ceil(sample_rate / block_size))):
+        fed += block_size
+        returned += board.process(silence, sample_rate, reset=False).shape[1]
+        shortfall = max(shortfall, fed - returned)
+    board.reset()
+    return shortfall
+
+
+class AlignedChain:
+    """A pedalboard chain streamed in fixed blocks that returns full blocks, late by its latency.
+
+    Args:
+        board: the plugins, in order.
+        sample_rate: Hz.
+        channels: channel count of the audio it processes.
+        block_size: frames per call to :meth:`process`.
+    """
+
+    def __init__(
+        self, board: pedalboard.Pedalboard, sample_rate: float, channels: int, block_size: int
+    ) -> None:
+        self.board = board
+        self.sample_rate = sample_rate
+        self.latency = measure_latency(board, sample_rate, channels, block_size)
+        self._fifo = SampleFifo(channels, prefill=self.latency) if self.latency else None
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Process ``(channels, n)`` audio; returns ``(channels, n)``."""
+        if len(self.board) == 0:
+            return block
+        out = self.board.process(block, self.sample_rate, reset=False)
+        if self._fifo is None:
+            if out.shape[1] != block.shape[1]:
+                raise RuntimeError("a chain measured without latency returned a short block")
+            return out
+        self._fifo.push(out)
+        return self._fifo.pop(block.shape[1])
+
+
+def pan_gains(pan: float, gain_db: float, channels: int) -> tuple[float, float]:
+    """Left and right gains of a strip's fader and pan.
+
+    Mono sources use the constant-power law (−3 dB each side at centre); stereo sources use a
+    balance control that leaves both sides untouched at centre and turns the far side down.
+    """
+    gain = 10.0 ** (gain_db / 20.0)
+    if channels == 1:
+        angle = (pan + 1.0) * math.pi / 4.0
+        return gain * math.cos(angle), gain * math.sin(angle)
+    return gain * min(1.0, 1.0 - pan), gain * min(1.0, 1.0 + pan)
+
+
+@dataclass
+class StemNode:
+    """One stem's strip: source → chain → fader and pan → a stereo block."""
+
+    name: str
+    source: StemSource
+    chain: AlignedChain
+    gains: tuple[float, float]
+    audible: bool
+    peak: float = 0.0  # the last block's peak, linear, after fader and pan
+
+    @property
+    def latency(self) -> int:
+        return self.chain.latency
+
+    def render(self, n: int) -> np.ndarray | None:
+        """The next n frames as ``(2, n)``, or None when the stem is silent (muted or not soloed)."""
+        block = self.source.read(n)
+        if not self.audible:  # the source still advances, so the song's length counts it
+            self.peak = 0.0
+            return None
+        wet = self.chain.process(block)
+        out = np.empty((2, n), dtype=np.float32)
+        np.multiply(wet[0], self.gains[0], out=out[0])
+        np.multiply(wet[-1], self.gains[1], out=out[1])
+        self.peak = float(np.max(np.abs(out)))
+        return out
+
+
+@dataclass
+class Edge:
+    """An input of a bus: a stem's or a bus's output at a level, delayed to line up with the others."""
+
+    source: str  # "stem:NAME" or "bus:NAME"
+    level: float  # linear
+    delay: SampleFifo | None = None
+
+
+@dataclass
+class BusNode:
+    """A summing point with a chain and a fader. The master is a bus too."""
+
+    name: str
+    chain: AlignedChain
+    gain: float
+    edges: list[Edge] = field(default_factory=list)
+    input_latency: int = 0
+    peak: float = 0.0
+
+    @property
+    def latency(self) -> int:
+        return self.input_latency + self.chain.latency
+
+    def render(self, n: int, outputs: dict[str, np.ndarray | None]) -> np.ndarray:
+        """Sum the inputs (each already rendered into outputs), run the chain and the fader."""
+        mix = np.zeros((2, n), dtype=np.float32)
+        for edge in self.edges:
+            signal = outputs[edge.source]
+            if edge.delay is not None:
+                edge.delay.push(signal if signal is not None else np.zeros((2, n), np.float32))
+                signal = edge.delay.pop(n)
+            if signal is not None:
+                mix += signal if edge.level == 1.0 else signal * np.float32(edge.level)
+        out = self.chain.process(mix)
+        if self.gain != 1.0:
+            out = out * np.float32(self.gain)
+        self.peak = float(np.max(np.abs(out)))
+        return out
+
+
+class MixGraph:
+    """Stems, buses in dependency order, and the master; compiled, aligned and ready to stream.
+
+    Args:
+        stems: the stem nodes.
+        buses: the bus nodes, each after every bus that feeds it.
+        master: the master node.
+        sample_rate: Hz.
+        block_size: frames per :meth:`process` call.
+        workers: threads used for stems and independent buses (pedalboard releases the GIL).
+    """
+
+    def __init__(
+        self,
+        stems: Sequence[StemNode],
+        buses: Sequence[BusNode],
+        master: BusNode,
+        sample_rate: int,
+        block_size: int,
+        workers: int | None = None,
+    ) -> None:
+        self.stems = list(stems)
+        self.buses = list(buses)
+        self.master = master
+        self.sample_rate = sample_rate
+        self.block_size = block_size
+        self._levels = _bus_levels(self.buses)
+        _compensate(self.stems, self.buses + [master])
+        self.latency = master.latency
+        threads = workers if workers is not None else (os.cpu_count() or 1)
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="stemhost-dsp") if threads > 1 else None
+
+    @property
+    def sources_done(self) -> bool:
+        """True once every stem has delivered its last real frame."""
+        return all(s.source.done for s in self.stems)
+
+    @property
+    def content_frames(self) -> int:
+        """Frames of real audio in the longest stem delivered so far (its length once done)."""
+        return max(s.source.frames_out for s in self.stems)
+
+    def process(self) -> np.ndarray:
+        """Render the next block of the master as ``(2, block_size)`` float32."""
+        n = self.block_size
+        outputs: dict[str, np.ndarray | None] = {}
+        for stem, out in zip(self.stems, self._map(lambda s: s.render(n), self.stems), strict=True):
+            outputs[f"stem:{stem.name}"] = out
+        for level in self._levels:
+            for bus, out in zip(level, self._map(lambda b: b.render(n, outputs), level), strict=True):
+                outputs[f"bus:{bus.name}"] = out
+        return self.master.render(n, outputs)
+
+    def close(self) -> None:
+        """Stop the worker threads and close the stem files."""
+        if self._pool is not None:
+            self._pool.shutdown()
+        for stem in self.stems:
+            stem.source.close()
+
+    def _map(self, fn: Callable, items: list) -> list:
+        if self._pool is None or len(items) < 2:
+            return [fn(item) for item in items]
+        return list(self._pool.map(fn, items))
+
+
+def _bus_levels(buses: list[BusNode]) -> list[list[BusNode]]:
+    """Group buses (given in dependency order) into levels that can run at the same time."""
+    depth: dict[str, int] = {}
+    for bus in buses:
+        feeders = [depth[e.source[4:]] for e in bus.edges if e.source.startswith("bus:")]
+        depth[bus.name] = 1 + max(feeders, default=-1)
+    levels: list[list[BusNode]] = [[] for _ in range(1 + max(depth.values(), default=-1))]
+    for bus in buses:
+        levels[depth[bus.name]].append(bus)
+    return levels
+
+
+def _compensate(stems: list[StemNode], buses: list[BusNode]) -> None:
+    """Give every bus input the delay that lines it up with the latest one (Tracktion's max − own)."""
+    latency = {f"stem:{s.name}": s.latency for s in stems}
+    for bus in buses:  # dependency order: every feeding bus has its latency already
+        bus.input_latency = max((latency[e.source] for e in bus.edges), default=0)
+        for edge in bus.edges:
+            lag = bus.input_latency - latency[edge.source]
+            edge.delay = SampleFifo(2, prefill=lag) if lag else None
+        latency[f"bus:{bus.name}"] = bus.latency

@@ -1,0 +1,112 @@
+"""The session format: frozen pydantic data, nothing that touches audio.
+
+A session lists stems (one audio file each, with its strip: chain, fader, pan, mute, solo,
+output and sends), buses and the master. Every field but ``stems[].name`` and ``stems[].file``
+has a default, so a session of names and files alone renders the plain sum of the stems.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stemhost.effects import Effect
+
+ROLES: tuple[str, ...] = (
+    "drums",
+    "percussion",
+    "bass",
+    "guitar",
+    "keys",
+    "piano",
+    "synth",
+    "strings",
+    "brass",
+    "pad",
+    "lead_vocal",
+    "backing_vocals",
+    "click",
+    "guide",
+    "fx",
+    "other",
+)
+VOCAL_ROLES: tuple[str, ...] = ("lead_vocal", "backing_vocals")
+MASTER = "master"
+
+Role = Literal[ROLES]  # type: ignore[valid-type]
+Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\s/\\]+$")]
+FaderDb = Annotated[float, Field(ge=-120.0, le=24.0, description="fader gain in dB")]
+Pan = Annotated[float, Field(ge=-1.0, le=1.0, description="-1 full left, 0 centre, +1 full right")]
+Chain = tuple[Effect, ...]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Send(_Frozen):
+    """A post-fader, post-pan feed from a stem to a bus."""
+
+    bus: Name
+    level_db: FaderDb = 0.0
+
+
+class Stem(_Frozen):
+    """One audio file and its channel strip: chain → fader → pan."""
+
+    name: Name
+    file: str = Field(min_length=1, description="relative to the session file's folder, or absolute")
+    role: Role = "other"
+    gain_db: FaderDb = 0.0
+    pan: Pan = 0.0
+    mute: bool = False
+    solo: bool = False
+    chain: Chain = ()
+    output: Name = MASTER
+    sends: tuple[Send, ...] = ()
+
+
+class Bus(_Frozen):
+    """A named summing point with its own chain and fader, feeding another bus or the master."""
+
+    name: Name
+    gain_db: FaderDb = 0.0
+    chain: Chain = ()
+    output: Name = MASTER
+
+
+class Master(_Frozen):
+    """The bus that reaches the output."""
+
+    gain_db: FaderDb = 0.0
+    chain: Chain = ()
+
+
+class Session(_Frozen):
+    """A whole song: its stems, buses, master and transport settings."""
+
+    stems: Annotated[tuple[Stem, ...], Field(min_length=1)]
+    buses: tuple[Bus, ...] = ()
+    master: Master = Master()
+    sample_rate: Annotated[int, Field(ge=8000, le=384000)] | None = Field(
+        default=None, description="Hz; by default the stems' own rate, the highest when they differ"
+    )
+
+    def any_solo(self) -> bool:
+        """True when at least one stem is soloed (solo in place mutes every other stem)."""
+        return any(stem.solo for stem in self.stems)
+
+    def is_audible(self, stem: Stem) -> bool:
+        """Whether a stem reaches the mix after mute and solo are applied."""
+        if stem.mute:
+            return False
+        return stem.solo or not self.any_solo()
+
+
+def session_schema() -> dict:
+    """The JSON Schema of the session format, as committed in presets/session.schema.json."""
+    schema = Session.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "stemhost session"
+    return schema

@@ -1,0 +1,139 @@
+"""Output files: format from the extension, bit depth, TPDF dither, and atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+import soundfile
+
+from stemhost.errors import OutputError
+
+FORMATS = {".wav": "WAV", ".flac": "FLAC", ".aiff": "AIFF", ".aif": "AIFF", ".ogg": "OGG", ".mp3": "MP3"}
+PCM_FORMATS = ("WAV", "FLAC", "AIFF")
+BIT_DEPTHS = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
+CODEC_SUBTYPES = {"OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}
+DITHER_SEED = 0x5EED  # the same dither noise on every render, so renders are reproducible
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """How an output file is encoded: libsndfile's format and subtype names."""
+
+    format: str
+    subtype: str
+
+    @property
+    def dithered(self) -> bool:
+        return self.subtype == "PCM_16"
+
+
+def output_format(path: Path, bit_depth: str | None) -> OutputFormat:
+    """The format of an output path, from its extension and an optional ``--bit-depth``."""
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise OutputError(
+            f"-o {str(path)!r}: unknown format {path.suffix or '(no extension)'!r}; "
+            f"use one of {', '.join(sorted(set(FORMATS)))}"
+        )
+    if fmt not in PCM_FORMATS:
+        if bit_depth is not None:
+            raise OutputError(
+                f"--bit-depth {bit_depth}: {fmt} has no bit depth; it applies to WAV, FLAC and AIFF"
+            )
+        return OutputFormat(fmt, CODEC_SUBTYPES[fmt])
+    depth = bit_depth or "24"
+    if depth not in BIT_DEPTHS:
+        raise OutputError(f"--bit-depth {depth!r}: use 16, 24 or 32f")
+    if fmt == "FLAC" and depth == "32f":
+        raise OutputError("--bit-depth 32f: FLAC stores integers; use 16 or 24, or write WAV or AIFF for 32f")
+    return OutputFormat(fmt, BIT_DEPTHS[depth])
+
+
+def check_output_path(path: Path, inputs: list[Path]) -> None:
+    """Refuse an output that would overwrite an input, or lands in a missing or read-only folder."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise OutputError(f"-o {str(path)!r}: the folder {str(folder)!r} does not exist; create it first")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"-o {str(path)!r}: the folder {str(folder)!r} is not writable")
+    target = path.resolve()
+    for source in inputs:
+        if target == source.resolve():
+            raise OutputError(
+                f"-o {str(path)!r}: that is one of the session's stems; choose another output name"
+            )
+
+
+class AtomicAudioWriter:
+    """Writes ``(2, n)`` float32 blocks to a temporary file beside the target, renamed at the end.
+
+    Whatever goes wrong (an error, Ctrl-C, a full disk), no half-written file carries the
+    target's name: the temporary file is removed and the target is left as it was.
+    """
+
+    def __init__(self, path: Path, fmt: OutputFormat, sample_rate: int, channels: int = 2) -> None:
+        self.path = path
+        self.format = fmt
+        self._rng = np.random.default_rng(DITHER_SEED)
+        try:
+            handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        except OSError as exc:
+            raise OutputError(
+                f"-o {str(path)!r}: cannot write in {str(path.parent)!r} ({exc.strerror})"
+            ) from None
+        os.close(handle)
+        self._tmp = Path(tmp)
+        try:
+            self._file = soundfile.SoundFile(
+                tmp, "w", samplerate=sample_rate, channels=channels, format=fmt.format, subtype=fmt.subtype
+            )
+        except Exception as exc:
+            self._tmp.unlink(missing_ok=True)
+            raise OutputError(f"-o {str(path)!r}: cannot encode {fmt.format}/{fmt.subtype} ({exc})") from None
+
+    def write(self, block: np.ndarray) -> None:
+        """Append ``(channels, n)`` float32 audio at full scale ±1."""
+        frames = block.T
+        if self.format.dithered:
+            frames = self._dither16(frames)
+        elif self.format.subtype != "FLOAT":
+            frames = np.clip(frames, -1.0, 1.0)
+        try:
+            self._file.write(frames)
+        except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
+            raise OutputError(f"-o {str(self.path)!r}: writing failed ({exc})") from None
+
+    def _dither16(self, frames: np.ndarray) -> np.ndarray:
+        """Quantise to 16 bits with triangular (TPDF) dither of ±1 LSB."""
+        # Two uniform draws per sample, taken frame by frame so the noise is the same whatever the block size.
+        uniform = self._rng.random((*frames.shape, 2))
+        noise = uniform[..., 0] - uniform[..., 1]
+        return np.clip(np.round(frames * 32767.0 + noise), -32768, 32767).astype(np.int16)
+
+    def commit(self) -> None:
+        """Finish the file and give it its final name."""
+        self._file.close()
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        """Drop the temporary file."""
+        with contextlib.suppress(Exception):
+            self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> AtomicAudioWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.abort()

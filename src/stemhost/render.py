@@ -1,0 +1,229 @@
+"""Offline rendering: drive the mix graph block by block into an output file."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soxr
+
+from stemhost.compile import compile_graph, stem_path
+from stemhost.effects import Delay
+from stemhost.graph import MixGraph
+from stemhost.meter import LoudnessMeter
+from stemhost.model import Session
+from stemhost.outputs import AtomicAudioWriter, check_output_path, output_format
+
+DEFAULT_BLOCK_SIZE = 4096
+TAIL_FLOOR = 10.0 ** (-90.0 / 20.0)  # tails end once they fall below −90 dBFS
+TAIL_MAX_S = 30.0
+TAIL_HOLD_S = 0.5  # how long a tail must stay below the floor before it counts as ended
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Settings of one offline render.
+
+    Attributes:
+        block_size: frames per graph block; the output does not depend on it.
+        tail_s: seconds rendered after the longest stem; None follows tails down to −90 dBFS (≤ 30 s).
+        bit_depth: "16", "24" or "32f" for WAV, FLAC and AIFF; None for the format's default.
+        sample_rate: the output file's rate in Hz; None keeps the session's.
+        workers: DSP threads; None uses every core.
+    """
+
+    block_size: int = DEFAULT_BLOCK_SIZE
+    tail_s: float | None = None
+    bit_depth: str | None = None
+    sample_rate: int | None = None
+    workers: int | None = None
+
+
+@dataclass
+class ClipReport:
+    """Where the master went above 0 dBFS, and which stems were loudest there."""
+
+    samples: int = 0
+    first_s: float = 0.0
+    last_s: float = 0.0
+    peak: float = 0.0
+    stem_peaks: dict[str, float] = field(default_factory=dict)
+
+    def add(self, block: np.ndarray, start_s: float, sample_rate: int, graph: MixGraph) -> None:
+        over = np.abs(block) > 1.0
+        if not over.any():
+            return
+        frames = np.flatnonzero(over.any(axis=0))
+        if self.samples == 0:
+            self.first_s = start_s + frames[0] / sample_rate
+        self.last_s = start_s + frames[-1] / sample_rate
+        self.samples += int(over.sum())
+        self.peak = max(self.peak, float(np.max(np.abs(block))))
+        for stem in graph.stems:
+            self.stem_peaks[stem.name] = max(self.stem_peaks.get(stem.name, 0.0), stem.peak)
+
+    def loudest_stems(self, count: int = 3) -> list[str]:
+        ranked = sorted(self.stem_peaks.items(), key=lambda kv: -kv[1])
+        return [name for name, peak in ranked[:count] if peak > 0]
+
+
+@dataclass
+class RenderResult:
+    """What a render wrote, and what was measured on the way."""
+
+    path: Path
+    frames: int
+    sample_rate: int
+    peak_dbfs: float
+    loudness_lufs: float
+    latency: int
+    clips: ClipReport
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate
+
+
+class TailTrimmer:
+    """Decides where the output ends: at the longest stem plus a fixed tail, or when tails die out.
+
+    Blocks come in order in output time; once the content's end is known, frames past it are
+    written only up to the tail's end. In automatic mode, frames after the content are held back
+    until a louder frame shows they belong to the tail.
+    """
+
+    def __init__(self, sample_rate: int, tail_s: float | None, hold_s: float) -> None:
+        self.fixed = None if tail_s is None else round(tail_s * sample_rate)
+        self.max_tail = round(TAIL_MAX_S * sample_rate)
+        self.hold = round(hold_s * sample_rate)
+        self.position = 0  # frames received
+        self.end: int | None = None  # frames the output will hold, once known
+        self._held: list[np.ndarray] = []
+        self._last_loud = 0  # end (exclusive) of the last frame above the floor
+
+    def feed(self, block: np.ndarray, content_end: int | None) -> Iterator[np.ndarray]:
+        """Take the next block; yield what is to be written now."""
+        start, self.position = self.position, self.position + block.shape[1]
+        if content_end is None:
+            yield block
+            return
+        cut = max(0, content_end - start)
+        if cut:
+            yield block[:, :cut]
+        rest, rest_start = block[:, cut:], start + cut
+        if self.fixed is not None:
+            self.end = content_end + self.fixed
+            keep = max(0, min(rest.shape[1], self.end - rest_start))
+            if keep:
+                yield rest[:, :keep]
+            return
+        self._last_loud = max(self._last_loud, content_end)
+        loud = np.flatnonzero(np.max(np.abs(rest), axis=0) > TAIL_FLOOR)
+        if loud.size:
+            self._last_loud = min(rest_start + int(loud[-1]) + 1, content_end + self.max_tail)
+            yield from self._held
+            self._held = []
+            yield rest[:, : self._last_loud - rest_start]
+            self._held = [rest[:, self._last_loud - rest_start :]]
+        else:
+            self._held.append(rest)
+        if self.position - self._last_loud >= self.hold or self.position >= content_end + self.max_tail:
+            self.end = self._last_loud
+
+    @property
+    def finished(self) -> bool:
+        return self.end is not None and self.position >= self.end
+
+
+def tail_hold_s(session: Session) -> float:
+    """Silence that ends a tail: longer than the longest echo gap, so delays are not cut between echoes."""
+    chains = [s.chain for s in session.stems] + [b.chain for b in session.buses] + [session.master.chain]
+    delays = [e.delay_seconds for chain in chains for e in chain if isinstance(e, Delay) and e.feedback > 0]
+    return max([TAIL_HOLD_S, *(2.0 * d for d in delays)])
+
+
+def render_session(
+    session: Session,
+    session_path: Path,
+    output: Path,
+    options: RenderOptions = RenderOptions(),  # noqa: B008 - frozen dataclass
+    progress: callable | None = None,
+) -> RenderResult:
+    """Render a session into one stereo file.
+
+    Args:
+        session: the session with presets and overrides applied.
+        session_path: the session file (relative paths start from its folder).
+        output: the file to write; its extension picks the format.
+        options: block size, tail, bit depth, output rate and threads.
+        progress: called with (seconds done, seconds expected) after every block.
+    """
+    fmt = output_format(output, options.bit_depth)
+    inputs = [stem_path(session_path, s.file) for s in session.stems] + [session_path]
+    check_output_path(output, inputs)
+    graph = compile_graph(session, session_path, options.block_size, options.workers)
+    try:
+        return _run(graph, session, output, fmt, options, progress)
+    finally:
+        graph.close()
+
+
+def _run(
+    graph: MixGraph, session: Session, output: Path, fmt, options: RenderOptions, progress
+) -> RenderResult:
+    rate = graph.sample_rate
+    out_rate = options.sample_rate or rate
+    expected_s = max(s.source.info.frames / s.source.info.sample_rate for s in graph.stems)
+    trimmer = TailTrimmer(rate, options.tail_s, tail_hold_s(session))
+    resampler = (
+        soxr.ResampleStream(rate, out_rate, 2, dtype="float32", quality="VHQ") if out_rate != rate else None
+    )
+    meter = LoudnessMeter(2, out_rate)
+    clips = ClipReport()
+    to_skip = graph.latency  # the master is late by the graph's latency: drop that much at the start
+    frames_written = 0
+
+    with AtomicAudioWriter(output, fmt, out_rate) as writer:
+
+        def emit(block: np.ndarray, last: bool = False) -> None:
+            nonlocal frames_written
+            if resampler is not None:
+                block = np.ascontiguousarray(resampler.resample_chunk(block.T, last=last).T)
+            if block.shape[1]:
+                meter.add(block)
+                writer.write(block)
+                frames_written += block.shape[1]
+
+        while not trimmer.finished:
+            block = graph.process()
+            content_end = graph.content_frames if graph.sources_done else None
+            if to_skip:
+                skipped = min(to_skip, block.shape[1])
+                block, to_skip = block[:, skipped:], to_skip - skipped
+                if not block.shape[1]:
+                    continue
+            clips.add(block, trimmer.position / rate, rate, graph)
+            for piece in trimmer.feed(block, content_end):
+                emit(piece)
+            if progress is not None:
+                progress(trimmer.position / rate, expected_s)
+        if resampler is not None:
+            emit(np.zeros((2, 0), np.float32), last=True)
+
+    return RenderResult(
+        path=output,
+        frames=frames_written,
+        sample_rate=out_rate,
+        peak_dbfs=meter.peak_dbfs,
+        loudness_lufs=meter.integrated_lufs,
+        latency=graph.latency,
+        clips=clips,
+    )
+
+
+def db(value: float) -> float:
+    """Linear amplitude in dB (−inf for 0)."""
+    return 20.0 * math.log10(value) if value > 0 else -math.inf

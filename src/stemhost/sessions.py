@@ -1,0 +1,104 @@
+"""Session files: loading and checking them, and creating one from a folder of stems."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from stemhost.errors import SessionError
+from stemhost.model import Session
+from stemhost.outputs import FORMATS
+from stemhost.routing import check_routing
+from stemhost.validation import load_model, read_json
+
+# Words in a file name that give away a stem's role; the first rule that matches wins, so
+# instruments come before lead_vocal ("lead guitar" is a guitar, "lead.wav" a vocal).
+ROLE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "backing_vocals",
+        ("backing", "bvox", "bgv", "bv", "harmony", "harmonies", "choir", "backvocals", "backs"),
+    ),
+    ("click", ("click", "metronome", "clicktrack")),
+    ("guide", ("guide", "cue", "cues", "count", "countin")),
+    ("percussion", ("perc", "percussion", "shaker", "tambourine", "conga", "congas", "bongo", "cajon")),
+    ("drums", ("drum", "drums", "kit", "kick", "snare", "hats", "hihat", "overheads", "oh", "toms", "beat")),
+    ("bass", ("bass", "sub", "808")),
+    ("piano", ("piano", "pno", "grand", "rhodes")),
+    ("keys", ("keys", "keyboard", "keyboards", "organ", "epiano", "wurli", "chords")),
+    ("guitar", ("guitar", "guitars", "gtr", "gtrs", "acoustic", "electric", "strat")),
+    ("synth", ("synth", "synths", "lead_synth", "arp", "pluck", "moog")),
+    ("strings", ("strings", "string", "violin", "violins", "viola", "cello", "orchestra")),
+    ("brass", ("brass", "horn", "horns", "trumpet", "trombone", "sax", "saxophone")),
+    ("pad", ("pad", "pads", "atmos", "ambience", "texture")),
+    ("lead_vocal", ("lead", "vocal", "vocals", "vox", "voice", "leadvocal", "singer")),
+    ("fx", ("fx", "sfx", "riser", "risers", "impact", "noise", "effects")),
+)
+
+
+def load_session(path: Path) -> Session:
+    """Read, validate and check the routing of a session file."""
+    session = load_model(Session, read_json(path), path.name)
+    check_routing(session, path.name)
+    return session
+
+
+def guess_role(file_name: str) -> str:
+    """A stem's role from words in its file name (``"03 Lead Vox.wav"`` → ``lead_vocal``)."""
+    stem = Path(file_name).stem.lower()
+    words = [w for w in re.split(r"[^a-z0-9]+", stem) if w]
+    joined = "".join(words)
+    for role, keys in ROLE_WORDS:
+        if any(k in words for k in keys) or any(len(k) > 3 and k in joined for k in keys):
+            return role
+    return "other"
+
+
+def stem_name(file_name: str, taken: set[str]) -> str:
+    """A unique stem name from a file name: lower case, words joined by underscores."""
+    base = "_".join(w for w in re.split(r"[^a-z0-9]+", Path(file_name).stem.lower()) if w) or "stem"
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}_{n}", n + 1
+    return name
+
+
+def init_session(folder: Path, force: bool = False) -> tuple[Path, Session]:
+    """Write ``folder/session.json`` with every audio file in the folder as a stem.
+
+    Roles are guessed from the file names; everything else keeps its default.
+    """
+    if not folder.is_dir():
+        raise SessionError(f"{folder}: not a folder; give the folder that holds the stems")
+    target = folder / "session.json"
+    if target.exists() and not force:
+        raise SessionError(f"{target}: already exists; pass --force to replace it")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FORMATS)
+    if not files:
+        raise SessionError(f"{folder}: holds no audio files ({', '.join(sorted(set(FORMATS)))})")
+    taken: set[str] = set()
+    stems = []
+    for path in files:
+        name = stem_name(path.name, taken)
+        taken.add(name)
+        stems.append({"name": name, "file": path.name, "role": guess_role(path.name)})
+    session = load_model(Session, {"stems": stems}, target.name)
+    write_json_atomic(
+        target, session.model_dump(mode="json", include={"stems": {"__all__": {"name", "file", "role"}}})
+    )
+    return target, session
+
+
+def write_json_atomic(path: Path, data: object) -> None:
+    """Write JSON to a temporary file beside the target, then rename it into place."""
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

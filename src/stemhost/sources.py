@@ -1,0 +1,133 @@
+"""Reading stems block by block, resampled to the session rate, padded with silence at the end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import soxr
+
+from stemhost.buffers import SampleFifo
+from stemhost.errors import AudioFileError
+
+READ_FRAMES = 16384  # frames read from a file at a time when resampling
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a stem file holds: rate in Hz, channel count, length in frames."""
+
+    path: Path
+    sample_rate: int
+    channels: int
+    frames: int
+
+
+def probe(path: Path, where: str) -> AudioInfo:
+    """Open an audio file's header and check it can be a stem (mono or stereo, not empty).
+
+    Args:
+        path: the file.
+        where: the field that names it, for messages (``session.json: stems[0].file``).
+    """
+    if not path.exists():
+        raise AudioFileError(f"{where}: {str(path)!r} does not exist")
+    if not path.is_file():
+        raise AudioFileError(f"{where}: {str(path)!r} is not a file")
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
+        raise AudioFileError(
+            f"{where}: {str(path)!r} is not a readable audio file ({exc}); use WAV, FLAC, AIFF, OGG or MP3"
+        ) from None
+    if info.frames <= 0:
+        raise AudioFileError(f"{where}: {str(path)!r} holds no audio (0 frames)")
+    if info.channels not in (1, 2):
+        raise AudioFileError(
+            f"{where}: {str(path)!r} has {info.channels} channels; stems must be mono or stereo"
+        )
+    return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames))
+
+
+def format_time(seconds: float) -> str:
+    """Seconds as m:ss.mmm."""
+    minutes, rest = divmod(seconds, 60.0)
+    return f"{int(minutes)}:{rest:06.3f}"
+
+
+class StemSource:
+    """Streams one stem file at the session rate, as ``(channels, n)`` float32 blocks.
+
+    After the end of the file it returns silence, so stems of different lengths mix freely.
+    Files at another rate go through soxr's very-high-quality streaming resampler, whose
+    output is aligned with its input (no added delay).
+
+    Args:
+        info: the probed file.
+        sample_rate: the session rate in Hz.
+        name: the stem's name, for messages.
+    """
+
+    def __init__(self, info: AudioInfo, sample_rate: int, name: str) -> None:
+        self.info = info
+        self.name = name
+        self.channels = info.channels
+        self.sample_rate = sample_rate
+        self._file = soundfile.SoundFile(str(info.path))
+        self._frames_read = 0
+        self._eof = False  # the file is read to its end
+        self.frames_out = 0  # frames of real audio delivered so far, at the session rate
+        self._resampler = None
+        self._fifo = SampleFifo(self.channels)
+        if info.sample_rate != sample_rate:
+            self._resampler = soxr.ResampleStream(
+                info.sample_rate, sample_rate, self.channels, dtype="float32", quality="VHQ"
+            )
+
+    @property
+    def done(self) -> bool:
+        """True once every real frame has been delivered; only silence follows."""
+        return self._eof and len(self._fifo) == 0
+
+    def read(self, n: int) -> np.ndarray:
+        """The next n frames; silence once the file is done."""
+        if self._resampler is None:
+            block = self._read_file(n)
+        else:
+            while len(self._fifo) < n and not self._eof:
+                raw = self._read_file(READ_FRAMES)
+                resampled = self._resampler.resample_chunk(raw.T, last=self._eof)
+                self._fifo.push(np.ascontiguousarray(resampled.T))
+            block = self._fifo.pop(min(n, len(self._fifo)))
+        real = block.shape[1]
+        self.frames_out += real
+        if real < n:
+            block = np.concatenate([block, np.zeros((self.channels, n - real), np.float32)], axis=1)
+        return block
+
+    def _read_file(self, n: int) -> np.ndarray:
+        if self._eof:
+            return np.zeros((self.channels, 0), np.float32)
+        try:
+            data = self._file.read(n, dtype="float32", always_2d=True)
+        except (soundfile.LibsndfileError, RuntimeError) as exc:
+            raise AudioFileError(
+                f"stem {self.name!r}: {str(self.info.path)!r} cannot be decoded ({exc})"
+            ) from None
+        if not np.isfinite(data).all():
+            bad = int(np.argwhere(~np.isfinite(data))[0][0])
+            kind = "NaN" if np.isnan(data[bad]).any() else "infinite"
+            frame = self._frames_read + bad
+            raise AudioFileError(
+                f"stem {self.name!r}: {str(self.info.path)!r} holds a {kind} sample at "
+                f"{format_time(frame / self.info.sample_rate)} (frame {frame}); repair or re-export the file"
+            )
+        self._frames_read += data.shape[0]
+        self._eof = data.shape[0] < n or self._frames_read >= self.info.frames
+        return np.ascontiguousarray(data.T)
+
+    def close(self) -> None:
+        """Release the file."""
+        self._file.close()
