@@ -57,24 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = commands.add_parser("render", help="render a session to an audio file")
     _session_arguments(render)
-    render.add_argument(
-        "-o", "--output", type=Path, required=True, help="output file: .wav .flac .aiff .ogg .mp3"
-    )
-    render.add_argument(
-        "--bit-depth", choices=["16", "24", "32f"], help="WAV, FLAC, AIFF (default 24; 16 is dithered)"
-    )
-    render.add_argument(
-        "--sample-rate", type=_positive_int, help="output rate in Hz (default: the session's)"
-    )
+    render.add_argument("-o", "--output", type=Path, required=True, help="output file: .wav .flac .aiff .ogg .mp3")
+    render.add_argument("--bit-depth", choices=["16", "24", "32f"], help="WAV, FLAC, AIFF (default 24; 16 is dithered)")
+    render.add_argument("--sample-rate", type=_positive_int, help="output rate in Hz (default: the session's)")
     render.add_argument(
         "--tail",
         type=_seconds,
         metavar="S",
         help="seconds after the longest stem (default: until reverb and delay tails fall below -90 dBFS, at most 30)",
     )
-    render.add_argument(
-        "--block-size", type=_positive_int, default=4096, help="frames per block (default 4096)"
-    )
+    render.add_argument("--block-size", type=_positive_int, default=4096, help="frames per block (default 4096)")
     render.add_argument("--workers", type=_positive_int, help="DSP threads (default: one per core)")
     render.set_defaults(run=_render)
 
@@ -91,18 +83,10 @@ def _session_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset", action="append", default=[], help="a bundled preset name or a preset file (repeatable)"
     )
-    parser.add_argument(
-        "--mute", action="append", default=[], metavar="STEM", help="mute a stem, by name or role"
-    )
-    parser.add_argument(
-        "--solo", action="append", default=[], metavar="STEM", help="solo a stem, by name or role"
-    )
-    parser.add_argument(
-        "--gain", action="append", default=[], metavar="STEM=DB", help="set a stem's fader in dB"
-    )
-    parser.add_argument(
-        "--pan", action="append", default=[], metavar="STEM=P", help="set a stem's pan, -1 to +1"
-    )
+    parser.add_argument("--mute", action="append", default=[], metavar="STEM", help="mute a stem, by name or role")
+    parser.add_argument("--solo", action="append", default=[], metavar="STEM", help="solo a stem, by name or role")
+    parser.add_argument("--gain", action="append", default=[], metavar="STEM=DB", help="set a stem's fader in dB")
+    parser.add_argument("--pan", action="append", default=[], metavar="STEM=P", help="set a stem's pan, -1 to +1")
 
 
 def _positive_int(text: str) -> int:
@@ -159,9 +143,7 @@ def _validate(args: argparse.Namespace) -> int:
     for stem, info in zip(session.stems, infos, strict=True):
         note = "" if info.sample_rate == rate else f", resampled to {rate} Hz"
         channels = "mono" if info.channels == 1 else "stereo"
-        print(
-            f"  {stem.name}: {info.frames / info.sample_rate:.2f} s, {info.sample_rate} Hz, {channels}{note}"
-        )
+        print(f"  {stem.name}: {info.frames / info.sample_rate:.2f} s, {info.sample_rate} Hz, {channels}{note}")
     print(f"ok: {args.session} ({len(session.stems)} stems, {len(session.buses)} buses, {rate} Hz)")
     return 0
 

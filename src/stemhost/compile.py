@@ -22,8 +22,7 @@ def probe_stems(session: Session, session_path: Path) -> list[AudioInfo]:
     """Open every stem's header: missing, unreadable, empty or non-audio files fail here."""
     label = session_path.name
     return [
-        probe(stem_path(session_path, stem.file), f"{label}: stems[{i}].file")
-        for i, stem in enumerate(session.stems)
+        probe(stem_path(session_path, stem.file), f"{label}: stems[{i}].file") for i, stem in enumerate(session.stems)
     ]
 
 
@@ -32,9 +31,7 @@ def session_rate(session: Session, infos: list[AudioInfo]) -> int:
     return session.sample_rate or max(info.sample_rate for info in infos)
 
 
-def compile_graph(
-    session: Session, session_path: Path, block_size: int, workers: int | None = None
-) -> MixGraph:
+def compile_graph(session: Session, session_path: Path, block_size: int, workers: int | None = None) -> MixGraph:
     """Build the mix graph of a session.
 
     Args:
@@ -51,8 +48,7 @@ def compile_graph(
 
     def chain(effects: tuple, channels: int, where: str) -> AlignedChain:
         plugins = [
-            build_plugin(e, base_dir=base, sample_rate=rate, where=f"{where}.chain[{k}]")
-            for k, e in enumerate(effects)
+            build_plugin(e, base_dir=base, sample_rate=rate, where=f"{where}.chain[{k}]") for k, e in enumerate(effects)
         ]
         return AlignedChain(pedalboard.Pedalboard(plugins), rate, channels, block_size)
 
@@ -67,9 +63,7 @@ def compile_graph(
     for name in bus_order(session, label):
         i, bus = next((i, b) for i, b in enumerate(session.buses) if b.name == name)
         buses[name] = BusNode(name, chain(bus.chain, 2, f"{label}: buses[{i}]"), _linear(bus.gain_db))
-    master = BusNode(
-        MASTER, chain(session.master.chain, 2, f"{label}: master"), _linear(session.master.gain_db)
-    )
+    master = BusNode(MASTER, chain(session.master.chain, 2, f"{label}: master"), _linear(session.master.gain_db))
 
     def target(name: str) -> BusNode:
         return master if name == MASTER else buses[name]

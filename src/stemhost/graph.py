@@ -50,9 +50,7 @@ class AlignedChain:
         block_size: frames per call to :meth:`process`.
     """
 
-    def __init__(
-        self, board: pedalboard.Pedalboard, sample_rate: float, channels: int, block_size: int
-    ) -> None:
+    def __init__(self, board: pedalboard.Pedalboard, sample_rate: float, channels: int, block_size: int) -> None:
         self.board = board
         self.sample_rate = sample_rate
         self.latency = measure_latency(board, sample_rate, channels, block_size)

@@ -43,9 +43,7 @@ def output_format(path: Path, bit_depth: str | None) -> OutputFormat:
         )
     if fmt not in PCM_FORMATS:
         if bit_depth is not None:
-            raise OutputError(
-                f"--bit-depth {bit_depth}: {fmt} has no bit depth; it applies to WAV, FLAC and AIFF"
-            )
+            raise OutputError(f"--bit-depth {bit_depth}: {fmt} has no bit depth; it applies to WAV, FLAC and AIFF")
         return OutputFormat(fmt, CODEC_SUBTYPES[fmt])
     depth = bit_depth or "24"
     if depth not in BIT_DEPTHS:
@@ -65,9 +63,7 @@ def check_output_path(path: Path, inputs: list[Path]) -> None:
     target = path.resolve()
     for source in inputs:
         if target == source.resolve():
-            raise OutputError(
-                f"-o {str(path)!r}: that is one of the session's stems; choose another output name"
-            )
+            raise OutputError(f"-o {str(path)!r}: that is one of the session's stems; choose another output name")
 
 
 class AtomicAudioWriter:
@@ -84,9 +80,7 @@ class AtomicAudioWriter:
         try:
             handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
         except OSError as exc:
-            raise OutputError(
-                f"-o {str(path)!r}: cannot write in {str(path.parent)!r} ({exc.strerror})"
-            ) from None
+            raise OutputError(f"-o {str(path)!r}: cannot write in {str(path.parent)!r} ({exc.strerror})") from None
         os.close(handle)
         self._tmp = Path(tmp)
         try:
@@ -130,9 +124,7 @@ class AtomicAudioWriter:
     def __enter__(self) -> AtomicAudioWriter:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if kind is None:
             self.commit()
         else:

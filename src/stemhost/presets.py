@@ -167,9 +167,7 @@ def override_preset(
             except ValueError:
                 number = None
             if not sep or number is None:
-                raise SessionError(
-                    f"{option} {pair!r}: write NAME={'DB' if field == 'gain_db' else 'P'}, e.g. bass=+3"
-                )
+                raise SessionError(f"{option} {pair!r}: write NAME={'DB' if field == 'gain_db' else 'P'}, e.g. bass=+3")
             entries.append({**_selector(session, target, option), field: number})
     return load_model(Preset, {"stems": entries}, "command line")
 

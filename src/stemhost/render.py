@@ -171,16 +171,12 @@ def render_session(
         graph.close()
 
 
-def _run(
-    graph: MixGraph, session: Session, output: Path, fmt, options: RenderOptions, progress
-) -> RenderResult:
+def _run(graph: MixGraph, session: Session, output: Path, fmt, options: RenderOptions, progress) -> RenderResult:
     rate = graph.sample_rate
     out_rate = options.sample_rate or rate
     expected_s = max(s.source.info.frames / s.source.info.sample_rate for s in graph.stems)
     trimmer = TailTrimmer(rate, options.tail_s, tail_hold_s(session))
-    resampler = (
-        soxr.ResampleStream(rate, out_rate, 2, dtype="float32", quality="VHQ") if out_rate != rate else None
-    )
+    resampler = soxr.ResampleStream(rate, out_rate, 2, dtype="float32", quality="VHQ") if out_rate != rate else None
     meter = LoudnessMeter(2, out_rate)
     clips = ClipReport()
     to_skip = graph.latency  # the master is late by the graph's latency: drop that much at the start

@@ -22,9 +22,7 @@ def check_routing(session: Session, label: str) -> None:
     bus_names = [b.name for b in session.buses]
     for i, bus in enumerate(session.buses):
         if bus.name == MASTER:
-            raise SessionError(
-                f"{label}: buses[{i}].name: {MASTER!r} is reserved; the master is set in 'master'"
-            )
+            raise SessionError(f"{label}: buses[{i}].name: {MASTER!r} is reserved; the master is set in 'master'")
     targets = [*bus_names, MASTER]
     for i, stem in enumerate(session.stems):
         _check_target(stem.output, targets, f"{label}: stems[{i}].output")
@@ -46,9 +44,7 @@ def bus_order(session: Session, label: str = "session") -> list[str]:
             return
         if state.get(name) == "visiting":
             cycle = " → ".join([*trail[trail.index(name) :], name])
-            raise SessionError(
-                f"{label}: buses form a cycle: {cycle}; a bus cannot feed itself, even indirectly"
-            )
+            raise SessionError(f"{label}: buses form a cycle: {cycle}; a bus cannot feed itself, even indirectly")
         state[name] = "visiting"
         for upstream, target in feeds.items():
             if target == name:

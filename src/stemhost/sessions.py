@@ -85,9 +85,7 @@ def init_session(folder: Path, force: bool = False) -> tuple[Path, Session]:
         taken.add(name)
         stems.append({"name": name, "file": path.name, "role": guess_role(path.name)})
     session = load_model(Session, {"stems": stems}, target.name)
-    write_json_atomic(
-        target, session.model_dump(mode="json", include={"stems": {"__all__": {"name", "file", "role"}}})
-    )
+    write_json_atomic(target, session.model_dump(mode="json", include={"stems": {"__all__": {"name", "file", "role"}}}))
     return target, session
 
 

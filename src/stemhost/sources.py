@@ -45,9 +45,7 @@ def probe(path: Path, where: str) -> AudioInfo:
     if info.frames <= 0:
         raise AudioFileError(f"{where}: {str(path)!r} holds no audio (0 frames)")
     if info.channels not in (1, 2):
-        raise AudioFileError(
-            f"{where}: {str(path)!r} has {info.channels} channels; stems must be mono or stereo"
-        )
+        raise AudioFileError(f"{where}: {str(path)!r} has {info.channels} channels; stems must be mono or stereo")
     return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames))
 
 
@@ -113,9 +111,7 @@ class StemSource:
         try:
             data = self._file.read(n, dtype="float32", always_2d=True)
         except (soundfile.LibsndfileError, RuntimeError) as exc:
-            raise AudioFileError(
-                f"stem {self.name!r}: {str(self.info.path)!r} cannot be decoded ({exc})"
-            ) from None
+            raise AudioFileError(f"stem {self.name!r}: {str(self.info.path)!r} cannot be decoded ({exc})") from None
         if not np.isfinite(data).all():
             bad = int(np.argwhere(~np.isfinite(data))[0][0])
             kind = "NaN" if np.isnan(data[bad]).any() else "infinite"

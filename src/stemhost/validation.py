@@ -29,9 +29,7 @@ def read_json(path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SessionError(
-            f"{path}: line {exc.lineno}, column {exc.colno}: malformed JSON ({exc.msg})"
-        ) from None
+        raise SessionError(f"{path}: line {exc.lineno}, column {exc.colno}: malformed JSON ({exc.msg})") from None
 
 
 def load_model(model: type[M], data: Any, label: str) -> M:
@@ -117,9 +115,7 @@ def _type_at(root: type[BaseModel], loc: tuple[str | int, ...]) -> Any:
             node = args[0] if args else None
         elif _is_union(node):  # a tag: pick the member whose 'type' literal it is
             members = [
-                m
-                for m in typing.get_args(node)
-                if typing.get_args(m.model_fields["type"].annotation) == (part,)
+                m for m in typing.get_args(node) if typing.get_args(m.model_fields["type"].annotation) == (part,)
             ]
             node = members[0] if members else None
         elif isinstance(node, type) and issubclass(node, BaseModel) and part in node.model_fields:

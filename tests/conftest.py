@@ -1,0 +1,64 @@
+"""Fixture generators: stems and sessions written into tmp_path, never checked-in binaries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+
+def tone(freq: float, seconds: float, sample_rate: int = 48000, channels: int = 1, level: float = 0.25) -> np.ndarray:
+    """A sine as ``(channels, frames)`` float32; the right channel a fifth up so channels differ."""
+    t = np.arange(round(seconds * sample_rate)) / sample_rate
+    rows = [level * np.sin(2 * np.pi * freq * (1.5 if c else 1.0) * t) for c in range(channels)]
+    return np.asarray(rows, dtype=np.float32)
+
+
+def noise(seconds: float, sample_rate: int = 48000, channels: int = 1, level: float = 0.1, seed: int = 1) -> np.ndarray:
+    """Deterministic white noise as ``(channels, frames)`` float32."""
+    rng = np.random.default_rng(seed)
+    return (level * rng.standard_normal((channels, round(seconds * sample_rate)))).astype(np.float32)
+
+
+def write_audio(path: Path, audio: np.ndarray, sample_rate: int = 48000, subtype: str | None = "FLOAT") -> Path:
+    """Write ``(channels, frames)`` audio; float WAV by default so it reads back bit for bit."""
+    if path.suffix.lower() in (".ogg", ".mp3"):
+        subtype = None
+    soundfile.write(str(path), audio.T, sample_rate, subtype=subtype)
+    return path
+
+
+def read_audio(path: Path) -> tuple[np.ndarray, int]:
+    """Read a file as ``(channels, frames)`` float32 and its rate."""
+    data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    return np.ascontiguousarray(data.T), rate
+
+
+def write_session(folder: Path, data: dict, name: str = "session.json") -> Path:
+    path = folder / name
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+@pytest.fixture
+def make_stem(tmp_path: Path):
+    """make_stem(name, audio=None, freq=440, seconds=1, sample_rate=48000, channels=1, ext='.wav') → file name."""
+
+    def make(
+        name: str,
+        audio: np.ndarray | None = None,
+        freq: float = 440.0,
+        seconds: float = 1.0,
+        sample_rate: int = 48000,
+        channels: int = 1,
+        ext: str = ".wav",
+    ) -> str:
+        if audio is None:
+            audio = tone(freq, seconds, sample_rate, channels)
+        write_audio(tmp_path / f"{name}{ext}", audio, sample_rate)
+        return f"{name}{ext}"
+
+    return make
