@@ -19,6 +19,7 @@ SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,11 +56,11 @@ A_MAJOR = (9, 11, 1, 2, 4, 6, 8)  # pitch classes of the A major scale
 # Target peak level of each stem before the shared bus-safety gain.
 STEM_PEAK_DB = {
     "drums": -3.5,
-    "bass": -4.5,
-    "keys": -5.5,
-    "guitar": -5.5,
+    "bass": -5.0,
+    "keys": -6.0,
+    "guitar": -4.0,
     "lead_vocal": -3.0,
-    "backing_vocals": -5.0,
+    "backing_vocals": -6.0,
 }
 SUM_CEILING_DB = -1.5
 
@@ -211,13 +212,6 @@ def fft_filter(x: np.ndarray, *mags: Callable[[np.ndarray], np.ndarray]) -> np.n
     return np.fft.irfft(np.fft.rfft(x, nfft) * gain, nfft)[..., :n]
 
 
-def fft_convolve(x: np.ndarray, ir: np.ndarray) -> np.ndarray:
-    """Linear convolution of ``x`` with ``ir``, truncated to ``len(x)``."""
-    nfft = next_pow2(x.shape[-1] + ir.shape[-1])
-    y = np.fft.irfft(np.fft.rfft(x, nfft) * np.fft.rfft(ir, nfft), nfft)
-    return y[..., : x.shape[-1]]
-
-
 def reverb_ir(rng: np.random.Generator, t60: float, predelay: float, bright_hz: float) -> np.ndarray:
     """Unit-energy decaying-noise impulse response of a simple room."""
     n = int(t60 * SR)
@@ -237,13 +231,16 @@ def add_reverb(
     bright_hz: float = 5000.0,
 ) -> np.ndarray:
     """Add a decorrelated noise reverb to a mono (n,) or stereo (n, 2) signal."""
-    if x.ndim == 1:
-        return x + wet * fft_convolve(x, reverb_ir(rng, t60, predelay, bright_hz))
-    out = x.copy()
-    for ch in range(x.shape[1]):
+    mono = x if x.ndim == 1 else x.mean(axis=1)
+    n = mono.shape[0]
+    nfft = next_pow2(n + int((t60 + predelay + 0.01) * SR))
+    spec = np.fft.rfft(mono, nfft)
+    tails = []
+    for ch in range(1 if x.ndim == 1 else x.shape[1]):
         ir = reverb_ir(rng, t60, predelay + 0.004 * ch, bright_hz)
-        out[:, ch] += wet * fft_convolve(x.mean(axis=1), ir)
-    return out
+        tails.append(np.fft.irfft(spec * np.fft.rfft(ir, nfft), nfft)[:n])
+    wet_sig = tails[0] if x.ndim == 1 else np.stack(tails, axis=1)
+    return x + wet * wet_sig
 
 
 def gate_envelope(n: int, attack: float, gate: float, release: float) -> np.ndarray:
@@ -367,6 +364,7 @@ def render_drums(rng: np.random.Generator) -> np.ndarray:
 # --------------------------------------------------------------------------
 
 
+@functools.cache
 def bass_note(freq: float, dur: float, vel: float) -> np.ndarray:
     """Plucky bass: additive saw whose harmonics close like a decaying low-pass."""
     n = int((dur + 0.08) * SR)
@@ -376,8 +374,8 @@ def bass_note(freq: float, dur: float, vel: float) -> np.ndarray:
     harm_gain = (1.0 / k) / np.sqrt(1.0 + (k * freq / cutoff) ** 4)
     wave = np.sum(harm_gain * np.sin(2 * np.pi * freq * k * t), axis=0)
     wave += 0.4 * np.sin(2 * np.pi * freq * t)  # extra fundamental weight
-    env = gate_envelope(n, 0.004, dur, 0.03) * (0.65 + 0.35 * np.exp(-t / 0.18)) * np.exp(-t / 2.5)
-    return np.tanh(1.2 * vel * wave * env)
+    env = gate_envelope(n, 0.003, dur, 0.03) * (0.3 + 0.7 * np.exp(-t / 0.1)) * np.exp(-t / 2.5)
+    return vel * wave * env
 
 
 def bass_root(chord: str) -> int:
@@ -408,6 +406,7 @@ def render_bass() -> np.ndarray:
 # --------------------------------------------------------------------------
 
 
+@functools.cache
 def ep_note(freq: float, dur: float, vel: float) -> np.ndarray:
     """Additive electric-piano tone: decaying harmonics plus a bell-like tine."""
     n = int((dur + 0.4) * SR)
@@ -454,7 +453,7 @@ def render_keys(rng: np.random.Generator) -> np.ndarray:
 # --------------------------------------------------------------------------
 
 
-def pluck(freq: float, dur: float, rng: np.random.Generator, t60: float = 1.6) -> np.ndarray:
+def pluck(freq: float, dur: float, rng: np.random.Generator, t60: float = 3.5) -> np.ndarray:
     """Karplus-Strong plucked string with linear-interpolated fractional delay."""
     n = int(dur * SR)
     period = SR / freq
@@ -462,8 +461,9 @@ def pluck(freq: float, dur: float, rng: np.random.Generator, t60: float = 1.6) -
     frac = period - 0.5 - delay  # extra delay from the interpolator
     c0, c1, c2 = 0.5 * (1.0 - frac), 0.5, 0.5 * frac  # averager * interpolator
     g = 10.0 ** (-3.0 / (t60 * freq))
-    excite = rng.uniform(-1.0, 1.0, delay)
-    excite = np.convolve(excite, [0.25, 0.5, 0.25], mode="same")  # soften the pick
+    noise = rng.uniform(-1.0, 1.0, delay)
+    kernel = np.hanning(17)[1:-1]  # circular smoothing = a soft, warm pick
+    excite = np.convolve(np.tile(noise, 3), kernel / kernel.sum(), mode="same")[delay : 2 * delay]
     excite -= excite.mean()
     buf = np.zeros(n + delay + 2)
     buf[2 : delay + 2] = excite
@@ -485,12 +485,12 @@ def render_guitar(rng: np.random.Generator) -> np.ndarray:
         tones = notes_in_range(chord_pcs(chord), 55, 76)[:5]
         if bar == FINAL_BAR:
             for i, midi in enumerate(tones):
-                note = pluck(float(midi_to_hz(midi)), 3.5, rng, t60=2.5)
+                note = pluck(float(midi_to_hz(midi)), 3.5, rng, t60=5.0)
                 add_at(mono, 0.8 * note, int(round((bar_time(bar) + 0.025 * i) * SR)))
             continue
         for step, idx in enumerate(pattern):
             vel = 1.0 if step % 2 == 0 else 0.75
-            note = pluck(float(midi_to_hz(tones[idx])), 1.3, rng)
+            note = pluck(float(midi_to_hz(tones[idx])), 1.5, rng)
             add_at(mono, vel * note, int(round(bar_time(bar, step / 2) * SR)))
     mono = fft_filter(mono, highpass_mag(110.0), lowpass_mag(6000.0, 1))
     delayed = np.concatenate([np.zeros(int(0.014 * SR)), mono])[:LENGTH]
@@ -712,13 +712,45 @@ def as_stereo(x: np.ndarray) -> np.ndarray:
     return np.stack([x, x], axis=1) if x.ndim == 1 else x
 
 
+def sliding_min(x: np.ndarray, radius: int) -> np.ndarray:
+    """Minimum of ``x`` over a centred window of ``2 * radius + 1`` values."""
+    padded = np.pad(x, radius, mode="edge")
+    return np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1).min(axis=1)
+
+
+def bus_safety_gain(total: np.ndarray, ceiling: float, release: float = 0.12) -> np.ndarray:
+    """Look-ahead limiter gain curve (<= 1) that keeps ``|total * gain| <= ceiling``.
+
+    Works on 64-sample blocks: the required gain is min-filtered, then averaged
+    (a smooth ~12 ms attack that never overshoots), given an exponential
+    release and interpolated back to samples.
+    """
+    block, radius = 64, 4
+    peak = np.abs(total).max(axis=1) if total.ndim == 2 else np.abs(total)
+    n_blocks = -(-peak.shape[0] // block)
+    peak = np.pad(peak, (0, n_blocks * block - peak.shape[0])).reshape(n_blocks, block).max(axis=1)
+    need = np.minimum(1.0, ceiling / np.maximum(peak, 1e-12))
+    held = sliding_min(need, radius + 1)
+    smooth = np.convolve(np.pad(held, radius, mode="edge"), np.ones(2 * radius + 1) / (2 * radius + 1), "valid")
+    coef = 1.0 - np.exp(-block / (release * SR))
+    gain = smooth.copy()
+    for i in range(1, n_blocks):
+        gain[i] = min(smooth[i], gain[i - 1] + (1.0 - gain[i - 1]) * coef)
+    centres = np.arange(n_blocks) * block + (block - 1) / 2.0
+    return np.interp(np.arange(total.shape[0]), centres, gain)
+
+
 def normalize_stems(stems: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Scale stems to their target peaks, then lower all so the sum stays safe."""
+    """Scale stems to their target peaks, then apply one shared limiter gain.
+
+    The same gain curve multiplies every stem, so the stems still add up to
+    the limited mix, whose peak stays below SUM_CEILING_DB (mono stems are
+    counted at full level in both channels).
+    """
     scaled = {name: sig * (10 ** (STEM_PEAK_DB[name] / 20) / np.max(np.abs(sig))) for name, sig in stems.items()}
     total = sum(as_stereo(sig) for sig in scaled.values())
-    ceiling = 10 ** (SUM_CEILING_DB / 20)
-    factor = min(1.0, ceiling / np.max(np.abs(total)))
-    return {name: sig * factor for name, sig in scaled.items()}
+    gain = bus_safety_gain(total, 10 ** (SUM_CEILING_DB / 20))
+    return {name: sig * (gain if sig.ndim == 1 else gain[:, None]) for name, sig in scaled.items()}
 
 
 def write_stems(stems: dict[str, np.ndarray], out_dir: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,7 +150,7 @@ def render_session(
     session_path: Path,
     output: Path,
     options: RenderOptions = RenderOptions(),  # noqa: B008 - frozen dataclass
-    progress: callable | None = None,
+    progress: Callable[[float, float], None] | None = None,
 ) -> RenderResult:
     """Render a session into one stereo file.
 
@@ -161,21 +161,29 @@ def render_session(
         options: block size, tail, bit depth, output rate and threads.
         progress: called with (seconds done, seconds expected) after every block.
     """
-    fmt = output_format(output, options.bit_depth)
+    output_format(output, options.bit_depth)  # a bad format or bit depth fails before any audio is read
     inputs = [stem_path(session_path, s.file) for s in session.stems] + [session_path]
     check_output_path(output, inputs)
     graph = compile_graph(session, session_path, options.block_size, options.workers)
     try:
-        return _run(graph, session, output, fmt, options, progress)
+        return render_graph(graph, output, options, tail_hold_s(session), progress)
     finally:
         graph.close()
 
 
-def _run(graph: MixGraph, session: Session, output: Path, fmt, options: RenderOptions, progress) -> RenderResult:
+def render_graph(
+    graph: MixGraph,
+    output: Path,
+    options: RenderOptions,
+    hold_s: float = TAIL_HOLD_S,
+    progress: Callable[[float, float], None] | None = None,
+) -> RenderResult:
+    """Stream a compiled graph into a file: drop its latency, follow the tail, resample, meter, write."""
+    fmt = output_format(output, options.bit_depth)
     rate = graph.sample_rate
     out_rate = options.sample_rate or rate
     expected_s = max(s.source.info.frames / s.source.info.sample_rate for s in graph.stems)
-    trimmer = TailTrimmer(rate, options.tail_s, tail_hold_s(session))
+    trimmer = TailTrimmer(rate, options.tail_s, hold_s)
     resampler = soxr.ResampleStream(rate, out_rate, 2, dtype="float32", quality="VHQ") if out_rate != rate else None
     meter = LoudnessMeter(2, out_rate)
     clips = ClipReport()
