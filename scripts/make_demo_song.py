@@ -57,12 +57,13 @@ A_MAJOR = (9, 11, 1, 2, 4, 6, 8)  # pitch classes of the A major scale
 STEM_PEAK_DB = {
     "drums": -3.5,
     "bass": -5.0,
-    "keys": -6.0,
+    "keys": -5.5,
     "guitar": -4.0,
     "lead_vocal": -3.0,
-    "backing_vocals": -6.0,
+    "backing_vocals": -5.0,
 }
-SUM_CEILING_DB = -1.5
+SUM_CEILING_DB = -1.5  # peak of the sum of all stems
+MAX_LIMIT_DB = 4.0  # most gain reduction left to the shared limiter
 
 NOTE_OFFSETS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
@@ -615,10 +616,10 @@ def sing_phrase(notes: Sequence[Note], style: VoiceStyle, rng: np.random.Generat
         nfft = next_pow2(hi - lo + 4096)
         freqs = np.fft.rfftfreq(nfft, 1.0 / SR)
         resp = formant_response(note.vowel, freqs, style.formant_scale)
-        tilt = lowpass_mag(2500.0, 1)(freqs)
+        presence = 1.0 + 3.0 * highpass_mag(2500.0, 2)(freqs)  # "higher formants"
         airy = highpass_mag(1800.0, 2)(freqs)
-        spec = np.fft.rfft(voiced[lo:hi], nfft) * tilt + np.fft.rfft(breath[lo:hi], nfft) * airy
-        seg = np.fft.irfft(spec * resp, nfft)[: hi - lo]
+        spec = np.fft.rfft(voiced[lo:hi], nfft) + np.fft.rfft(breath[lo:hi], nfft) * airy
+        seg = np.fft.irfft(spec * resp * presence, nfft)[: hi - lo]
         out[lo:hi] += seg * weight[lo:hi]
     return int(round(t0 * SR)), out
 
@@ -741,15 +742,18 @@ def bus_safety_gain(total: np.ndarray, ceiling: float, release: float = 0.12) ->
 
 
 def normalize_stems(stems: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Scale stems to their target peaks, then apply one shared limiter gain.
+    """Scale stems to their target peaks, then apply one shared gain curve.
 
-    The same gain curve multiplies every stem, so the stems still add up to
-    the limited mix, whose peak stays below SUM_CEILING_DB (mono stems are
-    counted at full level in both channels).
+    A static trim leaves at most MAX_LIMIT_DB of peak reduction to the
+    look-ahead limiter.  The same gain curve multiplies every stem, so the
+    stems still add up to the limited mix, whose peak stays below
+    SUM_CEILING_DB (mono stems are counted at full level in both channels).
     """
     scaled = {name: sig * (10 ** (STEM_PEAK_DB[name] / 20) / np.max(np.abs(sig))) for name, sig in stems.items()}
     total = sum(as_stereo(sig) for sig in scaled.values())
-    gain = bus_safety_gain(total, 10 ** (SUM_CEILING_DB / 20))
+    ceiling = 10 ** (SUM_CEILING_DB / 20)
+    trim = min(1.0, ceiling * 10 ** (MAX_LIMIT_DB / 20) / np.max(np.abs(total)))
+    gain = trim * bus_safety_gain(trim * total, ceiling)
     return {name: sig * (gain if sig.ndim == 1 else gain[:, None]) for name, sig in scaled.items()}
 
 
