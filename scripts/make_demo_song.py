@@ -616,10 +616,11 @@ def sing_phrase(notes: Sequence[Note], style: VoiceStyle, rng: np.random.Generat
         nfft = next_pow2(hi - lo + 4096)
         freqs = np.fft.rfftfreq(nfft, 1.0 / SR)
         resp = formant_response(note.vowel, freqs, style.formant_scale)
-        presence = 1.0 + 3.0 * highpass_mag(2500.0, 2)(freqs)  # "higher formants"
-        airy = highpass_mag(1800.0, 2)(freqs)
-        spec = np.fft.rfft(voiced[lo:hi], nfft) + np.fft.rfft(breath[lo:hi], nfft) * airy
-        seg = np.fft.irfft(spec * resp * presence, nfft)[: hi - lo]
+        presence = 1.0 + 7.0 * highpass_mag(2200.0, 2)(freqs)  # stands in for F4/F5
+        breath_spec = np.fft.rfft(breath[lo:hi], nfft)
+        spec = (np.fft.rfft(voiced[lo:hi], nfft) + breath_spec * highpass_mag(1800.0, 2)(freqs)) * resp * presence
+        spec += breath_spec * 0.25 * highpass_mag(5000.0, 2)(freqs)  # unfiltered "air"
+        seg = np.fft.irfft(spec, nfft)[: hi - lo]
         out[lo:hi] += seg * weight[lo:hi]
     return int(round(t0 * SR)), out
 
