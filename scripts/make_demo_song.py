@@ -214,13 +214,13 @@ def fft_filter(x: np.ndarray, *mags: Callable[[np.ndarray], np.ndarray]) -> np.n
 
 
 def reverb_ir(rng: np.random.Generator, t60: float, predelay: float, bright_hz: float) -> np.ndarray:
-    """Unit-energy decaying-noise impulse response of a simple room."""
+    """Decaying-noise impulse response of a simple room (unit gain in its passband)."""
     n = int(t60 * SR)
     t = np.arange(n) / SR
     ir = rng.standard_normal(n) * np.exp(-6.91 * t / t60)
+    ir /= np.sqrt(np.sum(ir**2))  # flat unit-energy spectrum before darkening
     ir = fft_filter(ir, lowpass_mag(bright_hz, 1), highpass_mag(150.0, 1))
-    ir = np.concatenate([np.zeros(int(predelay * SR)), ir])
-    return ir / np.sqrt(np.sum(ir**2))
+    return np.concatenate([np.zeros(int(predelay * SR)), ir])
 
 
 def add_reverb(
@@ -357,7 +357,7 @@ def render_drums(rng: np.random.Generator) -> np.ndarray:
             else:
                 left, right = pan_gains(pans[name])
                 add_at(out, gain * np.stack([left * sample, right * sample], axis=1), start)
-    return add_reverb(out, rng, wet=0.12, t60=0.6, predelay=0.01, bright_hz=6000.0)
+    return add_reverb(out, rng, wet=0.2, t60=0.6, predelay=0.01, bright_hz=6000.0)
 
 
 # --------------------------------------------------------------------------
@@ -376,7 +376,9 @@ def bass_note(freq: float, dur: float, vel: float) -> np.ndarray:
     wave = np.sum(harm_gain * np.sin(2 * np.pi * freq * k * t), axis=0)
     wave += 0.4 * np.sin(2 * np.pi * freq * t)  # extra fundamental weight
     env = gate_envelope(n, 0.003, dur, 0.03) * (0.3 + 0.7 * np.exp(-t / 0.1)) * np.exp(-t / 2.5)
-    return vel * wave * env
+    out = vel * wave * env
+    out.flags.writeable = False  # cached: shared between calls
+    return out
 
 
 def bass_root(chord: str) -> int:
@@ -418,7 +420,9 @@ def ep_note(freq: float, dur: float, vel: float) -> np.ndarray:
     for ratio, amp, decay in partials:
         tone += amp * np.sin(2 * np.pi * freq * ratio * t) * np.exp(-t / (decay * scale))
     tone += 0.12 * vel * np.sin(2 * np.pi * freq * 13.9 * t) * np.exp(-t / 0.012)
-    return vel * tone * gate_envelope(n, 0.002, dur, 0.12)
+    out = vel * tone * gate_envelope(n, 0.002, dur, 0.12)
+    out.flags.writeable = False  # cached: shared between calls
+    return out
 
 
 def keys_voicing(chord: str) -> list[int]:
@@ -433,10 +437,7 @@ def render_keys(rng: np.random.Generator) -> np.ndarray:
     mono = np.zeros(LENGTH)
     for bar, chord in enumerate(PROGRESSION):
         notes = keys_voicing(chord)
-        if bar == FINAL_BAR:
-            hits = [(0.0, 4.0, 1.0)]
-        else:
-            hits = [(0.0, 1.5, 1.0), (1.5, 1.0, 0.7), (2.5, 1.5, 0.85)]
+        hits = [(0.0, 4.0, 1.0)] if bar == FINAL_BAR else [(0.0, 1.5, 1.0), (1.5, 1.0, 0.7), (2.5, 1.5, 0.85)]
         for beat, length, vel in hits:
             for i, midi in enumerate(notes):
                 offset = int(0.006 * i * SR)  # slight roll, lowest note first
@@ -446,7 +447,7 @@ def render_keys(rng: np.random.Generator) -> np.ndarray:
     t = np.arange(LENGTH) / SR
     lfo = 0.3 * np.sin(2 * np.pi * 4.2 * t)
     stereo = np.stack([mono * (1.0 + lfo), mono * (1.0 - lfo)], axis=1)
-    return add_reverb(stereo, rng, wet=0.22, t60=1.8, predelay=0.025)
+    return add_reverb(stereo, rng, wet=0.3, t60=1.8, predelay=0.025)
 
 
 # --------------------------------------------------------------------------
@@ -496,7 +497,7 @@ def render_guitar(rng: np.random.Generator) -> np.ndarray:
     mono = fft_filter(mono, highpass_mag(110.0), lowpass_mag(6000.0, 1))
     delayed = np.concatenate([np.zeros(int(0.014 * SR)), mono])[:LENGTH]
     stereo = np.stack([0.55 * mono + 0.35 * delayed, mono], axis=1)
-    return add_reverb(stereo, rng, wet=0.18, t60=1.5, predelay=0.03)
+    return add_reverb(stereo, rng, wet=0.25, t60=1.5, predelay=0.03)
 
 
 # --------------------------------------------------------------------------
@@ -548,6 +549,19 @@ def formant_response(vowel: str, freqs: np.ndarray, scale: float) -> np.ndarray:
     return resp
 
 
+def presence_gain(freqs: np.ndarray) -> np.ndarray:
+    """Fixed brilliance: a "singer's formant" bump near 3 kHz plus a high shelf."""
+    return 1.0 + 6.0 * highpass_mag(2200.0, 2)(freqs) + 12.0 * np.exp(-0.5 * ((freqs - 3000.0) / 600.0) ** 2)
+
+
+def vowel_gain(vowel: str, f0: float, scale: float) -> float:
+    """Gain that gives every vowel and pitch the same sawtooth output level."""
+    harmonics = np.arange(1, int(0.45 * SR / f0) + 1)
+    freqs = harmonics * f0
+    resp = np.abs(formant_response(vowel, freqs, scale)) * presence_gain(freqs) / harmonics
+    return float(1.0 / np.sqrt(np.sum(resp**2)))
+
+
 def group_phrases(notes: Sequence[Note], gap: float = 0.02) -> list[list[Note]]:
     """Split notes into phrases of back-to-back notes (rests separate phrases)."""
     phrases: list[list[Note]] = []
@@ -559,7 +573,9 @@ def group_phrases(notes: Sequence[Note], gap: float = 0.02) -> list[list[Note]]:
     return phrases
 
 
-def pitch_contour(notes: Sequence[Note], t: np.ndarray, t0: float, style: VoiceStyle, rng: np.random.Generator) -> np.ndarray:
+def pitch_contour(
+    notes: Sequence[Note], t: np.ndarray, t0: float, style: VoiceStyle, rng: np.random.Generator
+) -> np.ndarray:
     """Per-sample MIDI pitch: glides, onset scoop, delayed vibrato, slow drift."""
     midi = np.full(t.shape, float(notes[0].midi))
     vib_depth = np.zeros(t.shape)
@@ -615,8 +631,10 @@ def sing_phrase(notes: Sequence[Note], style: VoiceStyle, rng: np.random.Generat
         hi = active[-1] + 1
         nfft = next_pow2(hi - lo + 4096)
         freqs = np.fft.rfftfreq(nfft, 1.0 / SR)
-        resp = formant_response(note.vowel, freqs, style.formant_scale)
-        presence = 1.0 + 7.0 * highpass_mag(2200.0, 2)(freqs)  # stands in for F4/F5
+        level = vowel_gain(note.vowel, float(midi_to_hz(note.midi)), style.formant_scale)
+        level *= 10 ** ((note.midi - 67) * 0.25 / 20)  # higher notes sung a little louder
+        resp = formant_response(note.vowel, freqs, style.formant_scale) * level
+        presence = presence_gain(freqs)
         breath_spec = np.fft.rfft(breath[lo:hi], nfft)
         spec = (np.fft.rfft(voiced[lo:hi], nfft) + breath_spec * highpass_mag(1800.0, 2)(freqs)) * resp * presence
         spec += breath_spec * 0.25 * highpass_mag(5000.0, 2)(freqs)  # unfiltered "air"
@@ -637,8 +655,7 @@ def render_voice(notes: Sequence[Note], style: VoiceStyle, rng: np.random.Genera
 def melody_notes() -> list[Note]:
     """The lead melody as timed notes."""
     return [
-        Note(bar_time(bar, beat), length * BEAT, note_to_midi(name), vowel)
-        for bar, beat, length, name, vowel in MELODY
+        Note(bar_time(bar, beat), length * BEAT, note_to_midi(name), vowel) for bar, beat, length, name, vowel in MELODY
     ]
 
 
@@ -674,7 +691,7 @@ def backing_notes() -> tuple[list[Note], list[list[Note]]]:
 def render_lead(rng: np.random.Generator) -> np.ndarray:
     """Mono lead vocal stem with a touch of reverb."""
     dry = render_voice(melody_notes(), VoiceStyle(), rng)
-    return add_reverb(dry, rng, wet=0.16, t60=1.6, predelay=0.04)
+    return add_reverb(dry, rng, wet=0.2, t60=1.6, predelay=0.04)
 
 
 def render_backing(rng: np.random.Generator) -> np.ndarray:
@@ -688,7 +705,7 @@ def render_backing(rng: np.random.Generator) -> np.ndarray:
         left, right = pan_gains((-0.6, 0.0, 0.6)[i])
         sig = 0.8 * render_voice(voice, style, rng)
         out += np.stack([left * sig, right * sig], axis=1)
-    return add_reverb(out, rng, wet=0.25, t60=2.0, predelay=0.03)
+    return add_reverb(out, rng, wet=0.35, t60=2.0, predelay=0.03)
 
 
 # --------------------------------------------------------------------------
@@ -742,6 +759,14 @@ def bus_safety_gain(total: np.ndarray, ceiling: float, release: float = 0.12) ->
     return np.interp(np.arange(total.shape[0]), centres, gain)
 
 
+def end_fade(seconds: float = 0.5) -> np.ndarray:
+    """Gain curve that is 1 except for a cosine fade over the last ``seconds``."""
+    n = int(seconds * SR)
+    fade = np.ones(LENGTH)
+    fade[-n:] = 0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, n))
+    return fade
+
+
 def normalize_stems(stems: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Scale stems to their target peaks, then apply one shared gain curve.
 
@@ -754,7 +779,7 @@ def normalize_stems(stems: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     total = sum(as_stereo(sig) for sig in scaled.values())
     ceiling = 10 ** (SUM_CEILING_DB / 20)
     trim = min(1.0, ceiling * 10 ** (MAX_LIMIT_DB / 20) / np.max(np.abs(total)))
-    gain = trim * bus_safety_gain(trim * total, ceiling)
+    gain = trim * bus_safety_gain(trim * total, ceiling) * end_fade()
     return {name: sig * (gain if sig.ndim == 1 else gain[:, None]) for name, sig in scaled.items()}
 
 

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import noise, tone, write_audio, write_session
 
 import stemhost.graph
 from stemhost.cli import main
 from stemhost.effects import EFFECT_TYPES
+
+from conftest import noise, tone, write_audio, write_session
 
 STEMHOST = Path(sys.executable).parent / "stemhost"
 
@@ -70,9 +71,7 @@ def run(capsys, *argv: object) -> tuple[int, str, str]:
 
 
 def run_subprocess(*argv: object, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(STEMHOST), *(str(a) for a in argv)], cwd=cwd, capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run([str(STEMHOST), *(str(a) for a in argv)], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def assert_one_error(status: int, err: str, fragments: tuple = (), code: int = 1) -> str:
@@ -362,7 +361,11 @@ def prepare(folder: Path, case: Bad, command: str) -> list[str]:
 
 @pytest.mark.parametrize(
     ("case", "command"),
-    [pytest.param(case, command, id=f"{name}-{command}") for name, case in BAD_INPUTS.items() for command in case.commands],
+    [
+        pytest.param(case, command, id=f"{name}-{command}")
+        for name, case in BAD_INPUTS.items()
+        for command in case.commands
+    ],
 )
 def test_bad_input_is_one_error_line_and_writes_nothing(song: Path, capsys, case: Bad, command: str) -> None:
     argv = prepare(song, case, command)

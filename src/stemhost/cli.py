@@ -133,18 +133,23 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from stemhost.compile import probe_stems, session_rate
+    from stemhost.compile import compile_graph
+    from stemhost.render import DEFAULT_BLOCK_SIZE
     from stemhost.routing import render_tree
 
     session = _prepared_session(args)
-    infos = probe_stems(session, args.session)
+    graph = compile_graph(session, args.session, DEFAULT_BLOCK_SIZE, workers=1)  # builds every plugin: checks all
+    graph.close()
     print(render_tree(session))
-    rate = session_rate(session, infos)
-    for stem, info in zip(session.stems, infos, strict=True):
-        note = "" if info.sample_rate == rate else f", resampled to {rate} Hz"
+    for stem in graph.stems:
+        info = stem.source.info
+        note = "" if info.sample_rate == graph.sample_rate else f", resampled to {graph.sample_rate} Hz"
         channels = "mono" if info.channels == 1 else "stereo"
         print(f"  {stem.name}: {info.frames / info.sample_rate:.2f} s, {info.sample_rate} Hz, {channels}{note}")
-    print(f"ok: {args.session} ({len(session.stems)} stems, {len(session.buses)} buses, {rate} Hz)")
+    print(
+        f"ok: {args.session} ({len(session.stems)} stems, {len(session.buses)} buses, "
+        f"{graph.sample_rate} Hz, latency {graph.latency} frames)"
+    )
     return 0
 
 

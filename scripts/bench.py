@@ -1,0 +1,414 @@
+"""Benchmark: stemhost's streaming render against a plain single-threaded pedalboard script.
+
+A synthesized session of 16 stereo stems (48 kHz, 16-bit WAV), each with an EQ and a
+compressor, sending to two reverb buses, with a limiter on the master, is rendered by
+``stemhost render --tail 0`` and by ``scripts/bench_baseline.py`` (whole buffers, one thread,
+no stemhost). Each runs as a child process; its wall time is taken around the process and its
+peak memory is the child's ``ru_maxrss`` from ``os.wait4``. stemhost's peak memory is also
+measured for a short and a long session, to show that it does not grow with the song's length.
+
+Targets (on a 2-core machine): stemhost at or below 0.6x the baseline's wall time and 0.3x its
+peak memory; stemhost's peak for a 10-minute session within 1.2x of its peak for a 1-minute one.
+
+Usage::
+
+    scripts/bench                 # 5-minute comparison, 1- and 10-minute memory pair
+    scripts/bench --quick         # 1-minute comparison, 0.5- and 2-minute memory pair
+    scripts/bench --keep /tmp/stemhost-bench --repeat 3
+
+Stems are cached in the work folder (``--keep DIR``; a fresh temporary folder otherwise,
+removed at the end). The last line printed is every figure as one JSON object.
+
+SPDX-License-Identifier: GPL-3.0-or-later
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = ROOT / "scripts" / "bench_baseline.py"
+STEMHOST = Path(sys.executable).parent / "stemhost"
+
+SAMPLE_RATE = 48000
+STEMS = 16
+LOOP_S = 10.0  # each stem is a 10-second phrase, written over and over to the session's length
+WRITE_FRAMES = 1 << 18
+ROLES = (
+    "drums",
+    "percussion",
+    "bass",
+    "guitar",
+    "keys",
+    "piano",
+    "synth",
+    "strings",
+    "brass",
+    "pad",
+    "lead_vocal",
+    "backing_vocals",
+    "guitar",
+    "keys",
+    "synth",
+    "fx",
+)
+SCALE = (0, 2, 4, 5, 7, 9, 11)  # major scale, semitones
+
+TARGET_WALL = 0.6
+TARGET_MEMORY = 0.3
+TARGET_GROWTH = 1.2
+
+
+# ---------------------------------------------------------------- stems and sessions
+
+
+def synth_phrase(index: int, sample_rate: int = SAMPLE_RATE, seconds: float = LOOP_S) -> np.ndarray:
+    """A deterministic, loopable phrase for stem ``index`` as ``(frames, 2)`` float32.
+
+    Drum-like stems (0, 1 and every fifth) are decaying noise bursts over a low thump;
+    the others play notes of a major scale with a few harmonics and a plucked envelope,
+    each stem in its own register, note length and timbre. Notes end inside the phrase,
+    so the loop joins without a click.
+    """
+    rng = np.random.default_rng(0xBE7C + index)
+    frames = round(seconds * sample_rate)
+    out = np.zeros((frames, 2), dtype=np.float64)
+    percussive = index in (0, 1) or index % 5 == 4
+    note_s = (0.25, 0.5, 1.0, 0.125)[index % 4] if not percussive else 0.25
+    note_frames = round(note_s * sample_rate)
+    t = np.arange(note_frames) / sample_rate
+    pans = np.array([1.0 - 0.4 * ((index % 3) == 0), 1.0 - 0.4 * ((index % 3) == 1)])
+    for start in range(0, frames - note_frames + 1, note_frames):
+        if percussive:
+            if rng.random() < 0.2:
+                continue  # a rest
+            decay = rng.uniform(8.0, 40.0)
+            burst = rng.standard_normal((note_frames, 2)) * np.exp(-decay * t)[:, None] * 0.5
+            thump = np.sin(2 * np.pi * (45 + 20 * (index % 3)) * t) * np.exp(-12.0 * t) * rng.uniform(0.3, 1.0)
+            note = burst + thump[:, None]
+        else:
+            if rng.random() < 0.1:
+                continue
+            octave = 2 + index % 4
+            semitone = SCALE[rng.integers(len(SCALE))] + 12 * octave
+            freq = 440.0 * 2 ** ((semitone - 57) / 12)
+            tone = sum(
+                np.sin(2 * np.pi * freq * h * t + rng.uniform(0, 2 * np.pi)) / h**1.3 for h in range(1, 2 + index % 5)
+            )
+            envelope = np.minimum(1.0, t / 0.005) * np.exp(-rng.uniform(1.5, 6.0) * t)
+            detune = np.sin(2 * np.pi * freq * 1.003 * t) * 0.3
+            note = np.stack([tone + detune, tone - detune], axis=1) * envelope[:, None]
+            if rng.random() < 0.15:  # now and then a breathy noise accent
+                note += rng.standard_normal((note_frames, 2)) * np.exp(-30.0 * t)[:, None] * 0.2
+        fade = np.minimum(1.0, (note_frames - np.arange(note_frames)) / 64.0)  # ends at zero: no click
+        out[start : start + note_frames] += note * fade[:, None]
+    peak = np.max(np.abs(out)) or 1.0
+    level = 10 ** (rng.uniform(-14.0, -8.0) / 20)
+    return (out * (level / peak) * pans).astype(np.float32)
+
+
+def write_stem(path: Path, phrase: np.ndarray, frames: int, sample_rate: int = SAMPLE_RATE) -> None:
+    """Write ``frames`` frames of ``phrase`` repeated, in chunks, as 16-bit WAV; skip a file already right."""
+    if path.exists():
+        try:
+            info = soundfile.info(str(path))
+            if (info.frames, info.samplerate, info.channels, info.subtype) == (frames, sample_rate, 2, "PCM_16"):
+                return
+        except RuntimeError:
+            pass
+    part = path.with_name(path.name + ".part")
+    with soundfile.SoundFile(str(part), "w", sample_rate, 2, "PCM_16", format="WAV") as f:
+        written = 0
+        while written < frames:
+            offset = written % len(phrase)
+            n = min(WRITE_FRAMES, frames - written, len(phrase) - offset)
+            f.write(phrase[offset : offset + n])
+            written += n
+    os.replace(part, path)
+
+
+def session_data(files: list[str]) -> dict:
+    """16 stems, each EQ → compressor and a -12 dB send to one of two reverb buses; a limiter on the master."""
+    stems = []
+    for i, file in enumerate(files):
+        if i % 2 == 0:
+            eq = {"type": "HighpassFilter", "cutoff_frequency_hz": 30.0 + 10.0 * i}
+        else:
+            eq = {"type": "PeakFilter", "cutoff_frequency_hz": 250.0 * (1 + i % 7), "gain_db": 2.0, "q": 1.0}
+        compressor = {"type": "Compressor", "threshold_db": -18.0, "ratio": 3.0, "attack_ms": 5.0, "release_ms": 120.0}
+        stems.append(
+            {
+                "name": f"stem{i + 1:02d}",
+                "file": file,
+                "role": ROLES[i],
+                "chain": [eq, compressor],
+                "sends": [{"bus": "room" if i % 2 else "hall", "level_db": -12.0}],
+            }
+        )
+    reverb = {"type": "Reverb", "wet_level": 1.0, "dry_level": 0.0}
+    return {
+        "stems": stems,
+        "buses": [
+            {"name": "room", "chain": [{**reverb, "room_size": 0.35, "damping": 0.6}]},
+            {"name": "hall", "chain": [{**reverb, "room_size": 0.85, "damping": 0.4}]},
+        ],
+        "master": {"chain": [{"type": "Limiter", "threshold_db": -1.0}]},
+    }
+
+
+def prepare(work: Path, minutes: float, phrases: list[np.ndarray]) -> Path:
+    """Write (or reuse) the stems of a session ``minutes`` long and its session.json; return the session path."""
+    folder = work / f"{minutes:g}min"
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = round(minutes * 60 * SAMPLE_RATE)
+    files = []
+    for i, phrase in enumerate(phrases):
+        name = f"stem{i + 1:02d}.wav"
+        write_stem(folder / name, phrase, frames)
+        files.append(name)
+    session = folder / "session.json"
+    session.write_text(json.dumps(session_data(files), indent=2) + "\n")
+    return session
+
+
+def warm_cache(session: Path) -> None:
+    """Read the stems once so both contenders find them in the page cache."""
+    for path in sorted(session.parent.glob("stem*.wav")):
+        with open(path, "rb") as f:
+            while f.read(1 << 23):
+                pass
+
+
+# ---------------------------------------------------------------- measuring
+
+
+@dataclass
+class Run:
+    wall_s: float
+    peak_mib: float
+
+
+# Peak memory is the child's ru_maxrss. Linux carries the high-water mark of the memory a process
+# had before exec() into its ru_maxrss, and a child forked (or vforked) from this script starts
+# with this script's memory: measured directly, every child would show at least this script's
+# peak. So a bare interpreter (no site, no numpy, a few MiB) forks and waits for each command.
+LAUNCHER = """
+import os, sys, time
+log, command = sys.argv[1], sys.argv[2:]
+out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    try:
+        os.execv(command[0], command)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+print(os.waitstatus_to_exitcode(status), wall, usage.ru_maxrss)
+"""
+
+
+def measure(command: list[str], log: Path) -> Run:
+    """Run a command as a child process; its wall time and peak resident memory (``ru_maxrss``)."""
+    launched = subprocess.run(
+        [sys.executable, "-S", "-c", LAUNCHER, str(log), *command],
+        capture_output=True,
+        text=True,
+        check=True,
+        stdin=subprocess.DEVNULL,
+    )
+    status, wall, maxrss = launched.stdout.split()
+    if int(status) != 0:
+        tail = log.read_text(errors="replace")[-2000:]
+        raise SystemExit(f"error: {' '.join(command)} exited with {status}:\n{tail}")
+    return Run(float(wall), int(maxrss) / 1024.0)  # ru_maxrss is in KiB on Linux
+
+
+def best(runs: list[Run]) -> Run:
+    """Best wall time of the repeats, and the highest peak memory seen (the conservative figure)."""
+    return Run(min(r.wall_s for r in runs), max(r.peak_mib for r in runs))
+
+
+def stemhost_command(session: Path, out: Path) -> list[str]:
+    return [str(STEMHOST), "render", str(session), "-o", str(out), "--tail", "0"]
+
+
+def baseline_command(session: Path, out: Path) -> list[str]:
+    return [sys.executable, str(BASELINE), str(session), str(out)]
+
+
+def max_difference(a: Path, b: Path) -> tuple[float, int, int]:
+    """The largest sample difference between two files, read in chunks; and both lengths in frames."""
+    with soundfile.SoundFile(str(a)) as fa, soundfile.SoundFile(str(b)) as fb:
+        worst = 0.0
+        while True:
+            xa = fa.read(WRITE_FRAMES, dtype="float64", always_2d=True)
+            xb = fb.read(WRITE_FRAMES, dtype="float64", always_2d=True)
+            n = min(len(xa), len(xb))
+            if n == 0:
+                break
+            worst = max(worst, float(np.max(np.abs(xa[:n] - xb[:n]))))
+        return worst, fa.frames, fb.frames
+
+
+# ---------------------------------------------------------------- report
+
+
+def verdict(ratio: float, target: float) -> str:
+    return "PASS" if ratio <= target else "MISS"
+
+
+def dbfs(value: float) -> str:
+    return "-inf dBFS" if value <= 0 else f"{20 * math.log10(value):.1f} dBFS"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=5.0, help="length of the compared session (default 5)")
+    parser.add_argument(
+        "--memory-minutes",
+        type=float,
+        nargs=2,
+        default=(1.0, 10.0),
+        metavar=("SHORT", "LONG"),
+        help="lengths of stemhost's memory-growth pair (default 1 10)",
+    )
+    parser.add_argument("--quick", action="store_true", help="a 1-minute comparison and a 0.5/2-minute memory pair")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each render; the best wall time counts")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="work folder to keep and reuse (stems are cached)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.minutes, args.memory_minutes = 1.0, (0.5, 2.0)
+    if args.repeat < 1 or args.minutes <= 0 or min(args.memory_minutes) <= 0:
+        parser.error("--repeat and the lengths must be above 0")
+    if not STEMHOST.is_file():
+        parser.error(f"{STEMHOST} not found; run with the venv's python (scripts/bench does)")
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="stemhost-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    cores = os.cpu_count() or 1
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = cores
+    import pedalboard
+
+    print(
+        f"machine: {cores} cores ({affinity} usable), {platform.machine()}, Python {platform.python_version()}, "
+        f"pedalboard {pedalboard.__version__}"
+    )
+    if cores != 2:
+        print(f"note: the targets are set for a 2-core machine; this one has {cores}")
+    print(f"work folder: {work}")
+    try:
+        started = time.perf_counter()
+        phrases = [synth_phrase(i) for i in range(STEMS)]
+        lengths = sorted({args.minutes, *args.memory_minutes})
+        sessions = {m: prepare(work, m, phrases) for m in lengths}
+        del phrases
+        print(f"stems ready: {STEMS} stereo stems x {', '.join(f'{m:g}' for m in lengths)} min")
+        print(f"  ({time.perf_counter() - started:.1f} s)")
+
+        main_session = sessions[args.minutes]
+        ours, theirs = [], []
+        for k in range(args.repeat):
+            warm_cache(main_session)
+            out_base = main_session.parent / "out_baseline.wav"
+            out_ours = main_session.parent / "out_stemhost.wav"
+            theirs.append(measure(baseline_command(main_session, out_base), main_session.parent / "baseline.log"))
+            print(f"  run {k + 1}: baseline {theirs[-1].wall_s:.2f} s, {theirs[-1].peak_mib:.0f} MiB")
+            ours.append(measure(stemhost_command(main_session, out_ours), main_session.parent / "stemhost.log"))
+            print(f"  run {k + 1}: stemhost {ours[-1].wall_s:.2f} s, {ours[-1].peak_mib:.0f} MiB")
+        difference, frames_ours, frames_base = max_difference(out_ours, out_base)
+
+        growth: dict[float, list[Run]] = {m: [] for m in args.memory_minutes}
+        for k in range(args.repeat):
+            for m in args.memory_minutes:
+                session = sessions[m]
+                warm_cache(session)
+                run = measure(stemhost_command(session, session.parent / "out_stemhost.wav"), session.parent / "log")
+                growth[m].append(run)
+                print(f"  run {k + 1}: stemhost {m:g} min {run.wall_s:.2f} s, {run.peak_mib:.0f} MiB")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+    ours_best, theirs_best = best(ours), best(theirs)
+    short_m, long_m = args.memory_minutes
+    short, long = best(growth[short_m]), best(growth[long_m])
+    wall_ratio = ours_best.wall_s / theirs_best.wall_s
+    memory_ratio = ours_best.peak_mib / theirs_best.peak_mib
+    growth_ratio = long.peak_mib / short.peak_mib
+
+    rows = [
+        (f"baseline   {args.minutes:g} min", theirs_best),
+        (f"stemhost   {args.minutes:g} min", ours_best),
+        (f"stemhost   {short_m:g} min", short),
+        (f"stemhost   {long_m:g} min", long),
+    ]
+    print()
+    print(f"{'render':<22}{'wall s':>10}{'peak MiB':>12}")
+    for label, run in rows:
+        print(f"{label:<22}{run.wall_s:>10.2f}{run.peak_mib:>12.1f}")
+    print()
+    print(f"{'ratio':<40}{'value':>8}{'target':>10}")
+    checks = [
+        (f"wall, stemhost / baseline ({args.minutes:g} min)", wall_ratio, TARGET_WALL),
+        (f"peak memory, stemhost / baseline ({args.minutes:g} min)", memory_ratio, TARGET_MEMORY),
+        (f"peak memory, stemhost {long_m:g} / {short_m:g} min", growth_ratio, TARGET_GROWTH),
+    ]
+    for label, value, target in checks:
+        print(f"{label:<40}{value:>7.3f}x{'<= ' + format(target, 'g') + 'x':>10}  {verdict(value, target)}")
+    print()
+    same_length = "same length" if frames_ours == frames_base else f"LENGTHS DIFFER: {frames_ours} vs {frames_base}"
+    print(
+        f"sanity: max |stemhost - baseline| = {difference:.3g} ({dbfs(difference)}), "
+        f"{same_length} ({frames_ours} frames)"
+    )
+    print(f"machine: {cores} cores ({affinity} usable); best wall of {args.repeat} run(s), highest peak memory seen")
+    figures = {
+        "cores": cores,
+        "repeat": args.repeat,
+        "minutes": args.minutes,
+        "baseline_wall_s": round(theirs_best.wall_s, 3),
+        "baseline_peak_mib": round(theirs_best.peak_mib, 1),
+        "stemhost_wall_s": round(ours_best.wall_s, 3),
+        "stemhost_peak_mib": round(ours_best.peak_mib, 1),
+        "wall_ratio": round(wall_ratio, 3),
+        "memory_ratio": round(memory_ratio, 3),
+        "memory_short_minutes": short_m,
+        "memory_long_minutes": long_m,
+        "stemhost_short_peak_mib": round(short.peak_mib, 1),
+        "stemhost_long_peak_mib": round(long.peak_mib, 1),
+        "memory_growth_ratio": round(growth_ratio, 3),
+        "max_abs_difference": float(f"{difference:.3g}"),
+        "pass": {
+            "wall": wall_ratio <= TARGET_WALL,
+            "memory": memory_ratio <= TARGET_MEMORY,
+            "growth": growth_ratio <= TARGET_GROWTH,
+        },
+    }
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
