@@ -25,14 +25,14 @@ def measure_latency(board: pedalboard.Pedalboard, sample_rate: float, channels: 
     """Frames a chain withholds when streamed: pedalboard reports no latency, so count them.
 
     Latent plugins return fewer frames than they are given at the start of a stream, and their
-    output is aligned with its input. Silence is fed for at least a second and 16 blocks; the
+    output is aligned with its input. Silence is fed for at least half a second and 4 blocks; the
     largest shortfall seen is the latency. The chain is reset afterwards.
     """
     if len(board) == 0:
         return 0
     silence = np.zeros((channels, block_size), dtype=np.float32)
     fed = returned = shortfall = 0
-    for _ in range(max(16, math.ceil(sample_rate / block_size))):
+    for _ in range(max(4, math.ceil(0.5 * sample_rate / block_size))):
         fed += block_size
         returned += board.process(silence, sample_rate, reset=False).shape[1]
         shortfall = max(shortfall, fed - returned)
