@@ -124,7 +124,9 @@ def test_command_help_explains_the_command(command: str) -> None:
     assert proc.stdout.startswith(f"usage: stemhost {command}")
     text = " ".join(proc.stdout.split())
     summary = " ".join(command_summaries()[command].split())
-    assert summary in text, f"`stemhost {command} --help` does not say what the command does ({summary!r})"
+    assert summary.lower() in text.lower(), (
+        f"`stemhost {command} --help` does not say what the command does ({summary!r})"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -46,16 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(run=lambda _args: parser.print_help() or 2)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    init = commands.add_parser("init", help="write FOLDER/session.json with every audio file a stem")
+    init = _command(commands, "init", "write FOLDER/session.json with every audio file a stem")
     init.add_argument("folder", type=Path, help="the folder holding the stems")
     init.add_argument("--force", action="store_true", help="replace an existing session.json")
     init.set_defaults(run=_init)
 
-    validate = commands.add_parser("validate", help="check a session (and presets) and print its routing")
+    validate = _command(commands, "validate", "check a session (and presets) and print its routing")
     _session_arguments(validate)
     validate.set_defaults(run=_validate)
 
-    render = commands.add_parser("render", help="render a session to an audio file")
+    render = _command(commands, "render", "render a session to an audio file")
     _session_arguments(render)
     render.add_argument("-o", "--output", type=Path, required=True, help="output file: .wav .flac .aiff .ogg .mp3")
     render.add_argument("--bit-depth", choices=["16", "24", "32f"], help="WAV, FLAC, AIFF (default 24; 16 is dithered)")
@@ -70,12 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--workers", type=_positive_int, help="DSP threads (default: one per core)")
     render.set_defaults(run=_render)
 
-    presets = commands.add_parser("presets", help="list the bundled presets")
+    presets = _command(commands, "presets", "list the bundled presets")
     presets.set_defaults(run=_presets)
 
-    schema = commands.add_parser("schema", help="print the JSON Schema of the session format")
+    schema = _command(commands, "schema", "print the JSON Schema of the session format")
     schema.set_defaults(run=_schema)
     return parser
+
+
+def _command(commands: argparse._SubParsersAction, name: str, summary: str) -> argparse.ArgumentParser:
+    """A subcommand whose one-line summary is also the first line of its own --help."""
+    return commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
 
 
 def _session_arguments(parser: argparse.ArgumentParser) -> None:

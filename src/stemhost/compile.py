@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pedalboard
 
-from stemhost.effects import build_plugin
+from stemhost.effects import Convolution, build_plugin
 from stemhost.graph import AlignedChain, BusNode, Edge, MixGraph, StemNode, pan_gains
 from stemhost.model import MASTER, Session
 from stemhost.routing import bus_order, check_routing
@@ -16,6 +16,21 @@ from stemhost.sources import AudioInfo, StemSource, probe
 def stem_path(session_path: Path, file: str) -> Path:
     """A stem's file, relative to the session file's folder unless absolute."""
     return (session_path.parent / file).resolve()
+
+
+def input_paths(session: Session, session_path: Path) -> dict[Path, str]:
+    """Every file a render reads, with what it is: the session, its stems and its impulse responses."""
+    inputs = {session_path.resolve(): "the session file"}
+    strips = [(f"stems[{i}]", s.chain) for i, s in enumerate(session.stems)]
+    strips += [(f"buses[{i}]", b.chain) for i, b in enumerate(session.buses)] + [("master", session.master.chain)]
+    for where, chain in strips:
+        for k, effect in enumerate(chain):
+            if isinstance(effect, Convolution):
+                path = stem_path(session_path, effect.impulse_response_filename)
+                inputs[path] = f"an impulse response the session reads ({where}.chain[{k}])"
+    for i, stem in enumerate(session.stems):
+        inputs[stem_path(session_path, stem.file)] = f"one of the session's stems (stems[{i}].file)"
+    return inputs
 
 
 def probe_stems(session: Session, session_path: Path) -> list[AudioInfo]:
@@ -55,7 +70,7 @@ def compile_graph(session: Session, session_path: Path, block_size: int, workers
     stems = []
     for i, (stem, info) in enumerate(zip(session.stems, infos, strict=True)):
         node_chain = chain(stem.chain, info.channels, f"{label}: stems[{i}]")
-        source = StemSource(info, rate, stem.name)
+        source = StemSource(info, rate, stem.name, f"{label}: stems[{i}].file")
         gains = pan_gains(stem.pan, stem.gain_db, info.channels)
         stems.append(StemNode(stem.name, source, node_chain, gains, session.is_audible(stem)))
 

@@ -14,6 +14,7 @@ import pedalboard
 from pydantic import BaseModel, ConfigDict, Field
 
 from stemhost.errors import AudioFileError, SessionError
+from stemhost.sources import probe
 
 Db = Annotated[float, Field(ge=-120.0, le=48.0)]
 Cutoff = Annotated[float, Field(gt=0.0, le=96000.0, description="Hz; must lie below the Nyquist frequency")]
@@ -180,11 +181,7 @@ def build_plugin(effect: _Effect, *, base_dir: Path, sample_rate: float, where: 
         )
     if isinstance(effect, Convolution):
         path = base_dir / effect.impulse_response_filename
-        if not path.is_file():
-            raise AudioFileError(
-                f"{where}.impulse_response_filename: {str(path)!r} does not exist; "
-                "give an audio file relative to the session file's folder"
-            )
+        probe(path, f"{where}.impulse_response_filename")
         try:
             return pedalboard.Convolution(str(path), mix=effect.mix)
         except Exception as exc:  # pedalboard raises bare RuntimeError/ValueError for unreadable files

@@ -77,8 +77,8 @@ def pan_gains(pan: float, gain_db: float, channels: int) -> tuple[float, float]:
     """
     gain = 10.0 ** (gain_db / 20.0)
     if channels == 1:
-        angle = (pan + 1.0) * math.pi / 4.0
-        return gain * math.cos(angle), gain * math.sin(angle)
+        # sin of complementary angles: exactly 0 at the far side, identical sides at centre
+        return gain * math.sin((1.0 - pan) * math.pi / 4.0), gain * math.sin((1.0 + pan) * math.pi / 4.0)
     return gain * min(1.0, 1.0 - pan), gain * min(1.0, 1.0 + pan)
 
 

@@ -53,17 +53,28 @@ def output_format(path: Path, bit_depth: str | None) -> OutputFormat:
     return OutputFormat(fmt, BIT_DEPTHS[depth])
 
 
-def check_output_path(path: Path, inputs: list[Path]) -> None:
+def check_output_path(path: Path, inputs: dict[Path, str]) -> None:
     """Refuse an output that would overwrite an input, or lands in a missing or read-only folder."""
     folder = path.parent
+    if path.is_dir():
+        raise OutputError(f"-o {str(path)!r}: that is a folder; give a file name such as {str(path / 'mix.wav')!r}")
     if not folder.is_dir():
         raise OutputError(f"-o {str(path)!r}: the folder {str(folder)!r} does not exist; create it first")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"-o {str(path)!r}: the folder {str(folder)!r} is not writable")
-    target = path.resolve()
-    for source in inputs:
-        if target == source.resolve():
-            raise OutputError(f"-o {str(path)!r}: that is one of the session's stems; choose another output name")
+    what = inputs.get(path.resolve())
+    if what is not None:
+        raise OutputError(f"-o {str(path)!r}: that is {what}; choose another output name")
+
+
+def temporary_beside(path: Path) -> Path:
+    """Create an empty temporary file in path's folder, with the permissions a new file gets there."""
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)  # mkstemp makes 0600; a render is an ordinary file
+    return Path(name)
 
 
 class AtomicAudioWriter:
@@ -78,30 +89,33 @@ class AtomicAudioWriter:
         self.format = fmt
         self._rng = np.random.default_rng(DITHER_SEED)
         try:
-            handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+            self._tmp = temporary_beside(path)
         except OSError as exc:
             raise OutputError(f"-o {str(path)!r}: cannot write in {str(path.parent)!r} ({exc.strerror})") from None
-        os.close(handle)
-        self._tmp = Path(tmp)
         try:
             self._file = soundfile.SoundFile(
-                tmp, "w", samplerate=sample_rate, channels=channels, format=fmt.format, subtype=fmt.subtype
+                str(self._tmp), "w", samplerate=sample_rate, channels=channels, format=fmt.format, subtype=fmt.subtype
             )
         except Exception as exc:
             self._tmp.unlink(missing_ok=True)
             raise OutputError(f"-o {str(path)!r}: cannot encode {fmt.format}/{fmt.subtype} ({exc})") from None
 
-    def write(self, block: np.ndarray) -> None:
-        """Append ``(channels, n)`` float32 audio at full scale ±1."""
+    def write(self, block: np.ndarray) -> np.ndarray:
+        """Append ``(channels, n)`` float32 audio at full scale ±1; returns it as stored (clipped, quantised)."""
         frames = block.T
         if self.format.dithered:
             frames = self._dither16(frames)
-        elif self.format.subtype != "FLOAT":
+            stored = frames.T / np.float32(32768.0)
+        elif self.format.subtype != "FLOAT" and np.max(np.abs(frames), initial=0.0) > 1.0:
             frames = np.clip(frames, -1.0, 1.0)
+            stored = frames.T
+        else:
+            stored = block
         try:
             self._file.write(frames)
         except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
             raise OutputError(f"-o {str(self.path)!r}: writing failed ({exc})") from None
+        return stored
 
     def _dither16(self, frames: np.ndarray) -> np.ndarray:
         """Quantise to 16 bits with triangular (TPDF) dither of ±1 LSB."""
@@ -112,8 +126,12 @@ class AtomicAudioWriter:
 
     def commit(self) -> None:
         """Finish the file and give it its final name."""
-        self._file.close()
-        os.replace(self._tmp, self.path)
+        try:
+            self._file.close()
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self._tmp.unlink(missing_ok=True)
+            raise OutputError(f"-o {str(self.path)!r}: cannot finish the file ({exc})") from None
 
     def abort(self) -> None:
         """Drop the temporary file."""

@@ -154,11 +154,11 @@ def override_preset(
     pan: list[str] = (),
 ) -> Preset:
     """The CLI's --mute, --solo, --gain NAME=DB and --pan NAME=P as a preset (names or roles)."""
-    entries: list[dict] = []
-    for target in mute:
-        entries.append({**_selector(session, target, "--mute"), "mute": True})
-    for target in solo:
-        entries.append({**_selector(session, target, "--solo"), "solo": True})
+    patches: list[StemPatch] = []
+    for option, targets, field in (("--mute", mute, "mute"), ("--solo", solo, "solo")):
+        for target in targets:
+            entry = {**_selector(session, target, option), field: True}
+            patches.append(load_model(StemPatch, entry, f"{option} {target!r}"))
     for option, pairs, field in (("--gain", gain, "gain_db"), ("--pan", pan, "pan")):
         for pair in pairs:
             target, sep, value = pair.partition("=")
@@ -168,8 +168,9 @@ def override_preset(
                 number = None
             if not sep or number is None:
                 raise SessionError(f"{option} {pair!r}: write NAME={'DB' if field == 'gain_db' else 'P'}, e.g. bass=+3")
-            entries.append({**_selector(session, target, option), field: number})
-    return load_model(Preset, {"stems": entries}, "command line")
+            entry = {**_selector(session, target, option), field: number}
+            patches.append(load_model(StemPatch, entry, f"{option} {pair!r}"))
+    return Preset(stems=tuple(patches))
 
 
 def _selector(session: Session, target: str, option: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from stemhost.compile import compile_graph, stem_path
+from stemhost.compile import compile_graph, input_paths
 from stemhost.effects import Delay
 from stemhost.graph import MixGraph
 from stemhost.meter import LoudnessMeter
@@ -162,8 +162,7 @@ def render_session(
         progress: called with (seconds done, seconds expected) after every block.
     """
     output_format(output, options.bit_depth)  # a bad format or bit depth fails before any audio is read
-    inputs = [stem_path(session_path, s.file) for s in session.stems] + [session_path]
-    check_output_path(output, inputs)
+    check_output_path(output, input_paths(session, session_path))
     graph = compile_graph(session, session_path, options.block_size, options.workers)
     try:
         return render_graph(graph, output, options, tail_hold_s(session), progress)
@@ -197,8 +196,7 @@ def render_graph(
             if resampler is not None:
                 block = np.ascontiguousarray(resampler.resample_chunk(block.T, last=last).T)
             if block.shape[1]:
-                meter.add(block)
-                writer.write(block)
+                meter.add(writer.write(block))
                 frames_written += block.shape[1]
 
         while not trimmer.finished:

@@ -39,12 +39,18 @@ def bus_order(session: Session, label: str = "session") -> list[str]:
     order: list[str] = []
     state: dict[str, str] = {}
 
+    index = {b.name: i for i, b in enumerate(session.buses)}
+
     def visit(name: str, trail: list[str]) -> None:
+        """Place the buses feeding name, then name; trail runs against the signal."""
         if state.get(name) == "done":
             return
         if state.get(name) == "visiting":
-            cycle = " → ".join([*trail[trail.index(name) :], name])
-            raise SessionError(f"{label}: buses form a cycle: {cycle}; a bus cannot feed itself, even indirectly")
+            flow = [*trail[trail.index(name) :], name][::-1]
+            raise SessionError(
+                f"{label}: buses[{index[flow[-2]]}].output: the buses form a cycle: {' → '.join(flow)}; "
+                "a bus cannot feed itself, even indirectly"
+            )
         state[name] = "visiting"
         for upstream, target in feeds.items():
             if target == name:

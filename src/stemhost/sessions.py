@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from stemhost.errors import SessionError
 from stemhost.model import Session
-from stemhost.outputs import FORMATS
+from stemhost.outputs import FORMATS, temporary_beside
 from stemhost.routing import check_routing
 from stemhost.validation import load_model, read_json
 
@@ -48,7 +47,7 @@ def load_session(path: Path) -> Session:
 def guess_role(file_name: str) -> str:
     """A stem's role from words in its file name (``"03 Lead Vox.wav"`` → ``lead_vocal``)."""
     stem = Path(file_name).stem.lower()
-    words = [w for w in re.split(r"[^a-z0-9]+", stem) if w]
+    words = re.findall(r"[a-z]+|[0-9]+", stem)  # "BV1" → ["bv", "1"]
     joined = "".join(words)
     for role, keys in ROLE_WORDS:
         if any(k in words for k in keys) or any(len(k) > 3 and k in joined for k in keys):
@@ -91,12 +90,10 @@ def init_session(folder: Path, force: bool = False) -> tuple[Path, Session]:
 
 def write_json_atomic(path: Path, data: object) -> None:
     """Write JSON to a temporary file beside the target, then rename it into place."""
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    tmp = temporary_beside(path)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise

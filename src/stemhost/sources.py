@@ -45,7 +45,7 @@ def probe(path: Path, where: str) -> AudioInfo:
         where: the field that names it, for messages (``session.json: stems[0].file``).
     """
     if not path.exists():
-        raise AudioFileError(f"{where}: {str(path)!r} does not exist")
+        raise AudioFileError(f"{where}: {str(path)!r} does not exist; paths are relative to the session file's folder")
     if not path.is_file():
         raise AudioFileError(f"{where}: {str(path)!r} is not a file")
     try:
@@ -78,11 +78,13 @@ class StemSource:
         info: the probed file.
         sample_rate: the session rate in Hz.
         name: the stem's name, for messages.
+        where: the field that names the file, for messages (``session.json: stems[0].file``).
     """
 
-    def __init__(self, info: AudioInfo, sample_rate: int, name: str) -> None:
+    def __init__(self, info: AudioInfo, sample_rate: int, name: str, where: str) -> None:
         self.info = info
         self.name = name
+        self.where = where
         self.channels = info.channels
         self.sample_rate = sample_rate
         self._file = SequentialSoundFile(str(info.path))
@@ -123,13 +125,15 @@ class StemSource:
         try:
             data = self._file.read(n, dtype="float32", always_2d=True)
         except (soundfile.LibsndfileError, RuntimeError) as exc:
-            raise AudioFileError(f"stem {self.name!r}: {str(self.info.path)!r} cannot be decoded ({exc})") from None
+            raise AudioFileError(
+                f"{self.where}: stem {self.name!r}: {str(self.info.path)!r} cannot be decoded ({exc})"
+            ) from None
         if not np.isfinite(data).all():
             bad = int(np.argwhere(~np.isfinite(data))[0][0])
             kind = "NaN" if np.isnan(data[bad]).any() else "infinite"
             frame = self._frames_read + bad
             raise AudioFileError(
-                f"stem {self.name!r}: {str(self.info.path)!r} holds a {kind} sample at "
+                f"{self.where}: stem {self.name!r}: {str(self.info.path)!r} holds a {kind} sample at "
                 f"{format_time(frame / self.info.sample_rate)} (frame {frame}); repair or re-export the file"
             )
         self._frames_read += data.shape[0]
