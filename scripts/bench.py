@@ -242,6 +242,39 @@ def measure(command: list[str], log: Path) -> Run:
     return Run(float(wall), int(maxrss) / 1024.0)  # ru_maxrss is in KiB on Linux
 
 
+def cpu_busy(seconds: float = 0.5) -> float | None:
+    """The share of all cores' time spent busy over a short interval (Linux /proc/stat); None elsewhere."""
+    try:
+
+        def snapshot() -> tuple[int, int]:
+            with open("/proc/stat") as f:
+                ticks = [int(v) for v in f.readline().split()[1:]]
+            return ticks[3] + ticks[4], sum(ticks)  # idle + iowait, total
+
+        idle0, total0 = snapshot()
+        time.sleep(seconds)
+        idle1, total1 = snapshot()
+    except (OSError, ValueError, IndexError):
+        return None
+    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+BUSY_LIMIT = 0.1
+busy_notes: list[str] = []
+
+
+def run_logged(label: str, command: list[str], log: Path) -> Run:
+    """Measure one run and print it; note when the machine was busy just before (other processes skew both figures)."""
+    busy = cpu_busy()
+    run = measure(command, log)
+    note = ""
+    if busy is not None and busy > BUSY_LIMIT:
+        note = f"  (CPU {busy:.0%} busy just before: another process is running)"
+        busy_notes.append(f"{label}: CPU {busy:.0%} busy")
+    print(f"  {label:<24}{run.wall_s:8.2f} s{run.peak_mib:8.0f} MiB{note}")
+    return run
+
+
 def best(runs: list[Run]) -> Run:
     """Best wall time of the repeats, and the highest peak memory seen (the conservative figure)."""
     return Run(min(r.wall_s for r in runs), max(r.peak_mib for r in runs))
@@ -281,7 +314,7 @@ def dbfs(value: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=5.0, help="length of the compared session (default 5)")
     parser.add_argument(
         "--memory-minutes",
@@ -324,29 +357,28 @@ def main(argv: list[str] | None = None) -> int:
         lengths = sorted({args.minutes, *args.memory_minutes})
         sessions = {m: prepare(work, m, phrases) for m in lengths}
         del phrases
-        print(f"stems ready: {STEMS} stereo stems x {', '.join(f'{m:g}' for m in lengths)} min")
-        print(f"  ({time.perf_counter() - started:.1f} s)")
+        minutes = ", ".join(f"{m:g}" for m in lengths)
+        print(f"stems ready: {STEMS} stereo stems of {minutes} min ({time.perf_counter() - started:.1f} s)")
+        print("runs (wall time, peak memory):")
 
         main_session = sessions[args.minutes]
+        folder = main_session.parent
         ours, theirs = [], []
         for k in range(args.repeat):
             warm_cache(main_session)
-            out_base = main_session.parent / "out_baseline.wav"
-            out_ours = main_session.parent / "out_stemhost.wav"
-            theirs.append(measure(baseline_command(main_session, out_base), main_session.parent / "baseline.log"))
-            print(f"  run {k + 1}: baseline {theirs[-1].wall_s:.2f} s, {theirs[-1].peak_mib:.0f} MiB")
-            ours.append(measure(stemhost_command(main_session, out_ours), main_session.parent / "stemhost.log"))
-            print(f"  run {k + 1}: stemhost {ours[-1].wall_s:.2f} s, {ours[-1].peak_mib:.0f} MiB")
-        difference, frames_ours, frames_base = max_difference(out_ours, out_base)
+            command = baseline_command(main_session, folder / "out_baseline.wav")
+            theirs.append(run_logged(f"{k + 1}: baseline {args.minutes:g} min", command, folder / "baseline.log"))
+            command = stemhost_command(main_session, folder / "out_stemhost.wav")
+            ours.append(run_logged(f"{k + 1}: stemhost {args.minutes:g} min", command, folder / "stemhost.log"))
+        difference, frames_ours, frames_base = max_difference(folder / "out_stemhost.wav", folder / "out_baseline.wav")
 
         growth: dict[float, list[Run]] = {m: [] for m in args.memory_minutes}
         for k in range(args.repeat):
             for m in args.memory_minutes:
                 session = sessions[m]
                 warm_cache(session)
-                run = measure(stemhost_command(session, session.parent / "out_stemhost.wav"), session.parent / "log")
-                growth[m].append(run)
-                print(f"  run {k + 1}: stemhost {m:g} min {run.wall_s:.2f} s, {run.peak_mib:.0f} MiB")
+                command = stemhost_command(session, session.parent / "out_stemhost.wav")
+                growth[m].append(run_logged(f"{k + 1}: stemhost {m:g} min", command, session.parent / "stemhost.log"))
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -384,6 +416,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{same_length} ({frames_ours} frames)"
     )
     print(f"machine: {cores} cores ({affinity} usable); best wall of {args.repeat} run(s), highest peak memory seen")
+    if busy_notes:
+        print(
+            f"warning: another process was using the CPU just before {len(busy_notes)} run(s) "
+            f"({'; '.join(busy_notes)}); their figures may be inflated: rerun on an idle machine"
+        )
     figures = {
         "cores": cores,
         "repeat": args.repeat,
@@ -400,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         "stemhost_long_peak_mib": round(long.peak_mib, 1),
         "memory_growth_ratio": round(growth_ratio, 3),
         "max_abs_difference": float(f"{difference:.3g}"),
+        "busy_runs": len(busy_notes),
         "pass": {
             "wall": wall_ratio <= TARGET_WALL,
             "memory": memory_ratio <= TARGET_MEMORY,
