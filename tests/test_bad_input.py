@@ -450,20 +450,21 @@ def test_nan_late_in_a_long_stem_is_timed_in_minutes(tmp_path: Path, capsys, mak
 
 
 def interrupt_after(monkeypatch, blocks: int, folder: Path) -> list[list[Path]]:
-    """Make MixGraph.process raise KeyboardInterrupt on its call after `blocks`; returns what .part files existed."""
-    real = stemhost.graph.MixGraph.process
+    """Make the master raise KeyboardInterrupt on its block after `blocks`; returns what .part files existed."""
+    real = stemhost.graph.BusNode.render
     calls = 0
     seen: list[list[Path]] = []
 
-    def process(self):
+    def render(self, n, outputs):
         nonlocal calls
-        calls += 1
-        if calls > blocks:
-            seen.append(part_files(folder))
-            raise KeyboardInterrupt
-        return real(self)
+        if self.name == "master":
+            calls += 1
+            if calls > blocks:
+                seen.append(part_files(folder))
+                raise KeyboardInterrupt
+        return real(self, n, outputs)
 
-    monkeypatch.setattr(stemhost.graph.MixGraph, "process", process)
+    monkeypatch.setattr(stemhost.graph.BusNode, "render", render)
     return seen
 
 

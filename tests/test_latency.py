@@ -61,3 +61,23 @@ def test_latent_stem_send_and_dry_path_stay_aligned(tmp_path, block_size):
     assert out.shape == expected.shape
     np.testing.assert_allclose(out, expected, atol=2e-5)
     assert int(np.argmax(out[0])) == 5000
+
+
+@pytest.mark.parametrize("block_size", [256, 1000, 4096, 16384])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: pedalboard.GSMFullRateCompressor(),
+        lambda: pedalboard.MP3Compressor(),
+        lambda: pedalboard.Resample(target_sample_rate=22050),
+    ],
+    ids=["GSMFullRateCompressor", "MP3Compressor", "Resample"],
+)
+def test_measured_latency_is_the_largest_shortfall_of_a_long_stream(make, block_size):
+    """The early stop (two whole blocks in a row) finds what 200 blocks of streaming would."""
+    plugin, fed, returned, shortfall = make(), 0, 0, 0
+    for _ in range(200):
+        fed += block_size
+        returned += plugin.process(np.zeros((2, block_size), np.float32), SR, reset=False).shape[1]
+        shortfall = max(shortfall, fed - returned)
+    assert measure_latency(pedalboard.Pedalboard([make()]), SR, 2, block_size) == shortfall > 0

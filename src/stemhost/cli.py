@@ -66,7 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="seconds after the longest stem (default: until reverb and delay tails fall below -90 dBFS, at most 30)",
     )
-    render.add_argument("--block-size", type=_positive_int, default=4096, help="frames per block (default 4096)")
+    render.add_argument(
+        "--block-size",
+        type=_positive_int,
+        default=65536,
+        help="frames per block (default 65536; any gives the same output)",
+    )
     render.add_argument("--workers", type=_positive_int, help="DSP threads (default: one per core)")
     render.set_defaults(run=_render)
 

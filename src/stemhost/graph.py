@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -25,17 +25,21 @@ def measure_latency(board: pedalboard.Pedalboard, sample_rate: float, channels: 
     """Frames a chain withholds when streamed: pedalboard reports no latency, so count them.
 
     Latent plugins return fewer frames than they are given at the start of a stream, and their
-    output is aligned with its input. Silence is fed for at least half a second and 4 blocks; the
-    largest shortfall seen is the latency. The chain is reset afterwards.
+    output is aligned with its input. Silence is fed until two blocks in a row come back whole
+    (at most half a second or 4 blocks); the largest shortfall seen is the latency. The chain is
+    reset afterwards.
     """
     if len(board) == 0:
         return 0
     silence = np.zeros((channels, block_size), dtype=np.float32)
-    fed = returned = shortfall = 0
+    fed = returned = shortfall = whole_in_a_row = 0
     for _ in range(max(4, math.ceil(0.5 * sample_rate / block_size))):
-        fed += block_size
-        returned += board.process(silence, sample_rate, reset=False).shape[1]
+        got = board.process(silence, sample_rate, reset=False).shape[1]
+        fed, returned = fed + block_size, returned + got
         shortfall = max(shortfall, fed - returned)
+        whole_in_a_row = whole_in_a_row + 1 if got == block_size else 0
+        if whole_in_a_row == 2:
+            break
     board.reset()
     return shortfall
 
@@ -91,7 +95,6 @@ class StemNode:
     chain: AlignedChain
     gains: tuple[float, float]
     audible: bool
-    peak: float = 0.0  # the last block's peak, linear, after fader and pan
 
     @property
     def latency(self) -> int:
@@ -101,13 +104,13 @@ class StemNode:
         """The next n frames as ``(2, n)``, or None when the stem is silent (muted or not soloed)."""
         block = self.source.read(n)
         if not self.audible:  # the source still advances, so the song's length counts it
-            self.peak = 0.0
             return None
         wet = self.chain.process(block)
+        if wet.shape[0] == 2 and self.gains == (1.0, 1.0):
+            return wet
         out = np.empty((2, n), dtype=np.float32)
         np.multiply(wet[0], self.gains[0], out=out[0])
         np.multiply(wet[-1], self.gains[1], out=out[1])
-        self.peak = float(np.max(np.abs(out)))
         return out
 
 
@@ -129,7 +132,6 @@ class BusNode:
     gain: float
     edges: list[Edge] = field(default_factory=list)
     input_latency: int = 0
-    peak: float = 0.0
 
     @property
     def latency(self) -> int:
@@ -147,9 +149,16 @@ class BusNode:
                 mix += signal if edge.level == 1.0 else signal * np.float32(edge.level)
         out = self.chain.process(mix)
         if self.gain != 1.0:
-            out = out * np.float32(self.gain)
-        self.peak = float(np.max(np.abs(out)))
+            out *= np.float32(self.gain)
         return out
+
+
+@dataclass(frozen=True)
+class MixBlock:
+    """One block of the mix: the master's output and every stem's, as ``(2, n)`` (None when silent)."""
+
+    master: np.ndarray
+    stems: dict[str, np.ndarray | None]
 
 
 class MixGraph:
@@ -182,7 +191,7 @@ class MixGraph:
         _compensate(self.stems, self.buses + [master])
         self.latency = master.latency
         threads = workers if workers is not None else (os.cpu_count() or 1)
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="stemhost-dsp") if threads > 1 else None
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="stemhost-dsp")
 
     @property
     def sources_done(self) -> bool:
@@ -196,26 +205,50 @@ class MixGraph:
 
     def process(self) -> np.ndarray:
         """Render the next block of the master as ``(2, block_size)`` float32."""
+        return self.master.render(self.block_size, self._render_inputs())
+
+    def stream(self) -> Iterator[MixBlock]:
+        """Blocks one after another, pipelined for throughput; the samples are those of :meth:`process`.
+
+        Once a block's stems are done, its first level of buses goes to the workers and, behind
+        it, the next block's stems; those run while the caller's thread renders this block's master
+        and consumes it. The stems (and :attr:`sources_done`) are thus a block ahead of the output.
+        """
+        n = self.block_size
+        pending = [self._pool.submit(stem.render, n) for stem in self.stems]
+        while True:
+            stems = {stem.name: job.result() for stem, job in zip(self.stems, pending, strict=True)}
+            outputs = {f"stem:{name}": out for name, out in stems.items()}
+            first = (
+                [(bus, self._pool.submit(bus.render, n, outputs)) for bus in self._levels[0]] if self._levels else []
+            )
+            pending = [self._pool.submit(stem.render, n) for stem in self.stems]
+            for bus, job in first:
+                outputs[f"bus:{bus.name}"] = job.result()
+            self._render_buses(outputs, self._levels[1:])
+            yield MixBlock(self.master.render(n, outputs), stems)
+
+    def _render_inputs(self) -> dict[str, np.ndarray | None]:
+        """Render the next block of every stem and bus: what the master sums."""
         n = self.block_size
         outputs: dict[str, np.ndarray | None] = {}
-        for stem, out in zip(self.stems, self._map(lambda s: s.render(n), self.stems), strict=True):
+        for stem, out in zip(self.stems, self._pool.map(lambda s: s.render(n), self.stems), strict=True):
             outputs[f"stem:{stem.name}"] = out
-        for level in self._levels:
-            for bus, out in zip(level, self._map(lambda b: b.render(n, outputs), level), strict=True):
+        self._render_buses(outputs, self._levels)
+        return outputs
+
+    def _render_buses(self, outputs: dict[str, np.ndarray | None], levels: list[list[BusNode]]) -> None:
+        """Render the buses of these levels from what they sum, level by level, into outputs."""
+        for level in levels:
+            results = self._pool.map(lambda b: b.render(self.block_size, outputs), level)
+            for bus, out in zip(level, results, strict=True):
                 outputs[f"bus:{bus.name}"] = out
-        return self.master.render(n, outputs)
 
     def close(self) -> None:
         """Stop the worker threads and close the stem files."""
-        if self._pool is not None:
-            self._pool.shutdown()
+        self._pool.shutdown()
         for stem in self.stems:
             stem.source.close()
-
-    def _map(self, fn: Callable, items: list) -> list:
-        if self._pool is None or len(items) < 2:
-            return [fn(item) for item in items]
-        return list(self._pool.map(fn, items))
 
 
 def _bus_levels(buses: list[BusNode]) -> list[list[BusNode]]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from stemhost.meter import LoudnessMeter
 from stemhost.model import Session
 from stemhost.outputs import AtomicAudioWriter, check_output_path, output_format
 
-DEFAULT_BLOCK_SIZE = 4096
+DEFAULT_BLOCK_SIZE = 65536  # offline: large blocks cut per-call overhead; the output does not depend on it
 TAIL_FLOOR = 10.0 ** (-90.0 / 20.0)  # tails end once they fall below −90 dBFS
 TAIL_MAX_S = 30.0
 TAIL_HOLD_S = 0.5  # how long a tail must stay below the floor before it counts as ended
@@ -52,7 +54,8 @@ class ClipReport:
     peak: float = 0.0
     stem_peaks: dict[str, float] = field(default_factory=dict)
 
-    def add(self, block: np.ndarray, start_s: float, sample_rate: int, graph: MixGraph) -> None:
+    def add(self, block: np.ndarray, start_s: float, sample_rate: int, stems: dict[str, np.ndarray | None]) -> None:
+        """Note the clipped frames of a master block, and the peaks of the stems that made it."""
         over = np.abs(block) > 1.0
         if not over.any():
             return
@@ -62,8 +65,9 @@ class ClipReport:
         self.last_s = start_s + frames[-1] / sample_rate
         self.samples += int(over.sum())
         self.peak = max(self.peak, float(np.max(np.abs(block))))
-        for stem in graph.stems:
-            self.stem_peaks[stem.name] = max(self.stem_peaks.get(stem.name, 0.0), stem.peak)
+        for name, out in stems.items():
+            peak = 0.0 if out is None else float(np.max(np.abs(out)))
+            self.stem_peaks[name] = max(self.stem_peaks.get(name, 0.0), peak)
 
     def loudest_stems(self, count: int = 3) -> list[str]:
         ranked = sorted(self.stem_peaks.items(), key=lambda kv: -kv[1])
@@ -189,9 +193,11 @@ def render_graph(
     to_skip = graph.latency  # the master is late by the graph's latency: drop that much at the start
     frames_written = 0
 
-    with AtomicAudioWriter(output, fmt, out_rate) as writer:
+    # Resampling, metering and writing run in their own thread, one block behind the graph.
+    with AtomicAudioWriter(output, fmt, out_rate) as writer, ThreadPoolExecutor(1, "stemhost-writer") as io:
+        pending: deque[Future] = deque()
 
-        def emit(block: np.ndarray, last: bool = False) -> None:
+        def write(block: np.ndarray, last: bool) -> None:
             nonlocal frames_written
             if resampler is not None:
                 block = np.ascontiguousarray(resampler.resample_chunk(block.T, last=last).T)
@@ -199,21 +205,27 @@ def render_graph(
                 meter.add(writer.write(block))
                 frames_written += block.shape[1]
 
-        while not trimmer.finished:
-            block = graph.process()
+        def emit(block: np.ndarray, last: bool = False) -> None:
+            pending.append(io.submit(write, block, last))
+            while len(pending) > 2 or (last and pending):
+                pending.popleft().result()  # re-raises a writer error here
+
+        for mix in graph.stream():
+            if trimmer.finished:
+                break
+            block = mix.master
             content_end = graph.content_frames if graph.sources_done else None
             if to_skip:
                 skipped = min(to_skip, block.shape[1])
                 block, to_skip = block[:, skipped:], to_skip - skipped
                 if not block.shape[1]:
                     continue
-            clips.add(block, trimmer.position / rate, rate, graph)
+            clips.add(block, trimmer.position / rate, rate, mix.stems)
             for piece in trimmer.feed(block, content_end):
                 emit(piece)
             if progress is not None:
                 progress(trimmer.position / rate, expected_s)
-        if resampler is not None:
-            emit(np.zeros((2, 0), np.float32), last=True)
+        emit(np.zeros((2, 0), np.float32), last=True)
 
     return RenderResult(
         path=output,
