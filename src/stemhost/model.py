@@ -32,6 +32,7 @@ ROLES: tuple[str, ...] = (
     "other",
 )
 VOCAL_ROLES: tuple[str, ...] = ("lead_vocal", "backing_vocals")
+UNPITCHED_ROLES: tuple[str, ...] = ("drums", "percussion", "click", "fx")
 MASTER = "master"
 
 Role = Literal[ROLES]  # type: ignore[valid-type]
@@ -39,6 +40,8 @@ Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\s/\\]+$"
 FaderDb = Annotated[float, Field(ge=-120.0, le=24.0, description="fader gain in dB")]
 Pan = Annotated[float, Field(ge=-1.0, le=1.0, description="-1 full left, 0 centre, +1 full right")]
 Chain = tuple[Effect, ...]
+Semitones = Annotated[float, Field(ge=-12.0, le=12.0, description="semitones; fractions allowed")]
+Tempo = Annotated[float, Field(ge=0.5, le=2.0, description="playback speed; 1.0 is the original")]
 
 
 class _Frozen(BaseModel):
@@ -65,6 +68,15 @@ class Stem(_Frozen):
     chain: Chain = ()
     output: Name = MASTER
     sends: tuple[Send, ...] = ()
+    pitched: bool | None = Field(
+        default=None, description="follows the key shift; by default every role but drums, percussion, click and fx"
+    )
+    key_shift: Semitones = Field(default=0.0, description="semitones added to the session's key_shift for this stem")
+
+    @property
+    def is_pitched(self) -> bool:
+        """Whether a key change moves this stem (unpitched stems are only ever time-stretched)."""
+        return self.pitched if self.pitched is not None else self.role not in UNPITCHED_ROLES
 
 
 class Bus(_Frozen):
@@ -92,6 +104,12 @@ class Session(_Frozen):
     sample_rate: Annotated[int, Field(ge=8000, le=384000)] | None = Field(
         default=None, description="Hz; by default the stems' own rate, the highest when they differ"
     )
+    key_shift: Semitones = Field(default=0.0, description="semitones every pitched stem moves")
+    tempo: Tempo = 1.0
+
+    def stem_shift(self, stem: Stem) -> float:
+        """The key shift a stem is rendered at, in semitones (0 for unpitched stems)."""
+        return self.key_shift + stem.key_shift if stem.is_pitched else 0.0
 
     def any_solo(self) -> bool:
         """True when at least one stem is soloed (solo in place mutes every other stem)."""

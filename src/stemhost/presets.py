@@ -15,7 +15,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stemhost.errors import SessionError
-from stemhost.model import Chain, FaderDb, Name, Pan, Role, Send, Session
+from stemhost.model import Chain, FaderDb, Name, Pan, Role, Semitones, Send, Session, Tempo
 from stemhost.routing import check_routing
 from stemhost.validation import load_model, read_json
 
@@ -40,6 +40,8 @@ class StemPatch(_Patch):
     chain: Chain | None = None
     output: Name | None = None
     sends: tuple[Send, ...] | None = None
+    pitched: bool | None = None
+    key_shift: Semitones | None = None
 
     @model_validator(mode="after")
     def _one_selector(self) -> StemPatch:
@@ -69,6 +71,8 @@ class Preset(_Patch):
     stems: tuple[StemPatch, ...] = ()
     buses: tuple[BusPatch, ...] = ()
     master: MasterPatch | None = None
+    key_shift: Semitones | None = None
+    tempo: Tempo | None = None
 
 
 def bundled_dir() -> Path:
@@ -126,6 +130,7 @@ def apply_preset(session: Session, preset: Preset, label: str, *, strict: bool =
     if preset.master is not None:
         master = master.model_copy(update=preset.master.changes(exclude=set()))
     data = session.model_dump()
+    data.update(preset.changes(exclude={"description", "stems", "buses", "master"}))
     data.update(
         stems=[s.model_dump() for s in stems],
         buses=[b.model_dump(exclude_none=True) for b in buses],
