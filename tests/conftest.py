@@ -62,3 +62,11 @@ def make_stem(tmp_path: Path):
         return f"{name}{ext}"
 
     return make
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory):
+    """Keep the stem cache of every test run out of the user's cache folder."""
+    import os
+
+    os.environ["STEMHOST_CACHE_DIR"] = str(tmp_path_factory.mktemp("stem-cache"))

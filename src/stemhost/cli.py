@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = _command(commands, "schema", "print the JSON Schema of the session format")
     schema.set_defaults(run=_schema)
+
+    cache = _command(commands, "cache", "show the size of the cache of key-shifted and time-stretched stems")
+    cache.add_argument("action", nargs="?", choices=["clear"], help="clear: empty the cache")
+    cache.set_defaults(run=_cache)
     return parser
 
 
@@ -97,6 +101,10 @@ def _session_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--solo", action="append", default=[], metavar="STEM", help="solo a stem, by name or role")
     parser.add_argument("--gain", action="append", default=[], metavar="STEM=DB", help="set a stem's fader in dB")
     parser.add_argument("--pan", action="append", default=[], metavar="STEM=P", help="set a stem's pan, -1 to +1")
+    parser.add_argument(
+        "--key", type=_number, metavar="SEMITONES", help="move every pitched stem, e.g. -3 or +1.5 (-12 to +12)"
+    )
+    parser.add_argument("--tempo", type=_number, metavar="FACTOR", help="playback speed, 0.5 to 2.0 (1.0 = original)")
 
 
 def _positive_int(text: str) -> int:
@@ -106,6 +114,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     return value
 
 
@@ -128,7 +146,7 @@ def _prepared_session(args: argparse.Namespace):
     for name in args.preset:
         preset, label = load_preset(name)
         session = apply_preset(session, preset, label)
-    overrides = override_preset(session, args.mute, args.solo, args.gain, args.pan)
+    overrides = override_preset(session, args.mute, args.solo, args.gain, args.pan, args.key, args.tempo)
     return apply_preset(session, overrides, "command line", strict=True)
 
 
@@ -148,7 +166,8 @@ def _validate(args: argparse.Namespace) -> int:
     from stemhost.routing import render_tree
 
     session = _prepared_session(args)
-    graph = compile_graph(session, args.session, DEFAULT_BLOCK_SIZE, workers=1)  # builds every plugin: checks all
+    # builds every plugin, so everything is checked; key and tempo are not rendered here
+    graph = compile_graph(session, args.session, DEFAULT_BLOCK_SIZE, workers=1, stretch=False)
     graph.close()
     print(render_tree(session))
     for stem in graph.stems:
@@ -195,6 +214,19 @@ def _schema(_args: argparse.Namespace) -> int:
     from stemhost.model import session_schema
 
     print(json.dumps(session_schema(), indent=2))
+    return 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from stemhost.cache import StemCache
+
+    cache = StemCache.default()
+    if args.action == "clear":
+        freed = cache.clear()
+        print(f"cleared {cache.folder} ({freed / 2**20:.1f} MiB freed)")
+    else:
+        entries = len(cache.entries())
+        print(f"{cache.folder}: {entries} stem{'s' if entries != 1 else ''}, {cache.size_bytes() / 2**20:.1f} MiB")
     return 0
 
 

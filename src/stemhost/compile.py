@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pedalboard
 
+from stemhost.cache import StemCache
 from stemhost.effects import Convolution, build_plugin
 from stemhost.graph import AlignedChain, BusNode, Edge, MixGraph, StemNode, pan_gains
 from stemhost.model import MASTER, Session
 from stemhost.routing import bus_order, check_routing
 from stemhost.sources import AudioInfo, StemSource, probe
+from stemhost.stretch import prepared_source, stem_settings
 
 
 def stem_path(session_path: Path, file: str) -> Path:
@@ -46,7 +50,30 @@ def session_rate(session: Session, infos: list[AudioInfo]) -> int:
     return session.sample_rate or max(info.sample_rate for info in infos)
 
 
-def compile_graph(session: Session, session_path: Path, block_size: int, workers: int | None = None) -> MixGraph:
+def prepare_sources(
+    session: Session, session_path: Path, infos: list[AudioInfo], cache: StemCache, workers: int | None = None
+) -> list[AudioInfo]:
+    """The files the stems are read from: key-shifted and time-stretched versions where needed (cached).
+
+    Stems that need processing go through Rubber Band in parallel threads (pedalboard releases the GIL).
+    """
+    label = session_path.name
+    jobs = [
+        (info, stem_settings(session, stem), f"{label}: stems[{i}].file")
+        for i, (stem, info) in enumerate(zip(session.stems, infos, strict=True))
+    ]
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1, thread_name_prefix="stemhost-stretch") as pool:
+        return list(pool.map(lambda job: prepared_source(*job, cache), jobs))
+
+
+def compile_graph(
+    session: Session,
+    session_path: Path,
+    block_size: int,
+    workers: int | None = None,
+    cache: StemCache | None = None,
+    stretch: bool = True,
+) -> MixGraph:
     """Build the mix graph of a session.
 
     Args:
@@ -54,11 +81,18 @@ def compile_graph(session: Session, session_path: Path, block_size: int, workers
         session_path: the session file; relative stem and impulse-response paths start from its folder.
         block_size: frames per block.
         workers: DSP threads; by default one per CPU core.
+        cache: where shifted and stretched stems are kept; by default the user's cache folder.
+        stretch: False reads every stem as it is, ignoring key and tempo (to check a session quickly).
     """
     label = session_path.name
     check_routing(session, label)
-    infos = probe_stems(session, session_path)
-    rate = session_rate(session, infos)
+    originals = probe_stems(session, session_path)
+    rate = session_rate(session, originals)  # the stems' own rates decide it, not the cache's
+    infos = (
+        prepare_sources(session, session_path, originals, cache or StemCache.default(), workers)
+        if stretch
+        else originals
+    )
     base = session_path.parent
 
     def chain(effects: tuple, channels: int, where: str) -> AlignedChain:

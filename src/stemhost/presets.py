@@ -157,8 +157,14 @@ def override_preset(
     solo: list[str] = (),
     gain: list[str] = (),
     pan: list[str] = (),
+    key: float | None = None,
+    tempo: float | None = None,
 ) -> Preset:
-    """The CLI's --mute, --solo, --gain NAME=DB and --pan NAME=P as a preset (names or roles)."""
+    """The CLI's --mute, --solo, --gain NAME=DB, --pan NAME=P (names or roles), --key and --tempo as a preset."""
+    transport = {}
+    for option, value, field in (("--key", key, "key_shift"), ("--tempo", tempo, "tempo")):
+        if value is not None:
+            transport.update(load_model(Preset, {field: value}, f"{option} {value:g}").changes(exclude=set()))
     patches: list[StemPatch] = []
     for option, targets, field in (("--mute", mute, "mute"), ("--solo", solo, "solo")):
         for target in targets:
@@ -175,7 +181,7 @@ def override_preset(
                 raise SessionError(f"{option} {pair!r}: write NAME={'DB' if field == 'gain_db' else 'P'}, e.g. bass=+3")
             entry = {**_selector(session, target, option), field: number}
             patches.append(load_model(StemPatch, entry, f"{option} {pair!r}"))
-    return Preset(stems=tuple(patches))
+    return Preset(stems=tuple(patches), **transport)
 
 
 def _selector(session: Session, target: str, option: str) -> dict[str, str]:

@@ -79,6 +79,19 @@ def probe(path: Path, where: str) -> AudioInfo:
     return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames))
 
 
+def check_finite(data: np.ndarray, first_frame: int, sample_rate: int, what: str) -> None:
+    """Raise AudioFileError naming the time of the first NaN or infinite sample in ``(channels, n)`` audio."""
+    if math.isfinite(float(np.max(data, initial=0.0))) and math.isfinite(float(np.min(data, initial=0.0))):
+        return  # one pass each; NaN and inf survive max or min
+    bad = int(np.argwhere(~np.isfinite(data))[0][1])
+    kind = "NaN" if np.isnan(data[:, bad]).any() else "infinite"
+    frame = first_frame + bad
+    raise AudioFileError(
+        f"{what} holds a {kind} sample at {format_time(frame / sample_rate)} (frame {frame}); "
+        "repair or re-export the file"
+    )
+
+
 def format_time(seconds: float) -> str:
     """Seconds as m:ss.mmm."""
     minutes, rest = divmod(seconds, 60.0)
@@ -146,14 +159,9 @@ class StemSource:
             raise AudioFileError(
                 f"{self.where}: stem {self.name!r}: {str(self.info.path)!r} cannot be decoded ({exc})"
             ) from None
-        if not math.isfinite(float(np.sum(data))):  # one pass; NaN and inf survive a sum
-            bad = int(np.argwhere(~np.isfinite(data))[0][1])
-            kind = "NaN" if np.isnan(data[:, bad]).any() else "infinite"
-            frame = self._frames_read + bad
-            raise AudioFileError(
-                f"{self.where}: stem {self.name!r}: {str(self.info.path)!r} holds a {kind} sample at "
-                f"{format_time(frame / self.info.sample_rate)} (frame {frame}); repair or re-export the file"
-            )
+        check_finite(
+            data, self._frames_read, self.info.sample_rate, f"{self.where}: stem {self.name!r}: {str(self.info.path)!r}"
+        )
         self._frames_read += data.shape[1]
         self._eof = data.shape[1] < n or self._frames_read >= self.info.frames
         return data
