@@ -48,13 +48,43 @@ def stem_settings(session: Session, stem: Stem) -> StretchSettings:
     return StretchSettings(session.stem_shift(stem), session.tempo, stem.role in VOCAL_ROLES)
 
 
+SEGMENT_S = 0.5  # stretched separately, each pinned to its exact place in time
+CONTEXT_S = 0.2  # audio either side of a segment that primes Rubber Band and is then dropped
+CROSSFADE_S = 0.01  # between neighbouring segments
+
+
 def stretch(audio: np.ndarray, sample_rate: int, settings: StretchSettings) -> np.ndarray:
-    """Shift and stretch ``(channels, frames)`` audio; the result lasts exactly frames / tempo."""
-    out = pedalboard.time_stretch(audio, sample_rate, **settings.pedalboard_kwargs())
-    frames = round(audio.shape[1] / settings.tempo)
-    if out.shape[1] >= frames:  # Rubber Band's length is off by a few hundred frames at most
-        return np.ascontiguousarray(out[:, :frames])
-    return np.pad(out, ((0, 0), (0, frames - out.shape[1])))
+    """Shift and stretch ``(channels, frames)`` audio; the result lasts exactly frames / tempo.
+
+    pedalboard's time_stretch drifts: its output keeps the requested length, but the content runs
+    up to 0.2 % fast or slow (measured: 40–50 ms late or early after 30 s, differently for each key
+    and tempo), which would pull a shifted bass away from the unshifted drums. So the audio goes
+    through in half-second segments, each with 0.2 s of context either side, each placed at its
+    exact time and crossfaded into its neighbours over 10 ms. The drift then stays within a segment
+    (measured over 30 s at seven tempo/key pairs: a drum hit and the bass note on it at most 4.5 ms
+    apart; with one-second segments 5.5 ms). It costs three to four times a single call.
+    """
+    frames = audio.shape[1]
+    total = round(frames / settings.tempo)
+    segment, context = round(SEGMENT_S * sample_rate), round(CONTEXT_S * sample_rate)
+    fade = round(CROSSFADE_S * sample_rate / settings.tempo)
+    out = np.zeros((audio.shape[0], total + 2 * fade), np.float32)  # fade frames of margin either side
+    for start in range(0, frames, segment):
+        lo, hi = max(0, start - context), min(frames, start + segment + context)
+        piece = pedalboard.time_stretch(audio[:, lo:hi], sample_rate, **settings.pedalboard_kwargs())
+        first, last = round(start / settings.tempo), round(min(start + segment, frames) / settings.tempo)
+        begin, end = max(0, first - fade), min(total, last + fade)  # the part kept, in output frames
+        offset = round(lo / settings.tempo)
+        kept = piece[:, begin - offset : end - offset]
+        gain = np.ones(kept.shape[1], np.float32)
+        if start > 0:
+            ramp = min(2 * fade, kept.shape[1])
+            gain[:ramp] = np.linspace(0.0, 1.0, ramp, endpoint=False) + 0.5 / ramp
+        if start + segment < frames:
+            ramp = min(2 * fade, kept.shape[1])
+            gain[-ramp:] *= np.linspace(1.0, 0.0, ramp, endpoint=False) - 0.5 / ramp
+        out[:, fade + begin : fade + begin + kept.shape[1]] += kept * gain
+    return np.ascontiguousarray(out[:, fade : fade + total])
 
 
 def prepared_source(info: AudioInfo, settings: StretchSettings, where: str, cache: StemCache) -> AudioInfo:

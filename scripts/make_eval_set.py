@@ -1,0 +1,612 @@
+"""Build stemhost's evaluation set for key, tempo and lead-vocal-range estimation.
+
+32 four-part chorales by J. S. Bach (public domain; the encodings ship in the music21 package's
+corpus) are rendered to five stems each with FluidSynth and the FluidR3 General MIDI soundfont:
+
+* ``lead_vocal.wav``     the soprano (the chorale melody), GM 53 "Voice Oohs"; on every other song
+                         an octave lower, as a male lead would sing it
+* ``backing_vocals.wav`` alto and tenor, GM 52 "Choir Aahs"
+* ``bass.wav``           the bass voice, GM 33 "Electric Bass (finger)"
+* ``keys.wav``           alto, tenor and bass doubled on GM 0 "Acoustic Grand Piano"
+* ``drums.wav``          a generated kick/snare/hi-hat groove on MIDI channel 10 at the song's
+                         tempo (chorales have no percussion)
+
+Each song folder also gets ``session.json`` (stemhost's format) and ``truth.json`` (key, tempo and
+the lead's lowest and highest MIDI notes). See eval/README.md for the sources, licences and how the
+ground truth is derived.
+
+Ground truth
+    key    the key signature gives the major key M and its relative minor m; a chorale is kept only
+           when its bass's first and last notes both sit on M (major) or both on m (minor).
+           Chorales in modal keys, with "Dorian" signatures or ending away from the tonic fail that
+           test and are refused. Songs are then transposed (every part by the same interval) so the
+           set covers all 24 major and minor keys; the last eight keep their original key.
+    tempo  the quarter-note tempo the song is rendered at (a fixed tempo: fermatas are not held).
+    lead   the lowest and highest MIDI note of the rendered lead, ignoring notes shorter than 150 ms.
+
+Usage::
+
+    python scripts/make_eval_set.py [--out eval/songs] [--jobs 2] [--only NAME ...] [--check-only]
+
+The set-up step installs what is missing: Debian's ``fluidsynth`` and ``fluid-soundfont-gm`` with
+apt-get (as root), and ``music21`` and ``mido`` with pip into the running interpreter.
+The output is deterministic apart from FluidSynth's own rendering.
+
+SPDX-License-Identifier: GPL-3.0-or-later
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import importlib
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = ROOT / "eval" / "songs"
+SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+APT_PACKAGES = ("fluidsynth", "fluid-soundfont-gm")
+PIP_PACKAGES = {"music21": "music21==10.5.1", "mido": "mido==1.3.3"}  # the corpus is version-bound
+SR = 48_000
+PPQ = 480
+MIN_SECONDS = 40.0  # a chorale is played again until the song lasts at least this long ...
+MAX_SECONDS = 60.0  # ... and cut at the last bar line before this
+TAIL_SECONDS = 2.0
+GRACE_SECONDS = 0.150  # lead notes shorter than this do not count for the range
+SEED = 20241125
+
+NAMES_MAJOR = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+NAMES_MINOR = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
+
+# (corpus name, mode by the bass test, metre); picked at random (seed 20241125) from the 4-part
+# chorales of music21 10.5.1 that pass the key test, 16 major and 16 minor, two in 3/4 each.
+CHORALES: tuple[tuple[str, str, str], ...] = (
+    ("bwv282", "major", "3/4"),
+    ("bwv326", "major", "3/4"),
+    ("bwv180.7", "major", "4/4"),
+    ("bwv248.12-2", "major", "4/4"),
+    ("bwv355", "major", "4/4"),
+    ("bwv401", "major", "4/4"),
+    ("bwv281", "major", "4/4"),
+    ("bwv436", "major", "4/4"),
+    ("bwv116.6", "major", "4/4"),
+    ("bwv169.7", "major", "4/4"),
+    ("bwv380", "major", "4/4"),
+    ("bwv426", "major", "4/4"),
+    ("bwv115.6", "major", "4/4"),
+    ("bwv140.7", "major", "4/4"),
+    ("bwv429", "major", "4/4"),
+    ("bwv379", "major", "4/4"),
+    ("bwv295", "minor", "3/4"),
+    ("bwv122.6", "minor", "3/4"),
+    ("bwv36.8-2", "minor", "4/4"),
+    ("bwv279", "minor", "4/4"),
+    ("bwv113.8", "minor", "4/4"),
+    ("bwv89.6", "minor", "4/4"),
+    ("bwv227.11", "minor", "4/4"),
+    ("bwv48.7", "minor", "4/4"),
+    ("bwv28.6", "minor", "4/4"),
+    ("bwv369", "minor", "4/4"),
+    ("bwv26.6", "minor", "4/4"),
+    ("bwv126.6", "minor", "4/4"),
+    ("bwv358", "minor", "4/4"),
+    ("bwv78.7", "minor", "4/4"),
+    ("bwv331", "minor", "4/4"),
+    ("bwv178.7", "minor", "4/4"),
+)
+N_TRANSPOSED_PER_MODE = 12  # the first 12 of each mode are moved to cover all 12 tonics
+
+STEMS: tuple[tuple[str, str, int], ...] = (  # (stem name = file stem, role, GM program)
+    ("lead_vocal", "lead_vocal", 53),
+    ("backing_vocals", "backing_vocals", 52),
+    ("bass", "bass", 33),
+    ("keys", "keys", 0),
+    ("drums", "drums", 0),
+)
+VELOCITY = {"lead_vocal": 100, "backing_vocals": 72, "bass": 92, "keys": 64}
+KICK, SNARE, HAT, CRASH = 36, 38, 42, 49
+
+LICENCE = (
+    "composition public domain (J. S. Bach, 1685-1750); encoding from the music21 corpus "
+    "(music21 10.5.1, BSD-3-Clause software; corpus/license.txt: distributed with the encoders' permission)"
+)
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def setup() -> None:
+    """Install the Debian and Python packages this script needs, if they are missing."""
+    if shutil.which("fluidsynth") is None or not SOUNDFONT.is_file():
+        if os.geteuid() != 0:
+            sys.exit(f"error: needs {' '.join(APT_PACKAGES)}: run  sudo apt-get install -y {' '.join(APT_PACKAGES)}")
+        log(f"set-up: apt-get install {' '.join(APT_PACKAGES)}")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *APT_PACKAGES], check=True, env=env, stdout=subprocess.DEVNULL)
+    missing = []
+    for module, requirement in PIP_PACKAGES.items():
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            missing.append(requirement)
+            continue
+        want = requirement.split("==")[1]
+        have = getattr(mod, "__version__", None) or getattr(getattr(mod, "version", None), "__version__", None)
+        if module == "music21" and str(have) != want:
+            missing.append(requirement)  # another corpus version may lack or change a chorale
+    if missing:
+        log(f"set-up: pip install {' '.join(missing)}")
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
+        importlib.invalidate_caches()
+
+
+# --------------------------------------------------------------------------- score → notes
+
+
+@dataclass
+class Note:
+    start: float  # quarter notes
+    end: float
+    pitch: int
+
+
+@dataclass
+class Song:
+    index: int
+    corpus_name: str
+    mode: str
+    metre: str
+    tonic_original: int = 0
+    shift: int = 0
+    lead_octave: int = 0
+    tempo: float = 100.0
+    title: str = ""
+    parts: dict[str, list[Note]] = field(default_factory=dict)  # soprano, alto, tenor, bass
+    length: float = 0.0  # quarter notes, the whole rendered song before the tail
+    phase: float = 0.0  # offset of the first downbeat, quarter notes
+    bar: float = 4.0
+
+    @property
+    def tonic(self) -> int:
+        return (self.tonic_original + self.shift) % 12
+
+    @property
+    def key_name(self) -> str:
+        names = NAMES_MAJOR if self.mode == "major" else NAMES_MINOR
+        return f"{names[self.tonic]} {self.mode}"
+
+    @property
+    def folder_name(self) -> str:
+        name = (NAMES_MAJOR if self.mode == "major" else NAMES_MINOR)[self.tonic]
+        slug = name[0].lower() + {"#": "-sharp", "b": "-flat"}.get(name[1:], "")
+        return f"{self.index + 1:02d}-{self.corpus_name}-{slug}-{self.mode}"
+
+    def seconds(self, quarters: float) -> float:
+        return quarters * 60.0 / self.tempo
+
+
+def chorale_title(corpus_name: str) -> str:
+    from music21.corpus import chorales
+
+    bwv = corpus_name.removeprefix("bwv")
+    try:
+        table = chorales.ChoraleListRKBWV().byBWV
+    except Exception:  # noqa: BLE001 - the title is only a label
+        return ""
+    entry = table.get(bwv) or table.get(bwv.split("-")[0]) or {}
+    return str(entry.get("title", ""))
+
+
+def load_chorale(song: Song) -> None:
+    """Parse the chorale, check the key test, and lay out the looped notes of its four voices."""
+    import music21 as m21
+    from music21 import corpus
+
+    score = corpus.parse(f"bach/{song.corpus_name}")
+    try:
+        score = score.expandRepeats()
+    except Exception:  # noqa: BLE001 - a score whose repeats music21 cannot expand plays as written
+        pass
+    score = score.stripTies()
+    parts = list(score.parts)
+    if len(parts) != 4:
+        raise ValueError(f"{song.corpus_name}: {len(parts)} parts, want 4")
+    signatures = {k.sharps for k in score.recurse().getElementsByClass(m21.key.KeySignature)}
+    metres = {t.ratioString for t in score.recurse().getElementsByClass(m21.meter.TimeSignature)}
+    if len(signatures) != 1 or metres != {song.metre}:
+        raise ValueError(f"{song.corpus_name}: key signatures {signatures}, metres {metres}")
+    major_tonic = (7 * signatures.pop()) % 12
+    want = major_tonic if song.mode == "major" else (major_tonic + 9) % 12
+    bass = [n for n in parts[3].flatten().notes if n.duration.quarterLength > 0]
+    first, last = bass[0].pitches[0].pitchClass, bass[-1].pitches[0].pitchClass
+    if first != want or last != want:
+        raise ValueError(f"{song.corpus_name}: bass starts on {first} and ends on {last}, not on the tonic {want}")
+    song.tonic_original = want
+
+    song.bar = float(m21.meter.TimeSignature(song.metre).barDuration.quarterLength)
+    measures = list(parts[0].getElementsByClass(m21.stream.Measure))
+    song.phase = float(measures[1].offset) % song.bar if len(measures) > 1 else 0.0
+    end = float(score.highestTime)
+    # one pass lasts a whole number of bars from the first downbeat, so the bar grid never slips
+    pass_length = song.phase + math.ceil((end - song.phase) / song.bar - 1e-9) * song.bar
+    quarter_seconds = 60.0 / song.tempo
+    passes = max(1, math.ceil(MIN_SECONDS / (pass_length * quarter_seconds) - 1e-9))
+    total = passes * pass_length
+    limit = MAX_SECONDS / quarter_seconds
+    if total > limit:  # cut at the last bar line before MAX_SECONDS
+        total = song.phase + math.floor((limit - song.phase) / song.bar) * song.bar
+    song.length = total
+
+    names = ("soprano", "alto", "tenor", "bass")
+    for name, part in zip(names, parts, strict=True):
+        notes: list[Note] = []
+        flat = part.flatten()
+        for element in flat.notes:
+            ql = float(element.duration.quarterLength)
+            if ql <= 0:  # grace notes
+                continue
+            start = float(element.getOffsetBySite(flat))
+            pitches = [p.midi for p in element.pitches]
+            if name == "soprano":
+                pitches = [max(pitches)]  # the melody is the top note of a divisi
+            for k in range(passes):
+                s = start + k * pass_length
+                if s >= total - 1e-9:
+                    continue
+                e = min(s + ql, total)
+                notes.extend(Note(s, e, p) for p in pitches)
+        song.parts[name] = notes
+
+
+def plan_songs() -> list[Song]:
+    """Tempi, transpositions and lead octaves for the 32 chorales (deterministic)."""
+    rng = random.Random(SEED)
+    songs = [Song(i, name, mode, metre) for i, (name, mode, metre) in enumerate(CHORALES)]
+    tempi = rng.sample(range(72, 145), len(songs))
+    for song, tempo in zip(songs, tempi, strict=True):
+        song.tempo = float(tempo)
+        song.lead_octave = -12 if song.index % 2 else 0
+        song.title = chorale_title(song.corpus_name)
+    return songs
+
+
+def assign_transpositions(songs: list[Song]) -> None:
+    """Move the first 12 songs of each mode onto the 12 tonics, each by the smallest interval."""
+    for mode in ("major", "minor"):
+        pool = [s for s in songs if s.mode == mode][:N_TRANSPOSED_PER_MODE]
+        free = list(range(12))
+        for song in pool:
+            best = min(free, key=lambda t: (abs(((t - song.tonic_original + 6) % 12) - 6), t))
+            free.remove(best)
+            song.shift = ((best - song.tonic_original + 6) % 12) - 6
+
+
+def lead_notes(song: Song) -> list[Note]:
+    lead = [Note(n.start, n.end, n.pitch + song.shift + song.lead_octave) for n in song.parts["soprano"]]
+    if max(n.pitch for n in lead) > 81:  # above A5: take it down an octave, like a singer would
+        song.lead_octave -= 12
+        lead = [Note(n.start, n.end, n.pitch - 12) for n in lead]
+    return lead
+
+
+def stem_notes(song: Song) -> dict[str, list[Note]]:
+    def moved(names: tuple[str, ...]) -> list[Note]:
+        return [Note(n.start, n.end, n.pitch + song.shift) for name in names for n in song.parts[name]]
+
+    return {
+        "lead_vocal": lead_notes(song),
+        "backing_vocals": moved(("alto", "tenor")),
+        "bass": moved(("bass",)),
+        "keys": moved(("alto", "tenor", "bass")),
+    }
+
+
+def drum_hits(song: Song) -> list[tuple[float, int, int]]:
+    """(quarter-note time, GM drum note, velocity): a plain groove on a continuous beat grid."""
+    hits: list[tuple[float, int, int]] = []
+    beats_per_bar = int(round(song.bar))
+    step = 0.5
+    t = song.phase - math.floor(song.phase / step) * step  # eighth notes from the first one ≥ 0
+    first_downbeat = True
+    while t < song.length - 1e-9:
+        pos = (t - song.phase) % song.bar
+        beat = int(math.floor(pos + 1e-9))
+        on_beat = abs(pos - beat) < 1e-6
+        hits.append((t, HAT, 70 if on_beat else 50))
+        if on_beat:
+            if beats_per_bar == 4:
+                if beat in (0, 2):
+                    hits.append((t, KICK, 110 if beat == 0 else 100))
+                else:
+                    hits.append((t, SNARE, 100))
+            else:  # 3/4: kick on one, snare on two and three
+                hits.append((t, KICK, 110) if beat == 0 else (t, SNARE, 85))
+            if beat == 0 and first_downbeat and t >= song.phase - 1e-9:
+                hits.append((t, CRASH, 100))
+                first_downbeat = False
+        elif beats_per_bar == 4 and abs(pos - 2.5) < 1e-6 and int((t - song.phase) // song.bar) % 2 == 1:
+            hits.append((t, KICK, 90))  # an extra kick on "three-and" every other bar
+        t += step
+    return hits
+
+
+# --------------------------------------------------------------------------- MIDI and audio
+
+
+def write_midi(path: Path, song: Song, program: int, notes: list[Note], velocity: int) -> None:
+    import mido
+
+    events: list[tuple[int, int, mido.Message]] = []  # (tick, order: offs first, message)
+    for n in notes:
+        on, off = round(n.start * PPQ), round(n.end * PPQ)
+        if off <= on:
+            continue
+        events.append((on, 1, mido.Message("note_on", channel=0, note=n.pitch, velocity=velocity)))
+        events.append((off, 0, mido.Message("note_off", channel=0, note=n.pitch, velocity=0)))
+    _write(path, song, [mido.Message("program_change", channel=0, program=program)], events)
+
+
+def write_drum_midi(path: Path, song: Song) -> None:
+    import mido
+
+    events = []
+    for t, note, velocity in drum_hits(song):
+        tick = round(t * PPQ)
+        events.append((tick, 1, mido.Message("note_on", channel=9, note=note, velocity=velocity)))
+        events.append((tick + PPQ // 8, 0, mido.Message("note_off", channel=9, note=note, velocity=0)))
+    _write(path, song, [mido.Message("program_change", channel=9, program=0)], events)
+
+
+def _write(path: Path, song: Song, head: list, events: list) -> None:
+    import mido
+
+    track = mido.MidiTrack()
+    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(song.tempo), time=0))
+    num, den = (int(x) for x in song.metre.split("/"))
+    track.append(mido.MetaMessage("time_signature", numerator=num, denominator=den, time=0))
+    track.extend(head)
+    now = 0
+    for tick, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
+        track.append(msg.copy(time=tick - now))
+        now = tick
+    end = round(song.length * PPQ)
+    track.append(mido.MetaMessage("end_of_track", time=max(0, end - now)))
+    midi = mido.MidiFile(ticks_per_beat=PPQ)
+    midi.tracks.append(track)
+    midi.save(path)
+
+
+def render(midi: Path, wav: Path) -> None:
+    subprocess.run(
+        ["fluidsynth", "-ni", "-q", "-g", "0.5", "-r", str(SR), "-O", "s16", "-T", "wav", "-F", str(wav), str(SOUNDFONT), str(midi)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def build_song(song: Song, out: Path) -> dict:
+    import numpy as np
+    import soundfile as sf
+
+    folder = out / song.folder_name
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    notes = stem_notes(song)
+    with tempfile.TemporaryDirectory(prefix="stemhost-eval-") as tmp:
+        for name, _role, program in STEMS:
+            midi = Path(tmp) / f"{name}.mid"
+            if name == "drums":
+                write_drum_midi(midi, song)
+            else:
+                write_midi(midi, song, program, notes[name], VELOCITY[name])
+            render(midi, folder / f"{name}.wav")
+    # equal lengths: the song plus a tail, every stem padded or cut to it
+    frames = int(round((song.seconds(song.length) + TAIL_SECONDS) * SR))
+    for name, _role, _program in STEMS:
+        path = folder / f"{name}.wav"
+        audio, rate = sf.read(path, dtype="float32", always_2d=True)
+        assert rate == SR, rate
+        if len(audio) < frames:
+            audio = np.concatenate([audio, np.zeros((frames - len(audio), audio.shape[1]), np.float32)])
+        audio = audio[:frames]
+        fade = int(0.05 * SR)
+        audio[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
+        sf.write(path, audio, SR, subtype="PCM_16")
+
+    session = {"stems": [{"name": name, "file": f"{name}.wav", "role": role} for name, role, _ in STEMS]}
+    (folder / "session.json").write_text(json.dumps(session, indent=2) + "\n")
+    lead = notes["lead_vocal"]
+    counted = [n for n in lead if song.seconds(n.end - n.start) >= GRACE_SECONDS]
+    bwv = song.corpus_name.removeprefix("bwv")
+    truth = {
+        "key": song.key_name,
+        "tonic": song.tonic,
+        "mode": song.mode,
+        "tempo_bpm": song.tempo,
+        "lead_low_midi": min(n.pitch for n in counted),
+        "lead_high_midi": max(n.pitch for n in counted),
+        "metre": song.metre,
+        "duration_s": round(frames / SR, 3),
+        "source": f"J. S. Bach, chorale BWV {bwv}" + (f" \u201c{song.title}\u201d" if song.title else "")
+        + f"; music21 corpus 'bach/{song.corpus_name}'",
+        "licence": LICENCE,
+        "original_key": f"{(NAMES_MAJOR if song.mode == 'major' else NAMES_MINOR)[song.tonic_original]} {song.mode}",
+        "transposed_semitones": song.shift,
+        "lead_octave_shift": song.lead_octave,
+        "lead_notes_ignored_under_150ms": len(lead) - len(counted),
+    }
+    (folder / "truth.json").write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n")
+    return {"folder": song.folder_name, **truth, "_lead": [(song.seconds(n.start), song.seconds(n.end), n.pitch) for n in lead]}
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def f0_autocorrelation(x, rate: int, fmin: float = 60.0, fmax: float = 1100.0) -> float:
+    """The fundamental of a steady tone by normalised autocorrelation (the first strong peak)."""
+    import numpy as np
+
+    x = x - x.mean()
+    n = len(x)
+    spec = np.fft.rfft(x * np.hanning(n), 2 * n)
+    ac = np.fft.irfft(np.abs(spec) ** 2)[:n]
+    if ac[0] <= 0:
+        return 0.0
+    ac = ac / ac[0]
+    lo, hi = int(rate / fmax), min(int(rate / fmin), n - 2)
+    seg = ac[lo:hi]
+    best = float(seg.max())
+    # the first peak within 10 % of the best one avoids octave-down picks
+    peaks = [i for i in range(1, len(seg) - 1) if seg[i] >= seg[i - 1] and seg[i] >= seg[i + 1] and seg[i] >= 0.9 * best]
+    i = peaks[0] if peaks else int(seg.argmax())
+    if 0 < i < len(seg) - 1:  # parabolic interpolation
+        a, b, c = seg[i - 1], seg[i], seg[i + 1]
+        shift = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) != 0 else 0.0
+    else:
+        shift = 0.0
+    return rate / (lo + i + shift)
+
+
+def check_song(folder: Path, lead: list[tuple[float, float, int]] | None = None) -> list[str]:
+    """Problems with one built song: silent stems, unequal lengths, clipping, a lead off pitch."""
+    import numpy as np
+    import soundfile as sf
+
+    problems: list[str] = []
+    session = json.loads((folder / "session.json").read_text())
+    truth = json.loads((folder / "truth.json").read_text())
+    lengths = set()
+    audio_by_name = {}
+    for stem in session["stems"]:
+        path = folder / stem["file"]
+        if not path.is_file():
+            problems.append(f"{stem['file']}: missing")
+            continue
+        audio, rate = sf.read(path, dtype="float32", always_2d=True)
+        lengths.add(len(audio))
+        audio_by_name[stem["name"]] = audio
+        rms_db = 20 * math.log10(float(np.sqrt(np.mean(audio**2))) + 1e-12)
+        peak = float(np.abs(audio).max())
+        if rate != SR:
+            problems.append(f"{stem['file']}: {rate} Hz")
+        if rms_db < -45:
+            problems.append(f"{stem['file']}: nearly silent ({rms_db:.1f} dBFS RMS)")
+        if peak >= 0.999:
+            problems.append(f"{stem['file']}: clips (peak {peak:.3f})")
+        # no long silent stretch inside the song (1 s windows), except at the tail
+        mono = audio.mean(axis=1)
+        window = SR
+        body = mono[: max(window, len(mono) - int(TAIL_SECONDS * SR))]
+        quiet = sum(
+            1 for k in range(0, len(body) - window + 1, window) if float(np.sqrt(np.mean(body[k : k + window] ** 2))) < 1e-4
+        )
+        if quiet > 0.25 * len(body) / window:  # rests are music; a stem silent this long is a broken render
+            problems.append(f"{stem['file']}: {quiet} of {len(body) // window} seconds silent")
+    if len(lengths) > 1:
+        problems.append(f"stems differ in length: {sorted(lengths)}")
+    if lead is not None and "lead_vocal" in audio_by_name:
+        mono = audio_by_name["lead_vocal"].mean(axis=1)
+        candidates = [n for n in lead if n[1] - n[0] >= 0.4]
+        candidates = candidates[:: max(1, len(candidates) // 6)][:6]
+        errors = []
+        for start, end, pitch in candidates:
+            a = int((start + 0.12) * SR)
+            b = int(min(end - 0.05, start + 0.45) * SR)
+            if b - a < int(0.1 * SR):
+                continue
+            f0 = f0_autocorrelation(mono[a:b], SR)
+            if f0 <= 0:
+                errors.append(9999.0)
+                continue
+            want = 440.0 * 2 ** ((pitch - 69) / 12)
+            errors.append(1200 * math.log2(f0 / want))
+        bad = [e for e in errors if abs(e) > 50]
+        if not errors:
+            problems.append("lead: no note long enough to check its pitch")
+        elif len(bad) > 1:
+            problems.append(f"lead pitch off the MIDI notes (cents): {[round(e) for e in errors]}")
+    if truth["lead_low_midi"] > truth["lead_high_midi"]:
+        problems.append("truth: lead low above lead high")
+    return problems
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the song folders go (default eval/songs)")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="songs rendered at once")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="build only these chorales (e.g. bwv26.6)")
+    parser.add_argument("--check-only", action="store_true", help="check an existing set without building it")
+    args = parser.parse_args(argv)
+    out: Path = args.out.resolve()
+
+    if args.check_only:
+        folders = sorted(p for p in out.iterdir() if (p / "truth.json").is_file())
+        failed = 0
+        for folder in folders:
+            problems = check_song(folder)
+            failed += bool(problems)
+            print(f"{folder.name}: {'; '.join(problems) or 'ok'}")
+        print(f"{len(folders) - failed} of {len(folders)} songs pass the checks")
+        return 1 if failed or not folders else 0
+
+    started = time.monotonic()
+    setup()
+    songs = plan_songs()
+    log(f"parsing {len(songs)} chorales from the music21 corpus ...")
+    for song in songs:
+        load_chorale(song)
+    assign_transpositions(songs)
+    if args.only:
+        songs = [s for s in songs if s.corpus_name in set(args.only)]
+    out.mkdir(parents=True, exist_ok=True)
+    log(f"rendering {len(songs)} songs with FluidSynth into {out} ...")
+    built: list[dict] = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for info in pool.map(lambda s: build_song(s, out), songs):
+            built.append(info)
+            log(f"  {info['folder']}: {info['tempo_bpm']:.0f} BPM, lead {info['lead_low_midi']}-{info['lead_high_midi']}, {info['duration_s']:.1f} s")
+    failed = 0
+    for info in built:
+        problems = check_song(out / info["folder"], info["_lead"])
+        if problems:
+            failed += 1
+            log(f"CHECK FAILED {info['folder']}: {'; '.join(problems)}")
+    index = {
+        "songs": [{k: v for k, v in info.items() if not k.startswith("_")} for info in built],
+        "soundfont": str(SOUNDFONT),
+        "fluidsynth": subprocess.run(["fluidsynth", "--version"], capture_output=True, text=True).stdout.splitlines()[0],
+        "music21": importlib.import_module("music21").__version__,
+    }
+    if not args.only:
+        (out / "index.json").write_text(json.dumps(index, indent=2, ensure_ascii=False) + "\n")
+    elapsed = time.monotonic() - started
+    modes = {m: sum(1 for i in built if i["mode"] == m) for m in ("major", "minor")}
+    print(
+        f"built {len(built)} songs ({modes['major']} major, {modes['minor']} minor) in {out} in {elapsed:.0f} s; "
+        f"{len(built) - failed} pass the checks"
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
