@@ -5,15 +5,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pedalboard
 import pytest
 
-from conftest import read_audio, write_audio, write_session
+import stemhost.stretch
 from stemhost.cache import StemCache
 from stemhost.cli import main
 from stemhost.errors import SessionError
 from stemhost.model import Session
 from stemhost.render import RenderOptions, render_session
+
+from conftest import read_audio, write_audio, write_session
 
 SR = 48000
 
@@ -68,7 +69,9 @@ def test_unpitched_stems_reach_the_mix_bit_for_bit_whatever_the_key(tmp_path, ro
 def test_pitched_false_keeps_a_stem_out_of_the_key_change_and_stem_offsets_add(tmp_path):
     write_audio(tmp_path / "a.wav", sung_note(220.0, 1.5))
     data = {"stems": [{"name": "a", "file": "a.wav", "role": "keys", "pitched": False}], "key_shift": 4}
-    np.testing.assert_array_equal(render(tmp_path, data)[0], read_audio(tmp_path / "a.wav")[0][0] * np.float32(math.sqrt(0.5)))
+    np.testing.assert_array_equal(
+        render(tmp_path, data)[0], read_audio(tmp_path / "a.wav")[0][0] * np.float32(math.sqrt(0.5))
+    )
     data = {"stems": [{"name": "a", "file": "a.wav", "role": "keys", "key_shift": -1}], "key_shift": 4}
     out = render(tmp_path, data, out="offset.wav")
     assert 1200 * math.log2(fundamental(out, 220 * 2 ** (3 / 12)) / (220 * 2 ** (3 / 12))) == pytest.approx(0, abs=10)
@@ -111,15 +114,58 @@ def test_a_drum_hit_and_the_bass_note_on_it_stay_within_5_ms(tmp_path, tempo, ke
     assert np.max(np.abs(drum_hits - beats / tempo)) / SR * 1000 <= 15.0  # and both land near the beat
 
 
+def half_peak_onsets(x: np.ndarray, near: np.ndarray) -> np.ndarray:
+    """Where each note's 1 ms peak envelope first reaches half the note's peak, searching around `near`."""
+    env = np.abs(x).max(axis=0)
+    env = np.maximum.reduceat(env, np.arange(0, env.size, 48)).repeat(48)[: env.size]
+    found = []
+    for c in near.astype(int):
+        lo = max(0, c - SR // 20)
+        seg = env[lo : c + SR // 10]
+        found.append(lo + int(np.argmax(seg >= 0.5 * seg.max())))
+    return np.array(found)
+
+
+@pytest.mark.skipif(stemhost.stretch.engine() != "rubberband", reason="needs the rubberband command")
+@pytest.mark.parametrize(("tempo", "key"), [(1.3, -3.0), (0.75, 5.0)])
+def test_drums_and_bass_stay_together_through_a_30_second_song(tmp_path, tempo, key):
+    """pedalboard.time_stretch drifts 40-50 ms apart over 30 s at these settings; the offline engine must not."""
+    beats = np.arange(58) * SR // 2 + 4000
+    t = np.arange(SR // 4) / SR
+    drums, bass = np.zeros((1, 30 * SR), np.float32), np.zeros((1, 30 * SR), np.float32)
+    for start in beats:
+        drums[0, start : start + 480] = np.random.default_rng(start).standard_normal(480) * np.exp(-t[:480] * 100) * 0.5
+        bass[0, start : start + t.size] = 0.5 * np.sin(2 * np.pi * 98 * t) * np.exp(-t * 8)
+    write_audio(tmp_path / "drums.wav", drums)
+    write_audio(tmp_path / "bass.wav", bass)
+    common = {"tempo": tempo, "key_shift": key}
+    d = render(tmp_path, {"stems": [{"name": "d", "file": "drums.wav", "role": "drums"}], **common}, out="d.wav")
+    b = render(tmp_path, {"stems": [{"name": "b", "file": "bass.wav", "role": "bass"}], **common}, out="b.wav")
+    apart = np.abs(half_peak_onsets(d, beats / tempo) - half_peak_onsets(b, beats / tempo)) / SR * 1000
+    assert apart.max() <= 5.0, f"{apart.max():.1f} ms apart"
+
+
+def test_without_the_rubberband_command_pedalboard_does_the_work_with_a_warning(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(stemhost.stretch.shutil, "which", lambda name: None)
+    stemhost.stretch._warn_drift.cache_clear()
+    stemhost.stretch.engine_version.cache_clear()
+    write_audio(tmp_path / "v.wav", sung_note(220.0))
+    out = render(tmp_path, {"stems": [{"name": "v", "file": "v.wav"}], "key_shift": -3})
+    target = 220.0 * 2 ** (-3 / 12)
+    assert abs(1200 * math.log2(fundamental(out, target) / target)) <= 10
+    assert "apt-get install rubberband-cli" in capsys.readouterr().err
+    stemhost.stretch.engine_version.cache_clear()
+
+
 def count_stretches(monkeypatch) -> list[int]:
     calls = [0]
-    real = pedalboard.time_stretch
+    real = stemhost.stretch.stretch
 
     def counting(*args, **kwargs):
         calls[0] += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pedalboard, "time_stretch", counting)
+    monkeypatch.setattr(stemhost.stretch, "stretch", counting)
     return calls
 
 
@@ -185,7 +231,10 @@ def test_cache_command_shows_and_clears(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--key", "13"], "error: --key 13: key_shift: 13.0 is out of range (input should be less than or equal to 12)"),
+        (
+            ["--key", "13"],
+            "error: --key 13: key_shift: 13.0 is out of range (input should be less than or equal to 12)",
+        ),
         (["--key", "-12.5"], "error: --key -12.5: key_shift: -12.5 is out of range"),
         (["--tempo", "3"], "error: --tempo 3: tempo: 3.0 is out of range (input should be less than or equal to 2)"),
         (["--tempo", "0.25"], "error: --tempo 0.25: tempo: 0.25 is out of range"),

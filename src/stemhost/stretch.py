@@ -1,22 +1,30 @@
 """Key and tempo: whole stems through Rubber Band's offline engine, ahead of playback, cached.
 
 pedalboard's streaming ``PitchShift`` returns silence with ``reset=False`` (pedalboard #415), so
-key and tempo changes are made here, on the whole stem, with ``pedalboard.time_stretch`` (Rubber
-Band R3, high quality), and the mix graph streams the result like any other file. Unpitched stems
-are only time-stretched, never pitch-shifted; at tempo 1.0 they are not touched at all.
+key and tempo changes are made here, on the whole stem, with Rubber Band R3 (see :func:`stretch`),
+and the mix graph streams the result like any other file. Unpitched stems are only time-stretched,
+never pitch-shifted; at tempo 1.0 they are not touched at all.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import shutil
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pedalboard
+import soundfile
 
 from stemhost import __version__
 from stemhost.cache import StemCache
+from stemhost.errors import AudioFileError
 from stemhost.model import VOCAL_ROLES, Session, Stem
 from stemhost.sources import AudioInfo, check_finite, open_reader, probe
 
@@ -27,11 +35,20 @@ class StretchSettings:
 
     semitones: float
     tempo: float
-    vocal: bool  # vocals keep their formants; instruments keep crisp transients
+    vocal: bool  # vocals keep their formants
 
     @property
     def is_identity(self) -> bool:
         return self.semitones == 0.0 and self.tempo == 1.0
+
+    def rubberband_options(self, channels: int) -> list[str]:
+        """Options of the ``rubberband`` command (R3 engine, offline)."""
+        options = ["--fine", "--quiet", "--ignore-clipping", f"--tempo={self.tempo!r}", f"--pitch={self.semitones!r}"]
+        if self.vocal:
+            options.append("--formant")  # R3's default window keeps hits tight (--window-short measured 6 ms late)
+        if channels == 2:
+            options.append("--centre-focus")
+        return options
 
     def pedalboard_kwargs(self) -> dict:
         return {
@@ -48,43 +65,60 @@ def stem_settings(session: Session, stem: Stem) -> StretchSettings:
     return StretchSettings(session.stem_shift(stem), session.tempo, stem.role in VOCAL_ROLES)
 
 
-SEGMENT_S = 0.5  # stretched separately, each pinned to its exact place in time
-CONTEXT_S = 0.2  # audio either side of a segment that primes Rubber Band and is then dropped
-CROSSFADE_S = 0.01  # between neighbouring segments
+def engine() -> str:
+    """Which Rubber Band does the work: the ``rubberband`` command (offline, exact timing) or pedalboard's."""
+    return "rubberband" if shutil.which("rubberband") else "pedalboard"
 
 
 def stretch(audio: np.ndarray, sample_rate: int, settings: StretchSettings) -> np.ndarray:
     """Shift and stretch ``(channels, frames)`` audio; the result lasts exactly frames / tempo.
 
-    pedalboard's time_stretch drifts: its output keeps the requested length, but the content runs
-    up to 0.2 % fast or slow (measured: 40–50 ms late or early after 30 s, differently for each key
-    and tempo), which would pull a shifted bass away from the unshifted drums. So the audio goes
-    through in half-second segments, each with 0.2 s of context either side, each placed at its
-    exact time and crossfaded into its neighbours over 10 ms. The drift then stays within a segment
-    (measured over 30 s at seven tempo/key pairs: a drum hit and the bass note on it at most 4.5 ms
-    apart; with one-second segments 5.5 ms). It costs three to four times a single call.
+    The ``rubberband`` command (Debian's rubberband-cli) runs Rubber Band R3 in its true offline
+    mode, which studies the whole stem first and keeps time exactly. ``pedalboard.time_stretch``
+    (used when the command is missing, with a warning) runs it in real-time mode and drifts: its
+    output keeps the requested length but its content runs up to 0.2 % fast or slow (measured:
+    a shifted bass 40–50 ms away from unshifted drums after 30 s; 3 ms with the command).
     """
-    frames = audio.shape[1]
-    total = round(frames / settings.tempo)
-    segment, context = round(SEGMENT_S * sample_rate), round(CONTEXT_S * sample_rate)
-    fade = round(CROSSFADE_S * sample_rate / settings.tempo)
-    out = np.zeros((audio.shape[0], total + 2 * fade), np.float32)  # fade frames of margin either side
-    for start in range(0, frames, segment):
-        lo, hi = max(0, start - context), min(frames, start + segment + context)
-        piece = pedalboard.time_stretch(audio[:, lo:hi], sample_rate, **settings.pedalboard_kwargs())
-        first, last = round(start / settings.tempo), round(min(start + segment, frames) / settings.tempo)
-        begin, end = max(0, first - fade), min(total, last + fade)  # the part kept, in output frames
-        offset = round(lo / settings.tempo)
-        kept = piece[:, begin - offset : end - offset]
-        gain = np.ones(kept.shape[1], np.float32)
-        if start > 0:
-            ramp = min(2 * fade, kept.shape[1])
-            gain[:ramp] = np.linspace(0.0, 1.0, ramp, endpoint=False) + 0.5 / ramp
-        if start + segment < frames:
-            ramp = min(2 * fade, kept.shape[1])
-            gain[-ramp:] *= np.linspace(1.0, 0.0, ramp, endpoint=False) - 0.5 / ramp
-        out[:, fade + begin : fade + begin + kept.shape[1]] += kept * gain
-    return np.ascontiguousarray(out[:, fade : fade + total])
+    if engine() == "rubberband":
+        out = _rubberband_command(audio, sample_rate, settings)
+    else:
+        _warn_drift()
+        out = pedalboard.time_stretch(audio, sample_rate, **settings.pedalboard_kwargs())
+    total = round(audio.shape[1] / settings.tempo)
+    if out.shape[1] >= total:
+        return np.ascontiguousarray(out[:, :total])
+    return np.pad(out, ((0, 0), (0, total - out.shape[1])))
+
+
+@functools.cache
+def engine_version() -> str:
+    """The engine and its version, part of every cache key."""
+    if engine() == "rubberband":
+        done = subprocess.run(["rubberband", "--version"], capture_output=True, text=True)
+        return f"rubberband {(done.stdout or done.stderr).strip()}"
+    return f"pedalboard {pedalboard.__version__} time_stretch"
+
+
+def _rubberband_command(audio: np.ndarray, sample_rate: int, settings: StretchSettings) -> np.ndarray:
+    with tempfile.TemporaryDirectory(prefix="stemhost-rubberband-") as folder:
+        source, result = Path(folder) / "in.wav", Path(folder) / "out.wav"
+        soundfile.write(str(source), audio.T, sample_rate, subtype="FLOAT")
+        command = ["rubberband", *settings.rubberband_options(audio.shape[0]), str(source), str(result)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            detail = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise AudioFileError(f"rubberband failed ({detail}); command: {' '.join(command[:-2])}")
+        out, _ = soundfile.read(str(result), dtype="float32", always_2d=True)
+    return np.ascontiguousarray(out.T)
+
+
+@functools.cache
+def _warn_drift() -> None:
+    print(
+        "warning: the rubberband command is missing, so key and tempo changes use pedalboard.time_stretch, "
+        "whose timing drifts up to 0.2 % (install it: apt-get install rubberband-cli)",
+        file=sys.stderr,
+    )
 
 
 def prepared_source(info: AudioInfo, settings: StretchSettings, where: str, cache: StemCache) -> AudioInfo:
@@ -93,8 +127,8 @@ def prepared_source(info: AudioInfo, settings: StretchSettings, where: str, cach
         return info
     recipe = {
         "source": cache.source_hash(info.path),
-        "settings": settings.pedalboard_kwargs(),
-        "engine": f"pedalboard {pedalboard.__version__} time_stretch",
+        "settings": settings.rubberband_options(info.channels) + [str(settings.pedalboard_kwargs())],
+        "engine": engine_version(),
         "stemhost": __version__,
     }
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:32]

@@ -1,0 +1,141 @@
+"""Session analysis: key, tempo, per-stem levels and the lead vocal's range.
+
+librosa is imported lazily, inside the functions that need it (see ``backend``): importing this package
+loads numpy, soundfile and soxr only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stemhost.analysis.audio import ANALYSIS_RATE, StemFigures, read_stem, stem_figures, to_mono
+from stemhost.analysis.key import KeyEstimate, detect_key
+from stemhost.analysis.tempo import estimate_tempo
+from stemhost.analysis.vocal_range import SungNote, VocalRange, vocal_range
+from stemhost.model import Session
+
+TEMPO_ROLES: tuple[str, ...] = ("drums", "percussion")
+LEAD_ROLE = "lead_vocal"
+
+__all__ = [
+    "ANALYSIS_RATE",
+    "KeyEstimate",
+    "SessionAnalysis",
+    "StemFigures",
+    "SungNote",
+    "VocalRange",
+    "analyze_session",
+    "detect_key",
+    "estimate_tempo",
+    "vocal_range",
+]
+
+
+@dataclass(frozen=True)
+class SessionAnalysis:
+    """What analysis found in a session's stem files (as recorded: before gain, mute, chains, key and tempo).
+
+    Attributes:
+        key: the key of the pitched stems mixed (None when there are none or they are silent).
+        key_stems: names of the stems the key was measured on (every stem whose ``is_pitched``).
+        tempo_bpm: BPM between 70 and 180 (None when the audio has no beat to find).
+        tempo_stems: names of the stems the tempo was measured on: the drums and percussion stems when
+            there are any, else every stem.
+        stems: level figures of every stem, in session order.
+        lead_vocal: the range of the lead vocal stems mixed; None when there is no lead_vocal stem or it
+            holds no sung note of 150 ms or more.
+        lead_vocal_stems: names of the stems with role ``lead_vocal`` (empty when there is none).
+        duration_s: the longest stem's length in seconds.
+    """
+
+    key: KeyEstimate | None
+    key_stems: tuple[str, ...]
+    tempo_bpm: float | None
+    tempo_stems: tuple[str, ...]
+    stems: tuple[StemFigures, ...]
+    lead_vocal: VocalRange | None
+    lead_vocal_stems: tuple[str, ...]
+    duration_s: float
+
+    def to_dict(self) -> dict:
+        """JSON-ready: plain dicts, lists, strings and numbers; None for what was not found."""
+        return {
+            "key": self.key.to_dict() if self.key else None,
+            "key_stems": list(self.key_stems),
+            "tempo_bpm": round(self.tempo_bpm, 2) if self.tempo_bpm is not None else None,
+            "tempo_stems": list(self.tempo_stems),
+            "duration_s": round(self.duration_s, 3),
+            "stems": [figures.to_dict() for figures in self.stems],
+            "lead_vocal": self.lead_vocal.to_dict() if self.lead_vocal else None,
+            "lead_vocal_stems": list(self.lead_vocal_stems),
+        }
+
+
+def analyze_session(
+    session: Session, session_path: Path, progress: Callable[[str], None] | None = None
+) -> SessionAnalysis:
+    """Measure a session's stems: levels of each, key, tempo and the lead vocal's range.
+
+    Every stem is read whole (mute, solo, gain and chains are ignored: a muted lead vocal is still the
+    song's melody). Stems are mixed to mono at 22.05 kHz: the pitched ones for the key, the drums and
+    percussion (else all) for the tempo, the lead vocals for the range.
+
+    Args:
+        session: a validated session.
+        session_path: the session file; relative stem paths start from its folder.
+        progress: called with a short message (``"reading bass"``, ``"key"``) before each step.
+
+    Raises:
+        AudioFileError: a stem file is missing, unreadable, empty or holds NaN or inf.
+    """
+    say = progress or (lambda message: None)
+    tempo_roles = TEMPO_ROLES if any(s.role in TEMPO_ROLES for s in session.stems) else None
+    key_mix, tempo_mix, lead_mix = _Mix(), _Mix(), _Mix()
+    figures = []
+    for i, stem in enumerate(session.stems):
+        say(f"reading {stem.name}")
+        path = (session_path.parent / stem.file).resolve()  # an absolute file replaces the folder
+        audio, rate = read_stem(path, f"{session_path.name}: stems[{i}].file")
+        figures.append(stem_figures(stem.name, stem.role, audio, rate))
+        mono = to_mono(audio, rate)
+        del audio
+        if stem.is_pitched:
+            key_mix.add(stem.name, mono)
+        if tempo_roles is None or stem.role in tempo_roles:
+            tempo_mix.add(stem.name, mono)
+        if stem.role == LEAD_ROLE:
+            lead_mix.add(stem.name, mono)
+    say("key")
+    key = detect_key(key_mix.audio, ANALYSIS_RATE) if key_mix.names else None
+    say("tempo")
+    tempo = estimate_tempo(tempo_mix.audio, ANALYSIS_RATE) if tempo_mix.names else None
+    say("lead vocal range")
+    lead = vocal_range(lead_mix.audio, ANALYSIS_RATE) if lead_mix.names else None
+    return SessionAnalysis(
+        key=key,
+        key_stems=tuple(key_mix.names),
+        tempo_bpm=tempo,
+        tempo_stems=tuple(tempo_mix.names),
+        stems=tuple(figures),
+        lead_vocal=lead,
+        lead_vocal_stems=tuple(lead_mix.names),
+        duration_s=max(f.duration_s for f in figures),
+    )
+
+
+class _Mix:
+    """A growing mono sum of stems of any lengths."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.audio = np.zeros(0, np.float32)
+
+    def add(self, name: str, mono: np.ndarray) -> None:
+        self.names.append(name)
+        if mono.size > self.audio.size:
+            self.audio = np.concatenate([self.audio, np.zeros(mono.size - self.audio.size, np.float32)])
+        self.audio[: mono.size] += mono

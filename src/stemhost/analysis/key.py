@@ -1,0 +1,143 @@
+"""Key detection: a constant-Q chroma profile correlated with Albrecht and Shanahan's key profiles."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from stemhost.analysis.backend import load_librosa
+from stemhost.notes import key_name
+
+# Albrecht & Shanahan (2013), "The use of large corpora to train a new type of key-finding algorithm",
+# Music Perception 31(1): pitch-class distributions of major and minor keys, tonic first. On the
+# test progressions (additive-synth triads over bass roots, 12 tonics x I-IV-V-I, I-V-vi-IV, i-iv-V-i,
+# i-VI-VII-i) they found 48/48 keys, as Krumhansl-Kessler's profiles did on square-rooted chroma; Temperley's
+# Kostka-Payne profiles found 36/48. Weighting a bass-register chroma (C1-B2) in made every profile worse
+# (24-36/48): the bass plays the root of IV, V and vi as loudly as the tonic's.
+MAJOR_PROFILE = np.array([0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 0.080, 0.008, 0.081])
+MINOR_PROFILE = np.array([0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022, 0.061, 0.052])
+
+BINS_PER_OCTAVE = 36  # three constant-Q bins a semitone, folded to 12 pitch classes
+LOWEST_NOTE_HZ = 32.703  # C1
+OCTAVES = 7  # C1 to B7
+HOP_S = 0.19  # seconds between chroma frames (4096 samples at 22.05 kHz)
+SILENCE_DB = -70.0  # dBFS: quieter audio has no key
+
+
+@dataclass(frozen=True)
+class KeyEstimate:
+    """The most likely key of some audio.
+
+    Attributes:
+        tonic: the tonic's pitch class, 0 (C) to 11 (B).
+        mode: ``'major'`` or ``'minor'``.
+        confidence: Pearson correlation of the audio's pitch-class profile with the key's profile,
+            clipped to 0-1 (clear tonal music reads about 0.8-0.95; atonal or noisy audio below 0.5).
+        runner_up: the second most likely key's name (often the relative or parallel key).
+        runner_up_confidence: its correlation, clipped to 0-1; close to ``confidence`` means ambiguous.
+        tuning_cents: the tuning the chroma was measured at, in cents from A = 440 Hz.
+    """
+
+    tonic: int
+    mode: str
+    confidence: float
+    runner_up: str
+    runner_up_confidence: float
+    tuning_cents: float = 0.0
+
+    @property
+    def name(self) -> str:
+        """The key's conventional name, e.g. ``'Bb major'``, ``'F# minor'``."""
+        return key_name(self.tonic, self.mode)
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields."""
+        return {
+            "tonic": self.tonic,
+            "mode": self.mode,
+            "name": self.name,
+            "confidence": round(self.confidence, 3),
+            "runner_up": self.runner_up,
+            "runner_up_confidence": round(self.runner_up_confidence, 3),
+            "tuning_cents": round(self.tuning_cents, 1),
+        }
+
+
+def detect_key(audio_mono: np.ndarray, sr: int) -> KeyEstimate | None:
+    """The key of mono audio.
+
+    The audio's tuning is estimated first; a 36-bin-per-octave constant-Q transform (C1-B7) is folded
+    into a chroma, summed over time (loud passages weigh more) and correlated with the 24 rotations
+    of the major and minor profiles; the best correlation wins.
+
+    Args:
+        audio_mono: ``(frames,)`` float samples, best at 22.05 kHz (other rates work).
+        sr: its sample rate in Hz.
+
+    Returns:
+        The estimate, or None when the audio is silent (RMS below -70 dBFS) or too short for one frame.
+    """
+    y = np.ascontiguousarray(audio_mono, dtype=np.float32)
+    if y.size < sr * 0.5 or _rms_db(y) < SILENCE_DB:
+        return None
+    profile, tuning = pitch_class_profile(y, sr)
+    scores = key_scores(profile)
+    order = np.argsort(scores, axis=None)[::-1]
+    (m1, t1), (m2, t2) = (divmod(int(i), 12) for i in order[:2])
+    modes = ("major", "minor")
+    return KeyEstimate(
+        tonic=t1,
+        mode=modes[m1],
+        confidence=_unit(scores[m1, t1]),
+        runner_up=key_name(t2, modes[m2]),
+        runner_up_confidence=_unit(scores[m2, t2]),
+        tuning_cents=100.0 * tuning,
+    )
+
+
+def pitch_class_profile(y: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
+    """The time-summed chroma of mono audio, C first, and the tuning it was measured at (semitones)."""
+    librosa = load_librosa()
+    tuning = float(librosa.estimate_tuning(y=y, sr=sr, bins_per_octave=12))
+    octaves = max(1, min(OCTAVES, int(math.log2(0.45 * sr / LOWEST_NOTE_HZ))))
+    hop = 2 ** max(octaves - 1, round(math.log2(HOP_S * sr)))  # the CQT needs a multiple of 2^(octaves-1)
+    cqt = np.abs(
+        librosa.cqt(
+            y,
+            sr=sr,
+            hop_length=hop,
+            fmin=LOWEST_NOTE_HZ,
+            n_bins=octaves * BINS_PER_OCTAVE,
+            bins_per_octave=BINS_PER_OCTAVE,
+            tuning=tuning * BINS_PER_OCTAVE / 12,  # in fractions of a bin
+        )
+    )
+    chroma = librosa.feature.chroma_cqt(C=cqt, sr=sr, bins_per_octave=BINS_PER_OCTAVE, fmin=LOWEST_NOTE_HZ, norm=None)
+    return chroma.sum(axis=1), tuning
+
+
+def key_scores(profile: np.ndarray) -> np.ndarray:
+    """Pearson correlations of a C-first pitch-class profile with every key: ``(2, 12)``, [major, minor][tonic]."""
+    scores = np.zeros((2, 12))
+    for m, reference in enumerate((MAJOR_PROFILE, MINOR_PROFILE)):
+        for tonic in range(12):
+            scores[m, tonic] = _pearson(profile, np.roll(reference, tonic))
+    return scores
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a = a - a.mean()
+    b = b - b.mean()
+    norm = math.sqrt(float(np.dot(a, a) * np.dot(b, b)))
+    return float(np.dot(a, b) / norm) if norm > 0 else 0.0
+
+
+def _unit(value: float) -> float:
+    return min(1.0, max(0.0, float(value)))
+
+
+def _rms_db(y: np.ndarray) -> float:
+    power = float(np.mean(np.square(y, dtype=np.float64)))
+    return 10.0 * math.log10(power) if power > 0 else -math.inf

@@ -1,0 +1,118 @@
+"""Tempo: the autocorrelation of an onset-strength envelope, folded into 70-180 BPM."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from stemhost.analysis.backend import load_librosa
+
+SLOWEST_BPM = 70.0  # the tempo reported is folded by octaves into [SLOWEST_BPM, FASTEST_BPM)
+FASTEST_BPM = 180.0
+SEARCH_BPM = (40.0, 240.0)  # periodicities looked at before folding
+HOP_S = 0.0116  # seconds between onset-envelope frames (256 samples at 22.05 kHz)
+BEAT_BAND_HZ = 1000.0  # kick and snare bodies: the band the beat-level test listens to
+EVEN_BEATS = 0.5  # alternate pulses at least this even (weaker/stronger) make the faster pulse the beat
+
+
+def estimate_tempo(audio_mono: np.ndarray, sr: int) -> float | None:
+    """The tempo of mono audio in BPM, between 70 and 180.
+
+    1. Onset strength (librosa's spectral flux of a log-mel spectrogram) and its autocorrelation.
+    2. The strongest periodicity between 40 and 240 BPM, folded by octaves into 70-180 BPM.
+    3. Where both T and 2T fall in that range (T below 90 BPM), the octave is chosen by how even the
+       pulses at 2T are in the kick-and-snare band (below 1 kHz, linear magnitude): when every other
+       pulse is much weaker (hi-hat eighths between kick and snare), the beat is T; when they are about
+       even (kick and snare on every beat), it is 2T.
+    4. The period is refined by parabolic interpolation of the autocorrelation peaks at one, two and
+       four beats.
+
+    Args:
+        audio_mono: ``(frames,)`` float samples, best at 22.05 kHz.
+        sr: its sample rate in Hz.
+
+    Returns:
+        BPM, or None when the audio has no onsets (silence, a steady tone) or is shorter than 2 s.
+    """
+    librosa = load_librosa()
+    y = np.ascontiguousarray(audio_mono, dtype=np.float32)
+    hop = 2 ** round(math.log2(HOP_S * sr))
+    fps = sr / hop
+    if y.size < 2 * sr or not np.any(y):
+        return None
+    power = np.abs(librosa.stft(y, n_fft=4 * hop, hop_length=hop)) ** 2
+    mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=128)
+    onsets = librosa.onset.onset_strength(S=librosa.power_to_db(mel), sr=sr, hop_length=hop)
+    acf = _autocorrelation(onsets)
+    if acf is None:
+        return None
+    lags = np.arange(math.floor(fps * 60 / SEARCH_BPM[1]), math.ceil(fps * 60 / SEARCH_BPM[0]) + 1)
+    lags = lags[lags < acf.size // 2]
+    if lags.size < 3:
+        return None
+    bpm = 60 * fps / lags[int(np.argmax(acf[lags]))]
+    while bpm < SLOWEST_BPM:
+        bpm *= 2
+    while bpm >= FASTEST_BPM:
+        bpm /= 2
+    if bpm < FASTEST_BPM / 2:  # bpm and 2 x bpm are both in range: which pulse is the beat?
+        low_mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=32, fmax=BEAT_BAND_HZ)
+        low_onsets = librosa.onset.onset_strength(S=np.sqrt(low_mel), sr=sr, hop_length=hop)
+        if pulse_evenness(low_onsets, fps * 60 / (2 * bpm)) >= EVEN_BEATS:
+            bpm *= 2
+    return 60 * fps / _refine_period(acf, fps * 60 / bpm)
+
+
+def pulse_evenness(onsets: np.ndarray, period: float) -> float:
+    """How even alternate pulses of a period are: mean onset strength of the weaker over the stronger.
+
+    Args:
+        onsets: an onset-strength envelope.
+        period: the pulse period in envelope frames.
+
+    Returns:
+        0 (every other pulse is silent) to 1 (alternate pulses are as strong).
+    """
+    from scipy.ndimage import maximum_filter1d
+
+    strength = maximum_filter1d(onsets, 3) - np.median(onsets)  # tolerate one frame of rounding
+    pairs = int((strength.size - 1 - 2 * period) // (2 * period))
+    if pairs < 2:
+        return 1.0
+    best_on, best_off = 0.0, 0.0
+    for phase in range(math.ceil(2 * period)):
+        on_idx = np.round(phase + 2 * period * np.arange(pairs)).astype(int)
+        on = float(strength[on_idx].mean())
+        if on > best_on:
+            best_on, best_off = on, float(strength[np.round(on_idx + period).astype(int)].mean())
+    return max(0.0, best_off) / best_on if best_on > 0 else 1.0
+
+
+def _autocorrelation(x: np.ndarray) -> np.ndarray | None:
+    """Unbiased autocorrelation of a mean-removed signal, 1 at lag 0; None for a constant signal."""
+    x = x - x.mean()
+    n = x.size
+    spectrum = np.fft.rfft(x, 2 * n)
+    acf = np.fft.irfft(np.abs(spectrum) ** 2)[:n]
+    if acf[0] <= 1e-12:
+        return None
+    return acf / acf[0] * n / (n - np.arange(n))
+
+
+def _refine_period(acf: np.ndarray, period: float) -> float:
+    """The period (frames) from parabolic peaks of the autocorrelation near 1, 2 and 4 periods."""
+    estimates = []
+    for k in (1, 2, 4):
+        centre = k * period
+        lo, hi = math.floor(centre * 0.97) - 1, math.ceil(centre * 1.03) + 1
+        if lo < 1 or hi >= acf.size // 2:
+            continue
+        i = lo + int(np.argmax(acf[lo : hi + 1]))
+        if i in (lo, hi):
+            continue  # no peak inside the window
+        a, b, c = acf[i - 1], acf[i], acf[i + 1]
+        bend = a - 2 * b + c
+        offset = 0.5 * (a - c) / bend if bend < 0 else 0.0
+        estimates.append((i + offset) / k)
+    return float(np.median(estimates)) if estimates else period
