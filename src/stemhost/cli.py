@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="frames per block (default 65536; any gives the same output)",
     )
     render.add_argument("--workers", type=_positive_int, help="DSP threads (default: one per core)")
+    render.add_argument(
+        "--fit", metavar="RANGE", help="render in the key that fits the lead melody into RANGE (e.g. A2-E4, or alto)"
+    )
     render.set_defaults(run=_render)
 
     presets = _command(commands, "presets", "list the bundled presets")
@@ -80,6 +83,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = _command(commands, "schema", "print the JSON Schema of the session format")
     schema.set_defaults(run=_schema)
+
+    analyze = _command(
+        commands, "analyze", "find the song's key and tempo, each stem's levels and the lead vocal's range"
+    )
+    _session_arguments(analyze)
+    analyze.add_argument(
+        "--json", type=Path, metavar="FILE", help="also write the figures as JSON to FILE (- for stdout)"
+    )
+    analyze.set_defaults(run=_analyze)
+
+    fit = _command(commands, "fit", "find the key shift that puts the lead melody into a singer's range")
+    _session_arguments(fit)
+    target = fit.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "--range", metavar="LOW-HIGH", help="the singer's range in scientific pitch notation, e.g. A2-E4"
+    )
+    target.add_argument("--voice", help=f"a voice type: {', '.join(_voices())}")
+    fit.add_argument("--apply", action="store_true", help="write the chosen key_shift into the session file")
+    fit.set_defaults(run=_fit)
 
     cache = _command(commands, "cache", "show the size of the cache of key-shifted and time-stretched stems")
     cache.add_argument("action", nargs="?", choices=["clear"], help="clear: empty the cache")
@@ -188,6 +210,10 @@ def _render(args: argparse.Namespace) -> int:
     from stemhost.summary import print_summary
 
     session = _prepared_session(args)
+    if args.fit:
+        choice, _ = _fitted(session, args.session, args.fit)
+        session = session.model_copy(update={"key_shift": float(choice.shift)})
+        print(f"fitted: key shift {choice.shift:+d} puts the melody at {_span(choice)}")
     options = RenderOptions(
         block_size=args.block_size,
         tail_s=args.tail,
@@ -214,6 +240,86 @@ def _schema(_args: argparse.Namespace) -> int:
     from stemhost.model import session_schema
 
     print(json.dumps(session_schema(), indent=2))
+    return 0
+
+
+def _voices() -> list[str]:
+    from stemhost.notes import VOICE_RANGES
+
+    return [f"{name} ({low}-{high})" for name, (low, high) in VOICE_RANGES.items()]
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from stemhost.analysis import analyze_session
+    from stemhost.analysis_report import report_lines
+
+    session = _prepared_session(args)
+    analysis = analyze_session(session, args.session)
+    figures = analysis.to_dict()
+    if args.json is not None and str(args.json) == "-":
+        print(json.dumps(figures, indent=2))
+        return 0
+    print("\n".join(report_lines(analysis)))
+    if args.json is not None:
+        from stemhost.sessions import write_json_atomic
+
+        write_json_atomic(args.json, figures)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _fitted(session, session_path: Path, spec: str):
+    """Analyse the lead vocal and choose the key shift that fits it into a range or voice type."""
+    from stemhost.analysis import analyze_session
+    from stemhost.errors import SessionError
+    from stemhost.fit import fit_key, singer_range
+
+    low, high, described = singer_range(spec)
+    if not any(stem.role == "lead_vocal" for stem in session.stems):
+        raise SessionError(
+            f"{session_path.name}: no stem has the role 'lead_vocal'; fit moves the lead melody into a range, "
+            "so set the lead vocal stem's role"
+        )
+    analysis = analyze_session(session, session_path)
+    vocal = analysis.lead_vocal
+    if vocal is None:
+        names = ", ".join(analysis.lead_vocal_stems)
+        raise SessionError(f"{session_path.name}: the lead_vocal stem ({names}) holds no sung note to fit")
+    print(f"singer: {described}")
+    print(
+        f"melody: {_note_span(vocal.low_midi, vocal.high_midi)} (tessitura {_note_span(vocal.tessitura_low_midi, vocal.tessitura_high_midi)})"
+    )
+    tessitura = (vocal.tessitura_low_midi, vocal.tessitura_high_midi)
+    return fit_key(vocal.low_midi, vocal.high_midi, tessitura, low, high), analysis.key
+
+
+def _note_span(low: float, high: float) -> str:
+    from stemhost.notes import note_name
+
+    return f"{note_name(low)}-{note_name(high)}"
+
+
+def _span(choice) -> str:
+    return _note_span(choice.low_midi, choice.high_midi)
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from stemhost.notes import transpose_key
+
+    session = _prepared_session(args)
+    choice, key = _fitted(session, args.session, args.range or args.voice)
+    new_key = f", new key {transpose_key(key.tonic, key.mode, choice.shift)} (from {key.name})" if key else ""
+    verdict = "fits" if choice.fits else "does not fit; the closest shift is"
+    print(f"{verdict} key shift {choice.shift:+d}{new_key}")
+    print(f"new melody range: {_span(choice)}")
+    print(f"room: {choice.room_low:+.1f} semitones below, {choice.room_high:+.1f} above (negative: beyond the range)")
+    if args.apply and choice.fits:
+        from stemhost.sessions import set_key_shift
+
+        set_key_shift(args.session, choice.shift)
+        print(f"wrote key_shift {choice.shift:+d} into {args.session}")
+    elif args.apply:
+        print(f"not applied: no shift fits; set key_shift {choice.shift:+d} by hand to take the closest")
     return 0
 
 

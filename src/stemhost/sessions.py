@@ -39,9 +39,7 @@ ROLE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 def load_session(path: Path) -> Session:
     """Read, validate and check the routing of a session file."""
-    session = load_model(Session, read_json(path), path.name)
-    check_routing(session, path.name)
-    return session
+    return load_session_data(read_json(path), path)
 
 
 def guess_role(file_name: str) -> str:
@@ -86,6 +84,21 @@ def init_session(folder: Path, force: bool = False) -> tuple[Path, Session]:
     session = load_model(Session, {"stems": stems}, target.name)
     write_json_atomic(target, session.model_dump(mode="json", include={"stems": {"__all__": {"name", "file", "role"}}}))
     return target, session
+
+
+def set_key_shift(path: Path, semitones: float) -> None:
+    """Write a key_shift into a session file, keeping everything else in it."""
+    data = read_json(path)
+    data["key_shift"] = semitones
+    load_session_data(data, path)  # never write a session that would not load
+    write_json_atomic(path, data)
+
+
+def load_session_data(data: object, path: Path) -> Session:
+    """Validate already-parsed session JSON as if read from path."""
+    session = load_model(Session, data, path.name)
+    check_routing(session, path.name)
+    return session
 
 
 def write_json_atomic(path: Path, data: object) -> None:

@@ -13,6 +13,7 @@ FASTEST_BPM = 180.0
 SEARCH_BPM = (40.0, 240.0)  # periodicities looked at before folding
 HOP_S = 0.0116  # seconds between onset-envelope frames (256 samples at 22.05 kHz)
 BEAT_BAND_HZ = 1000.0  # kick and snare bodies: the band the beat-level test listens to
+STRONG_PEAK = 0.8  # autocorrelation peaks at least this share of the highest count as pulses
 EVEN_BEATS = 0.5  # alternate pulses at least this even (weaker/stronger) make the faster pulse the beat
 
 
@@ -51,10 +52,15 @@ def estimate_tempo(audio_mono: np.ndarray, sr: int) -> float | None:
     lags = lags[lags < acf.size // 2]
     if lags.size < 3:
         return None
-    bpm = 60 * fps / lags[int(np.argmax(acf[lags]))]
+    values = acf[lags]
+    peaks = lags[1:-1][(values[1:-1] >= values[:-2]) & (values[1:-1] >= values[2:])]
+    if peaks.size == 0:
+        return None
+    strong = peaks[acf[peaks] >= STRONG_PEAK * acf[peaks].max()]
+    bpm = 60 * fps / strong[0]  # the fastest strong pulse; slower ones (bars, half bars) are its multiples
     while bpm < SLOWEST_BPM:
         bpm *= 2
-    while bpm >= FASTEST_BPM:
+    while bpm >= 2 * SLOWEST_BPM:
         bpm /= 2
     if bpm < FASTEST_BPM / 2:  # bpm and 2 x bpm are both in range: which pulse is the beat?
         low_mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=32, fmax=BEAT_BAND_HZ)
