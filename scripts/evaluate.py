@@ -27,6 +27,7 @@ import argparse
 import json
 import math
 import statistics
+import subprocess
 import sys
 import time
 import traceback
@@ -40,6 +41,8 @@ RANGE_TOLERANCE = 1.0  # semitones
 KEY_TARGET = 0.9
 PITCH_CLASSES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
+NAMES_MAJOR = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+NAMES_MINOR = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
 
 
 @dataclass
@@ -51,7 +54,7 @@ class Row:
     key_confidence: float | None = None
     tempo_true: float = 0.0
     tempo_est: float | None = None
-    tempo_verdict: str = "error"  # ok, double, half, other, none, error
+    tempo_verdict: str = "error"  # ok, double, half, two_thirds, three_halves, other, none, error
     low_true: float = 0.0
     low_est: float | None = None
     high_true: float = 0.0
@@ -156,6 +159,10 @@ def tempo_verdict(true_bpm: float, bpm: float | None) -> str:
         return "double"
     if abs(ratio * 2 - 1) <= TEMPO_TOLERANCE:
         return "half"
+    if abs(ratio * 1.5 - 1) <= TEMPO_TOLERANCE:
+        return "two_thirds"  # a pulse of three eighths (or three beats folded by an octave)
+    if abs(ratio / 1.5 - 1) <= TEMPO_TOLERANCE:
+        return "three_halves"
     return "other"
 
 
@@ -186,7 +193,8 @@ def evaluate_song(folder: Path) -> Row:
     row.seconds = time.perf_counter() - started
     row.raw = d
     tonic, mode, confidence = read_key(d)
-    row.key_est = f"{NAMES[tonic]} {mode}" if tonic is not None and mode else None
+    if tonic is not None and mode:
+        row.key_est = f"{(NAMES_MINOR if mode == 'minor' else NAMES_MAJOR)[tonic]} {mode}"
     row.key_confidence = confidence
     row.key_verdict = key_verdict(int(truth["tonic"]), truth["mode"], tonic, mode)
     row.tempo_est = _number(d.get("tempo_bpm"))
@@ -219,7 +227,16 @@ def print_table(rows: list[Row]) -> None:
         "none": "-",
         "error": "ERR",
     }
-    tmarks = {"ok": "ok", "double": "x2", "half": "x1/2", "other": "X", "none": "-", "error": "ERR"}
+    tmarks = {
+        "ok": "ok",
+        "double": "x2",
+        "half": "x1/2",
+        "two_thirds": "x2/3",
+        "three_halves": "x3/2",
+        "other": "X",
+        "none": "-",
+        "error": "ERR",
+    }
     header = (
         f"{'song':34} {'key truth':10} {'key est':10} {'':4} {'conf':>5}  {'bpm':>5} {'est':>6} {'':4}  "
         f"{'low truth':>9} {'est':>10} {'':2}  {'high truth':>10} {'est':>10} {'':2} {'sec':>5}"
@@ -273,6 +290,8 @@ def summarise(rows: list[Row], wall: float) -> dict:
         "tempo_accuracy": share(tempo_ok),
         "tempo_double": count(lambda r: r.tempo_verdict == "double"),
         "tempo_half": count(lambda r: r.tempo_verdict == "half"),
+        "tempo_two_thirds": count(lambda r: r.tempo_verdict == "two_thirds"),
+        "tempo_three_halves": count(lambda r: r.tempo_verdict == "three_halves"),
         "tempo_other": count(lambda r: r.tempo_verdict in ("other", "none")),
         "tempo_accuracy_octave_ok": share(count(lambda r: r.tempo_verdict in ("ok", "double", "half"))),
         "tempo_mean_abs_error_pct_when_ok": round(sum(tempo_err) / len(tempo_err), 3) if tempo_err else None,
@@ -291,7 +310,30 @@ def summarise(rows: list[Row], wall: float) -> dict:
         "median_seconds_per_song": round(statistics.median(r.seconds for r in rows), 3) if n else None,
         "first_song_seconds": round(rows[0].seconds, 3) if n else None,
         "realtime_factor": round(audio / analysis, 1) if analysis else None,
+        **analysis_version(),
     }
+
+
+def analysis_version() -> dict:
+    """Which analysis code was scored: the git commit and a hash of stemhost/analysis's sources."""
+    import hashlib
+
+    import stemhost.analysis
+
+    folder = Path(stemhost.analysis.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.py")):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", str(folder)], capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = None, ""
+    return {"commit": commit, "analysis_modified": bool(dirty), "analysis_sha256": digest.hexdigest()[:12]}
 
 
 def print_summary(s: dict) -> None:
@@ -302,7 +344,10 @@ def print_summary(s: dict) -> None:
 
     key_target = "met" if s["key_accuracy"] >= KEY_TARGET else "MISSED"
     print()
-    print(f"songs: {n}" + (f", {s['errors']} failed to analyse" if s["errors"] else ""))
+    print(
+        f"songs: {n}" + (f", {s['errors']} failed to analyse" if s["errors"] else "") + f"; analysis code: commit "
+        f"{s['commit']}{' + uncommitted changes' if s['analysis_modified'] else ''}, sources sha256 {s['analysis_sha256']}"
+    )
     print(
         f"key (tonic and mode exact):  {pct(s['key_correct'])}  [target >= 90 %: {key_target}]  "
         f"major {s['key_major_correct']}, minor {s['key_minor_correct']}; wrong: relative {s['key_relative']}, "
@@ -310,7 +355,7 @@ def print_summary(s: dict) -> None:
     )
     print(
         f"tempo within 2 %:            {pct(s['tempo_within_2pct'])}  octave errors: x2 {s['tempo_double']}, "
-        f"x1/2 {s['tempo_half']}; other {s['tempo_other']}; "
+        f"x1/2 {s['tempo_half']}; x2/3 {s['tempo_two_thirds']}, x3/2 {s['tempo_three_halves']}; other {s['tempo_other']}; "
         f"within 2 % up to an octave: {100 * s['tempo_accuracy_octave_ok']:.1f} %"
     )
     print(

@@ -84,16 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     schema = _command(commands, "schema", "print the JSON Schema of the session format")
     schema.set_defaults(run=_schema)
 
-    analyze = _command(
-        commands, "analyze", "find the song's key and tempo, each stem's levels and the lead vocal's range"
-    )
+    analyze = _command(commands, "analyze", "measure key, tempo, stem levels and the lead vocal's range")
     _session_arguments(analyze)
     analyze.add_argument(
         "--json", type=Path, metavar="FILE", help="also write the figures as JSON to FILE (- for stdout)"
     )
     analyze.set_defaults(run=_analyze)
 
-    fit = _command(commands, "fit", "find the key shift that puts the lead melody into a singer's range")
+    fit = _command(commands, "fit", "choose the key that fits the lead melody to a singer's range")
     _session_arguments(fit)
     target = fit.add_mutually_exclusive_group(required=True)
     target.add_argument(
@@ -103,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--apply", action="store_true", help="write the chosen key_shift into the session file")
     fit.set_defaults(run=_fit)
 
-    cache = _command(commands, "cache", "show the size of the cache of key-shifted and time-stretched stems")
+    cache = _command(commands, "cache", "show or clear the cache of key-shifted and stretched stems")
     cache.add_argument("action", nargs="?", choices=["clear"], help="clear: empty the cache")
     cache.set_defaults(run=_cache)
     return parser

@@ -8,12 +8,13 @@ import numpy as np
 
 from stemhost.analysis.backend import load_librosa
 
-SLOWEST_BPM = 70.0  # the tempo reported is folded by octaves into [SLOWEST_BPM, FASTEST_BPM)
+SLOWEST_BPM = 70.0  # the tempo reported lies in [SLOWEST_BPM, FASTEST_BPM) ...
 FASTEST_BPM = 180.0
-SEARCH_BPM = (40.0, 240.0)  # periodicities looked at before folding
+FOLD_BPM = 68.0  # ... (or a hair below 70): pulses are folded by octaves into [68, 136), then doubled below 90
+SEARCH_BPM = (40.0, 720.0)  # periodicities looked at (bars down to sixteenths) before folding
 HOP_S = 0.0116  # seconds between onset-envelope frames (256 samples at 22.05 kHz)
 BEAT_BAND_HZ = 1000.0  # kick and snare bodies: the band the beat-level test listens to
-STRONG_PEAK = 0.8  # autocorrelation peaks at least this share of the highest count as pulses
+STRONG_PEAK = 0.5  # autocorrelation peaks at least this share of the highest count as pulses
 EVEN_BEATS = 0.5  # alternate pulses at least this even (weaker/stronger) make the faster pulse the beat
 
 
@@ -57,17 +58,18 @@ def estimate_tempo(audio_mono: np.ndarray, sr: int) -> float | None:
     if peaks.size == 0:
         return None
     strong = peaks[acf[peaks] >= STRONG_PEAK * acf[peaks].max()]
-    bpm = 60 * fps / strong[0]  # the fastest strong pulse; slower ones (bars, half bars) are its multiples
-    while bpm < SLOWEST_BPM:
+    bpm = 60 * fps / _parabolic_peak(acf, int(strong[0]))  # the fastest strong pulse: slower ones are multiples
+    while bpm < FOLD_BPM:
         bpm *= 2
-    while bpm >= 2 * SLOWEST_BPM:
+    while bpm >= 2 * FOLD_BPM:
         bpm /= 2
-    if bpm < FASTEST_BPM / 2:  # bpm and 2 x bpm are both in range: which pulse is the beat?
+    period = _refine_period(acf, fps * 60 / bpm)  # frames
+    if 60 * fps / period < FASTEST_BPM / 2:  # both it and twice it are in range: which pulse is the beat?
         low_mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=32, fmax=BEAT_BAND_HZ)
         low_onsets = librosa.onset.onset_strength(S=np.sqrt(low_mel), sr=sr, hop_length=hop)
-        if pulse_evenness(low_onsets, fps * 60 / (2 * bpm)) >= EVEN_BEATS:
-            bpm *= 2
-    return 60 * fps / _refine_period(acf, fps * 60 / bpm)
+        if pulse_evenness(low_onsets, period / 2) >= EVEN_BEATS:
+            period /= 2
+    return 60 * fps / period
 
 
 def pulse_evenness(onsets: np.ndarray, period: float) -> float:
@@ -106,8 +108,15 @@ def _autocorrelation(x: np.ndarray) -> np.ndarray | None:
     return acf / acf[0] * n / (n - np.arange(n))
 
 
+def _parabolic_peak(acf: np.ndarray, i: int) -> float:
+    """The lag of the autocorrelation peak at integer lag i, to a fraction of a frame."""
+    a, b, c = acf[i - 1], acf[i], acf[i + 1]
+    bend = a - 2 * b + c
+    return i + (0.5 * (a - c) / bend if bend < 0 else 0.0)
+
+
 def _refine_period(acf: np.ndarray, period: float) -> float:
-    """The period (frames) from parabolic peaks of the autocorrelation near 1, 2 and 4 periods."""
+    """The period (frames) from the autocorrelation peaks near 1, 2 and 4 periods (median of the three)."""
     estimates = []
     for k in (1, 2, 4):
         centre = k * period
@@ -115,10 +124,6 @@ def _refine_period(acf: np.ndarray, period: float) -> float:
         if lo < 1 or hi >= acf.size // 2:
             continue
         i = lo + int(np.argmax(acf[lo : hi + 1]))
-        if i in (lo, hi):
-            continue  # no peak inside the window
-        a, b, c = acf[i - 1], acf[i], acf[i + 1]
-        bend = a - 2 * b + c
-        offset = 0.5 * (a - c) / bend if bend < 0 else 0.0
-        estimates.append((i + offset) / k)
+        if lo < i < hi:  # a peak inside the window
+            estimates.append(_parabolic_peak(acf, i) / k)
     return float(np.median(estimates)) if estimates else period
