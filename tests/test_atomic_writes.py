@@ -33,6 +33,8 @@ def test_ctrl_c_mid_render_leaves_no_file_behind(tmp_path, workers):
         [STEMHOST, "render", str(session), "-o", str(out), "--block-size", "256", "--workers", workers],
         stderr=subprocess.PIPE,
         text=True,
+        # a shell's background jobs ignore SIGINT, and Python keeps it ignored: give the render a terminal's default
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 30
     while not list(out.parent.glob(".mix.wav.*.part")):
