@@ -41,6 +41,7 @@ import argparse
 import concurrent.futures
 import contextlib
 import importlib
+import importlib.util
 import json
 import math
 import os
@@ -58,6 +59,7 @@ DEFAULT_OUT = ROOT / "eval" / "songs"
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 APT_PACKAGES = ("fluidsynth", "fluid-soundfont-gm")
 PIP_PACKAGES = {"music21": "music21==10.5.1", "mido": "mido==1.3.3"}  # the corpus is version-bound
+PIP_ANY = {"numpy": "numpy", "soundfile": "soundfile"}  # stemhost's venv has them already
 SR = 48_000
 PPQ = 480
 MIN_SECONDS = 40.0  # a chorale is played again until the song lasts at least this long ...
@@ -152,6 +154,9 @@ def setup() -> None:
         have = getattr(mod, "__version__", None) or getattr(getattr(mod, "version", None), "__version__", None)
         if module == "music21" and str(have) != want:
             missing.append(requirement)  # another corpus version may lack or change a chorale
+    for module, requirement in PIP_ANY.items():
+        if importlib.util.find_spec(module) is None:
+            missing.append(requirement)
     if missing:
         log(f"set-up: pip install {' '.join(missing)}")
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
@@ -220,7 +225,10 @@ def load_chorale(song: Song) -> None:
     import music21 as m21
     from music21 import corpus
 
-    score = corpus.parse(f"bach/{song.corpus_name}")
+    paths = [p for p in corpus.getComposer("bach") if p.name == f"{song.corpus_name}.mxl"]
+    if len(paths) != 1:  # "bach/bwv190.7" alone would find bwv190.7-inst.mxl as well
+        raise ValueError(f"{song.corpus_name}: {len(paths)} files of that name in the corpus")
+    score = corpus.parse(paths[0])
     with contextlib.suppress(Exception):  # a score whose repeats music21 cannot expand plays as written
         score = score.expandRepeats()
     score = score.stripTies()
@@ -274,10 +282,76 @@ def load_chorale(song: Song) -> None:
         song.parts[name] = notes
 
 
-def plan_songs() -> list[Song]:
+def key_test(score) -> tuple[str, str] | None:
+    """(mode, metre) of a 4-part SATB chorale whose key the score makes certain, else None."""
+    import music21 as m21
+
+    parts = list(score.parts)
+    if [p.partName for p in parts] != ["Soprano", "Alto", "Tenor", "Bass"]:
+        return None
+    signatures = {k.sharps for k in score.recurse().getElementsByClass(m21.key.KeySignature)}
+    metres = {t.ratioString for t in score.recurse().getElementsByClass(m21.meter.TimeSignature)}
+    if len(signatures) != 1 or len(metres) != 1 or not metres <= {"4/4", "3/4"} or score.highestTime < 32:
+        return None
+    major = (7 * signatures.pop()) % 12
+    bass = [n for n in parts[3].flatten().notes if n.duration.quarterLength > 0]
+    if not bass:
+        return None
+    first, last = bass[0].pitches[0].pitchClass, bass[-1].pitches[0].pitchClass
+    if first == last == major:
+        return "major", metres.pop()
+    if first == last == (major + 9) % 12:
+        return "minor", metres.pop()
+    return None
+
+
+def draw_chorales(seed: int) -> tuple[tuple[str, str, str], ...]:
+    """A fresh held-out draw: 16 major and 16 minor chorales passing the key test, two of each in 3/4.
+
+    Parses every Bach chorale of the corpus (under a minute). Chorales sharing a BWV number are
+    drawn at most once, and none shares one with the standard set (CHORALES), so the two are disjoint.
+    """
+    from music21 import corpus
+
+    passing: list[tuple[str, str, str]] = []
+    for path in sorted(corpus.getComposer("bach"), key=lambda p: p.name):
+        name = path.name.removesuffix(".mxl")
+        if not name.startswith("bwv") or path.suffix != ".mxl":
+            continue
+        try:
+            found = key_test(corpus.parse(path))
+        except Exception:  # noqa: BLE001 - an unreadable score is simply not drawn
+            continue
+        if found:
+            passing.append((name, *found))
+    log(f"{len(passing)} chorales pass the key test")
+    rng = random.Random(seed)
+    chosen: list[tuple[str, str, str]] = []
+    standard = {_bwv_base(name) for name, _, _ in CHORALES}
+    for mode in ("major", "minor"):
+        pool = [c for c in passing if c[1] == mode]
+        rng.shuffle(pool)
+        seen: set[str] = set(standard)
+        for metre, count in (("3/4", 2), ("4/4", 14)):
+            picked = 0
+            for c in pool:
+                base = _bwv_base(c[0])
+                if c[2] == metre and base not in seen and picked < count:
+                    chosen.append(c)
+                    seen.add(base)
+                    picked += 1
+    return tuple(chosen)
+
+
+def _bwv_base(name: str) -> str:
+    """The cantata or chorale number: bwv248.12-2 → bwv248."""
+    return name.split(".")[0].split("-")[0]
+
+
+def plan_songs(chorales: tuple[tuple[str, str, str], ...] = CHORALES, seed: int = SEED) -> list[Song]:
     """Tempi, transpositions and lead octaves for the 32 chorales (deterministic)."""
-    rng = random.Random(SEED)
-    songs = [Song(i, name, mode, metre) for i, (name, mode, metre) in enumerate(CHORALES)]
+    rng = random.Random(seed)
+    songs = [Song(i, name, mode, metre) for i, (name, mode, metre) in enumerate(chorales)]
     tempi = rng.sample(range(72, 145), len(songs))
     for song, tempo in zip(songs, tempi, strict=True):
         song.tempo = float(tempo)
@@ -581,6 +655,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where the song folders go (default eval/songs)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="songs rendered at once")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="build only these chorales (e.g. bwv26.6)")
+    parser.add_argument(
+        "--draw",
+        type=int,
+        metavar="SEED",
+        help="draw a different 32 chorales and tempi with this seed (a fresh held-out set; parses the whole corpus)",
+    )
     parser.add_argument("--check-only", action="store_true", help="check an existing set without building it")
     args = parser.parse_args(argv)
     out: Path = args.out.resolve()
@@ -597,7 +677,11 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     setup()
-    songs = plan_songs()
+    if args.draw is not None:
+        log(f"drawing a held-out set with seed {args.draw} from every chorale of the corpus ...")
+        songs = plan_songs(draw_chorales(args.draw), args.draw)
+    else:
+        songs = plan_songs()
     log(f"parsing {len(songs)} chorales from the music21 corpus ...")
     for song in songs:
         load_chorale(song)
