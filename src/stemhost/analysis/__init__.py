@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from stemhost.analysis.audio import ANALYSIS_RATE, StemFigures, read_stem, stem_figures, to_mono
+from stemhost.analysis.audio import ANALYSIS_RATE, StemFigures, measure_stem
 from stemhost.analysis.key import KeyEstimate, detect_key
 from stemhost.analysis.tempo import estimate_tempo
-from stemhost.analysis.vocal_range import SungNote, VocalRange, vocal_range
-from stemhost.model import Session
+from stemhost.analysis.vocal import SungNote, VocalRange, vocal_range
+from stemhost.model import UNPITCHED_ROLES, Session
 
 TEMPO_ROLES: tuple[str, ...] = ("drums", "percussion")
 LEAD_ROLE = "lead_vocal"
@@ -41,10 +41,11 @@ class SessionAnalysis:
 
     Attributes:
         key: the key of the pitched stems mixed (None when there are none or they are silent).
-        key_stems: names of the stems the key was measured on (every stem whose ``is_pitched``).
+        key_stems: names of the stems the key was measured on: those whose ``is_pitched``, but never
+            drums, percussion, click or fx (even marked pitched).
         tempo_bpm: BPM between 70 and 180 (None when the audio has no beat to find).
         tempo_stems: names of the stems the tempo was measured on: the drums and percussion stems when
-            there are any, else every stem.
+            there are any and they have a beat, else every stem.
         stems: level figures of every stem, in session order.
         lead_vocal: the range of the lead vocal stems mixed; None when there is no lead_vocal stem or it
             holds no sung note of 150 ms or more.
@@ -80,9 +81,10 @@ def analyze_session(
 ) -> SessionAnalysis:
     """Measure a session's stems: levels of each, key, tempo and the lead vocal's range.
 
-    Every stem is read whole (mute, solo, gain and chains are ignored: a muted lead vocal is still the
-    song's melody). Stems are mixed to mono at 22.05 kHz: the pitched ones for the key, the drums and
-    percussion (else all) for the tempo, the lead vocals for the range.
+    Every stem file is read once, front to back, as recorded: mute, solo, gain, chains and the session's
+    key and tempo changes are ignored (a muted lead vocal is still the song's melody). Stems are mixed
+    to mono at 22.05 kHz: the pitched ones for the key, the drums and percussion for the tempo (all
+    stems when there are none or they have no beat), the lead vocals for the range.
 
     Args:
         session: a validated session.
@@ -93,33 +95,36 @@ def analyze_session(
         AudioFileError: a stem file is missing, unreadable, empty or holds NaN or inf.
     """
     say = progress or (lambda message: None)
-    tempo_roles = TEMPO_ROLES if any(s.role in TEMPO_ROLES for s in session.stems) else None
-    key_mix, tempo_mix, lead_mix = _Mix(), _Mix(), _Mix()
+    key_mix, rhythm_mix, full_mix, lead_mix = _Mix(), _Mix(), _Mix(), _Mix()
     figures = []
     for i, stem in enumerate(session.stems):
         say(f"reading {stem.name}")
         path = (session_path.parent / stem.file).resolve()  # an absolute file replaces the folder
-        audio, rate = read_stem(path, f"{session_path.name}: stems[{i}].file")
-        figures.append(stem_figures(stem.name, stem.role, audio, rate))
-        mono = to_mono(audio, rate)
-        del audio
-        if stem.is_pitched:
+        measured, mono = measure_stem(path, f"{session_path.name}: stems[{i}].file", stem.name, stem.role)
+        figures.append(measured)
+        if stem.is_pitched and stem.role not in UNPITCHED_ROLES:
             key_mix.add(stem.name, mono)
-        if tempo_roles is None or stem.role in tempo_roles:
-            tempo_mix.add(stem.name, mono)
+        if stem.role in TEMPO_ROLES:
+            rhythm_mix.add(stem.name, mono)
+        full_mix.add(stem.name, mono)
         if stem.role == LEAD_ROLE:
             lead_mix.add(stem.name, mono)
     say("key")
     key = detect_key(key_mix.audio, ANALYSIS_RATE) if key_mix.names else None
     say("tempo")
-    tempo = estimate_tempo(tempo_mix.audio, ANALYSIS_RATE) if tempo_mix.names else None
+    tempo_stems = tuple(rhythm_mix.names)
+    tempo = estimate_tempo(rhythm_mix.audio, ANALYSIS_RATE) if rhythm_mix.names else None
+    if tempo is None:  # no drums, or drums without a beat (a count-in, a cymbal swell)
+        tempo_stems = tuple(full_mix.names)
+        tempo = estimate_tempo(full_mix.audio, ANALYSIS_RATE)
+    del full_mix, rhythm_mix
     say("lead vocal range")
     lead = vocal_range(lead_mix.audio, ANALYSIS_RATE) if lead_mix.names else None
     return SessionAnalysis(
         key=key,
         key_stems=tuple(key_mix.names),
         tempo_bpm=tempo,
-        tempo_stems=tuple(tempo_mix.names),
+        tempo_stems=tempo_stems,
         stems=tuple(figures),
         lead_vocal=lead,
         lead_vocal_stems=tuple(lead_mix.names),

@@ -14,28 +14,33 @@ FOLD_BPM = 68.0  # ... (or a hair below 70): pulses are folded by octaves into [
 SEARCH_BPM = (40.0, 720.0)  # periodicities looked at (bars down to sixteenths) before folding
 HOP_S = 0.0116  # seconds between onset-envelope frames (256 samples at 22.05 kHz)
 BEAT_BAND_HZ = 1000.0  # kick and snare bodies: the band the beat-level test listens to
+ONSET_CONTRAST_DB = 1.5  # onsets: the envelope's 99th percentile stands this far above its median (a steady
+# tone reads 0.03, white noise 0.55, a pad chord 0.47; plucked chords 4, drums 29)
+MIN_PERIODICITY = 0.2  # the highest autocorrelation peak must reach this (white noise: 0.06; songs: 0.35-0.98)
 STRONG_PEAK = 0.5  # autocorrelation peaks at least this share of the highest count as pulses
-EVEN_BEATS = 0.5  # alternate pulses at least this even (weaker/stronger) make the faster pulse the beat
+EVEN_BEATS = 0.42  # alternate pulses at least this even (weaker/stronger) make the faster pulse the beat
 
 
 def estimate_tempo(audio_mono: np.ndarray, sr: int) -> float | None:
-    """The tempo of mono audio in BPM, between 70 and 180.
+    """The tempo of mono audio in BPM, from 68 to 180 (octaves are folded into that range).
 
     1. Onset strength (librosa's spectral flux of a log-mel spectrogram) and its autocorrelation.
-    2. The strongest periodicity between 40 and 240 BPM, folded by octaves into 70-180 BPM.
-    3. Where both T and 2T fall in that range (T below 90 BPM), the octave is chosen by how even the
-       pulses at 2T are in the kick-and-snare band (below 1 kHz, linear magnitude): when every other
-       pulse is much weaker (hi-hat eighths between kick and snare), the beat is T; when they are about
-       even (kick and snare on every beat), it is 2T.
-    4. The period is refined by parabolic interpolation of the autocorrelation peaks at one, two and
-       four beats.
+    2. The fastest pulse among the autocorrelation peaks between 40 and 720 BPM that reach half the
+       highest (bars and half bars are multiples of it; hi-hat sixteenths may be it), folded by octaves
+       into 68-136 BPM and refined by parabolic interpolation of the peaks at one, two and four periods.
+    3. Below 90 BPM, twice the tempo is in range too: the octave is chosen by how even alternate pulses
+       of the faster one are in the kick-and-snare band (below 1 kHz, linear magnitude). Every other pulse
+       much weaker (hi-hat eighths between kick and snare) keeps the slower tempo; about even pulses
+       (kick and snare on every beat) take the faster one. Measured evenness: 0.02-0.32 for eighths
+       between beats, 0.53-0.97 for kick and snare beats; the threshold is 0.42.
 
     Args:
         audio_mono: ``(frames,)`` float samples, best at 22.05 kHz.
         sr: its sample rate in Hz.
 
     Returns:
-        BPM, or None when the audio has no onsets (silence, a steady tone) or is shorter than 2 s.
+        BPM, or None when the audio is shorter than 2 s or has no beat: no onsets standing 1.5 dB above the
+        rest (silence, steady tones, pads) or no periodicity (autocorrelation below 0.2, e.g. noise).
     """
     librosa = load_librosa()
     y = np.ascontiguousarray(audio_mono, dtype=np.float32)
@@ -46,6 +51,8 @@ def estimate_tempo(audio_mono: np.ndarray, sr: int) -> float | None:
     power = np.abs(librosa.stft(y, n_fft=4 * hop, hop_length=hop)) ** 2
     mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=128)
     onsets = librosa.onset.onset_strength(S=librosa.power_to_db(mel), sr=sr, hop_length=hop)
+    if np.percentile(onsets, 99) - np.median(onsets) < ONSET_CONTRAST_DB:
+        return None
     acf = _autocorrelation(onsets)
     if acf is None:
         return None
@@ -55,7 +62,7 @@ def estimate_tempo(audio_mono: np.ndarray, sr: int) -> float | None:
         return None
     values = acf[lags]
     peaks = lags[1:-1][(values[1:-1] >= values[:-2]) & (values[1:-1] >= values[2:])]
-    if peaks.size == 0:
+    if peaks.size == 0 or acf[peaks].max() < MIN_PERIODICITY:
         return None
     strong = peaks[acf[peaks] >= STRONG_PEAK * acf[peaks].max()]
     bpm = 60 * fps / _parabolic_peak(acf, int(strong[0]))  # the fastest strong pulse: slower ones are multiples
