@@ -1,6 +1,6 @@
 """The compiled mix graph: stems → buses → master, processed one block at a time.
 
-Offline rendering and live playback drive the same :meth:`MixGraph.process`. Chains run in
+Offline rendering and live playback drive the same :meth:`MixGraph.stream`. Chains run in
 pedalboard's streaming mode (``reset=False``) and keep their state from block to block. Every
 node knows its latency; a bus delays each input by ``max − own`` so all paths stay aligned, and
 the master's output is late by :attr:`MixGraph.latency` frames, which the caller drops.
@@ -169,7 +169,7 @@ class MixGraph:
         buses: the bus nodes, each after every bus that feeds it.
         master: the master node.
         sample_rate: Hz.
-        block_size: frames per :meth:`process` call.
+        block_size: frames per block.
         workers: threads used for stems and independent buses (pedalboard releases the GIL).
     """
 
@@ -203,12 +203,8 @@ class MixGraph:
         """Frames of real audio in the longest stem delivered so far (its length once done)."""
         return max(s.source.frames_out for s in self.stems)
 
-    def process(self) -> np.ndarray:
-        """Render the next block of the master as ``(2, block_size)`` float32."""
-        return self.master.render(self.block_size, self._render_inputs())
-
     def stream(self) -> Iterator[MixBlock]:
-        """Blocks one after another, pipelined for throughput; the samples are those of :meth:`process`.
+        """The mix, block after block, pipelined for throughput (offline rendering and live playback both use it).
 
         Once a block's stems are done, its first level of buses goes to the workers and, behind
         it, the next block's stems; those run while the caller's thread renders this block's master
@@ -227,15 +223,6 @@ class MixGraph:
                 outputs[f"bus:{bus.name}"] = job.result()
             self._render_buses(outputs, self._levels[1:])
             yield MixBlock(self.master.render(n, outputs), stems)
-
-    def _render_inputs(self) -> dict[str, np.ndarray | None]:
-        """Render the next block of every stem and bus: what the master sums."""
-        n = self.block_size
-        outputs: dict[str, np.ndarray | None] = {}
-        for stem, out in zip(self.stems, self._pool.map(lambda s: s.render(n), self.stems), strict=True):
-            outputs[f"stem:{stem.name}"] = out
-        self._render_buses(outputs, self._levels)
-        return outputs
 
     def _render_buses(self, outputs: dict[str, np.ndarray | None], levels: list[list[BusNode]]) -> None:
         """Render the buses of these levels from what they sum, level by level, into outputs."""
