@@ -159,3 +159,10 @@ def test_render_never_loads_librosa(song, tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.split()[-3:] == ["0", "False", "False"], done.stderr
+
+
+def test_analyze_also_names_the_key_and_tempo_the_session_plays_at(song, capsys):
+    assert main(["analyze", str(song), "--key", "-4", "--tempo", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "key: A major" in out
+    assert "F major in this session (key_shift -4)" in out

@@ -5,13 +5,17 @@ from __future__ import annotations
 import math
 
 from stemhost.analysis import SessionAnalysis
-from stemhost.notes import note_name
+from stemhost.notes import note_name, transpose_key
 
 BAR_WIDTH = 40
 
 
-def report_lines(analysis: SessionAnalysis) -> list[str]:
-    """Key, tempo, a table of stem levels and the lead vocal's range with a histogram of its notes."""
+def report_lines(analysis: SessionAnalysis, key_shift: float = 0.0, tempo: float = 1.0) -> list[str]:
+    """Key, tempo, a table of stem levels and the lead vocal's range with a histogram of its notes.
+
+    The figures are the recordings'; when the session moves the key or the tempo, the key and tempo
+    it plays at are given as well.
+    """
     lines = []
     key = analysis.key
     if key is None:
@@ -21,8 +25,14 @@ def report_lines(analysis: SessionAnalysis) -> list[str]:
             f"key: {key.name} (confidence {key.confidence:.2f}; runner-up {key.runner_up} "
             f"{key.runner_up_confidence:.2f}) from {', '.join(analysis.key_stems)}"
         )
-    tempo = "none found" if analysis.tempo_bpm is None else f"{analysis.tempo_bpm:.1f} BPM"
-    lines.append(f"tempo: {tempo} from {', '.join(analysis.tempo_stems)}")
+        if key_shift:
+            lines.append(
+                f"     {transpose_key(key.tonic, key.mode, key_shift)} in this session (key_shift {key_shift:+g})"
+            )
+    bpm = "none found" if analysis.tempo_bpm is None else f"{analysis.tempo_bpm:.1f} BPM"
+    lines.append(f"tempo: {bpm} from {', '.join(analysis.tempo_stems)}")
+    if tempo != 1.0 and analysis.tempo_bpm is not None:
+        lines.append(f"       {analysis.tempo_bpm * tempo:.1f} BPM in this session (tempo {tempo:g})")
     lines.append("")
     lines.append(f"{'stem':<20} {'role':<15} {'peak dBFS':>10} {'LUFS':>8} {'active s':>9}")
     for stem in analysis.stems:

@@ -257,7 +257,7 @@ def _analyze(args: argparse.Namespace) -> int:
     if args.json is not None and str(args.json) == "-":
         print(json.dumps(figures, indent=2))
         return 0
-    print("\n".join(report_lines(analysis)))
+    print("\n".join(report_lines(analysis, session.key_shift, session.tempo)))
     if args.json is not None:
         from stemhost.sessions import write_json_atomic
 

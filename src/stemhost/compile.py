@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -62,6 +63,13 @@ def prepare_sources(
         (info, stem_settings(session, stem), f"{label}: stems[{i}].file")
         for i, (stem, info) in enumerate(zip(session.stems, infos, strict=True))
     ]
+    moved = [job for job in jobs if not job[1].is_identity]
+    if moved and sys.stderr.isatty():
+        print(
+            f"preparing {len(moved)} stem{'s' if len(moved) > 1 else ''} at key {session.key_shift:+g}, "
+            f"tempo {session.tempo:g} (cached after the first time)",
+            file=sys.stderr,
+        )
     with ThreadPoolExecutor(workers or os.cpu_count() or 1, thread_name_prefix="stemhost-stretch") as pool:
         return list(pool.map(lambda job: prepared_source(*job, cache), jobs))
 
