@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("--workers", type=_positive_int, help="DSP threads (default: one per core)")
     render.add_argument(
+        "--master", metavar="PRESET", help="a mastering preset: streaming, apple, broadcast, podcast or club"
+    )
+    render.add_argument("--loudness", type=_number, metavar="LUFS", help="normalise to this integrated loudness")
+    render.add_argument("--true-peak", type=_number, metavar="DBTP", help="true-peak ceiling (default -1)")
+    render.add_argument(
         "--fit", metavar="RANGE", help="render in the key that fits the lead melody into RANGE (e.g. A2-E4, or alto)"
     )
     render.set_defaults(run=_render)
@@ -163,10 +168,11 @@ def _prepared_session(args: argparse.Namespace):
     from stemhost.sessions import load_session
 
     session = load_session(args.session)
-    for name in args.preset:
+    for name in [*args.preset, *([args.master] if getattr(args, "master", None) else [])]:
         preset, label = load_preset(name)
         session = apply_preset(session, preset, label)
-    overrides = override_preset(session, args.mute, args.solo, args.gain, args.pan, args.key, args.tempo)
+    loudness = (getattr(args, "loudness", None), getattr(args, "true_peak", None))
+    overrides = override_preset(session, args.mute, args.solo, args.gain, args.pan, args.key, args.tempo, *loudness)
     return apply_preset(session, overrides, "command line", strict=True)
 
 

@@ -17,11 +17,11 @@ class LoudnessMeter:
     Memory stays flat whatever the length: the histogram mode keeps a fixed table, not every block.
     """
 
-    def __init__(self, channels: int, sample_rate: int) -> None:
+    def __init__(self, channels: int, sample_rate: int, true_peak: bool = False) -> None:
         mode = pyebur128.MeasurementMode
-        self._state = pyebur128.R128State(
-            channels, sample_rate, mode.MODE_I | mode.MODE_SAMPLE_PEAK | mode.MODE_HISTOGRAM
-        )
+        modes = mode.MODE_I | mode.MODE_SAMPLE_PEAK | mode.MODE_HISTOGRAM
+        self._state = pyebur128.R128State(channels, sample_rate, modes | mode.MODE_TRUE_PEAK if true_peak else modes)
+        self.true_peak = true_peak
         self.channels = channels
         self.frames = 0
 
@@ -45,6 +45,14 @@ class LoudnessMeter:
             return SILENCE_DB
         value = pyebur128.get_loudness_global(self._state)
         return value if math.isfinite(value) else SILENCE_DB
+
+    @property
+    def true_peak_dbtp(self) -> float | None:
+        """Highest 4x-oversampled peak in dBTP (None unless the meter was made with true_peak=True)."""
+        if not self.true_peak:
+            return None
+        peak = max(pyebur128.get_true_peak(self._state, c) for c in range(self.channels))
+        return 20.0 * math.log10(peak) if peak > 0 else SILENCE_DB
 
     @property
     def peak_dbfs(self) -> float:

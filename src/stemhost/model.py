@@ -88,11 +88,19 @@ class Bus(_Frozen):
     output: Name = MASTER
 
 
+class Loudness(_Frozen):
+    """A mastering target: integrated loudness (ITU-R BS.1770-4, gated) and a true-peak ceiling."""
+
+    target_lufs: Annotated[float, Field(ge=-40.0, le=-5.0, description="LUFS, -40 to -5")]
+    true_peak_dbtp: Annotated[float, Field(ge=-20.0, le=0.0, description="dBTP, at most 0")] = -1.0
+
+
 class Master(_Frozen):
     """The bus that reaches the output."""
 
     gain_db: FaderDb = 0.0
     chain: Chain = ()
+    loudness: Loudness | None = None
 
 
 class Session(_Frozen):

@@ -15,7 +15,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stemhost.errors import SessionError
-from stemhost.model import Chain, FaderDb, Name, Pan, Role, Semitones, Send, Session, Tempo
+from stemhost.model import Chain, FaderDb, Loudness, Name, Pan, Role, Semitones, Send, Session, Tempo
 from stemhost.routing import check_routing
 from stemhost.validation import load_model, read_json
 
@@ -62,6 +62,7 @@ class BusPatch(_Patch):
 class MasterPatch(_Patch):
     gain_db: FaderDb | None = None
     chain: Chain | None = None
+    loudness: Loudness | None = None
 
 
 class Preset(_Patch):
@@ -159,6 +160,8 @@ def override_preset(
     pan: list[str] = (),
     key: float | None = None,
     tempo: float | None = None,
+    loudness: float | None = None,
+    true_peak: float | None = None,
 ) -> Preset:
     """The CLI's --mute, --solo, --gain NAME=DB, --pan NAME=P (names or roles), --key and --tempo as a preset."""
     transport = {}
@@ -181,7 +184,22 @@ def override_preset(
                 raise SessionError(f"{option} {pair!r}: write NAME={'DB' if field == 'gain_db' else 'P'}, e.g. bass=+3")
             entry = {**_selector(session, target, option), field: number}
             patches.append(load_model(StemPatch, entry, f"{option} {pair!r}"))
-    return Preset(stems=tuple(patches), **transport)
+    master = None
+    if loudness is not None or true_peak is not None:
+        current = session.master.loudness
+        if loudness is None and current is None:
+            raise SessionError(
+                f"--true-peak {true_peak:g}: a ceiling needs a loudness target; add --loudness or --master streaming"
+            )
+        target = {
+            "target_lufs": loudness if loudness is not None else current.target_lufs,
+            "true_peak_dbtp": true_peak if true_peak is not None else (current.true_peak_dbtp if current else -1.0),
+        }
+        label = " ".join(
+            f"{o} {v:g}" for o, v in (("--loudness", loudness), ("--true-peak", true_peak)) if v is not None
+        )
+        master = load_model(MasterPatch, {"loudness": target}, label)
+    return Preset(stems=tuple(patches), master=master, **transport)
 
 
 def _selector(session: Session, target: str, option: str) -> dict[str, str]:

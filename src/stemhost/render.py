@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +16,16 @@ import soxr
 from stemhost.compile import compile_graph, input_paths
 from stemhost.effects import Delay
 from stemhost.graph import MixGraph
+from stemhost.limiter import limited_blocks
 from stemhost.meter import LoudnessMeter
-from stemhost.model import Session
+from stemhost.model import Loudness, Session
 from stemhost.outputs import AtomicAudioWriter, check_output_path, output_format
 
 DEFAULT_BLOCK_SIZE = 65536  # offline: large blocks cut per-call overhead; the output does not depend on it
 TAIL_FLOOR = 10.0 ** (-90.0 / 20.0)  # tails end once they fall below −90 dBFS
 TAIL_MAX_S = 30.0
 TAIL_HOLD_S = 0.5  # how long a tail must stay below the floor before it counts as ended
+MASTERING_TOLERANCE_LU = 0.2
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ class RenderResult:
     loudness_lufs: float
     latency: int
     clips: ClipReport
+    true_peak_dbtp: float | None = None
 
     @property
     def duration_s(self) -> float:
@@ -169,9 +173,53 @@ def render_session(
     check_output_path(output, input_paths(session, session_path))
     graph = compile_graph(session, session_path, options.block_size, options.workers)
     try:
-        return render_graph(graph, output, options, tail_hold_s(session), progress)
+        if session.master.loudness is None:
+            return render_graph(graph, output, options, tail_hold_s(session), progress)
+        return _mastered(graph, session.master.loudness, output, options, tail_hold_s(session), progress)
     finally:
         graph.close()
+
+
+def _mastered(
+    graph: MixGraph,
+    target: Loudness,
+    output: Path,
+    options: RenderOptions,
+    hold_s: float,
+    progress: Callable[[float, float], None] | None,
+) -> RenderResult:
+    """Render to a float file, then normalise it to the target loudness under a true-peak limiter.
+
+    The first pass measures the mix's integrated loudness while it streams; the second applies the
+    gain that reaches the target and limits true peaks to the ceiling. Limiting lowers the loudness
+    a little, so when the written file misses the target by more than 0.2 LU the gain is corrected
+    and the second pass runs again (at most twice more). Memory stays flat in the song's length.
+    """
+    fmt = output_format(output, options.bit_depth)
+    with tempfile.TemporaryDirectory(prefix=".stemhost-", dir=output.parent) as work:
+        mix = Path(work) / "mix.wav"
+        first = render_graph(graph, mix, replace(options, bit_depth="32f"), hold_s, progress)
+        silent = math.isinf(first.loudness_lufs)
+        gain = 0.0 if silent else target.target_lufs - first.loudness_lufs  # silence stays silence
+        for _ in range(3):
+            meter = LoudnessMeter(2, first.sample_rate, true_peak=True)
+            with AtomicAudioWriter(output, fmt, first.sample_rate) as writer:
+                for block in limited_blocks(mix, gain, target.true_peak_dbtp):
+                    meter.add(writer.write(block))
+            miss = target.target_lufs - meter.integrated_lufs
+            if math.isinf(meter.integrated_lufs) or abs(miss) <= MASTERING_TOLERANCE_LU:
+                break
+            gain += miss
+    return RenderResult(
+        path=output,
+        frames=first.frames,
+        sample_rate=first.sample_rate,
+        peak_dbfs=meter.peak_dbfs,
+        loudness_lufs=meter.integrated_lufs,
+        latency=first.latency,
+        clips=ClipReport(),  # the limiter holds the ceiling; clipping before it is not the output's
+        true_peak_dbtp=meter.true_peak_dbtp,
+    )
 
 
 def render_graph(

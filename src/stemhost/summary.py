@@ -14,6 +14,8 @@ def print_summary(result: RenderResult) -> None:
     loudness = "silent" if math.isinf(result.loudness_lufs) else f"{result.loudness_lufs:.1f} LUFS integrated"
     peak = "-inf" if math.isinf(result.peak_dbfs) else f"{result.peak_dbfs:+.1f}"
     print(f"wrote {result.path}")
+    if result.true_peak_dbtp is not None:
+        loudness += f", true peak {result.true_peak_dbtp:+.1f} dBTP"
     print(
         f"  {format_time(result.duration_s)} ({result.frames} frames) at {result.sample_rate} Hz, "
         f"peak {peak} dBFS, {loudness}"
