@@ -24,7 +24,18 @@ from conftest import noise, read_audio, tone, write_audio, write_session
 STEMHOST = Path(sys.executable).parent / "stemhost"
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = ("init", "validate", "render", "presets", "schema", "analyze", "fit", "cache")
-PRESETS = ("acapella", "apple", "broadcast", "club", "harmonies", "instrumental", "karaoke", "piano-only", "podcast", "streaming")
+PRESETS = (
+    "acapella",
+    "apple",
+    "broadcast",
+    "club",
+    "harmonies",
+    "instrumental",
+    "karaoke",
+    "piano-only",
+    "podcast",
+    "streaming",
+)
 CENTRE = math.cos(math.pi / 4)  # constant-power pan law: a mono stem at centre, each side
 LEVEL = 0.15
 

@@ -143,3 +143,34 @@ def test_master_clipping_is_reported_with_the_loudest_stem_and_time(tmp_path):
     assert result.clips.samples > 0
     assert result.clips.loudest_stems()[0] == "loud"
     assert 0 <= result.clips.first_s < 0.01
+
+
+@pytest.mark.parametrize(("mode", "low_kbps", "high_kbps"), [("cbr320", 315, 330), ("v0", 180, 300), ("v2", 120, 230)])
+def test_mp3_modes_encode_at_their_bitrates_and_stay_aligned(tmp_path, mode, low_kbps, high_kbps):
+    x = np.zeros((2, 10 * SR), np.float32)
+    x[:, 5 * SR] = 0.8
+    x += noise(10.0, channels=2, level=0.1)
+    write_audio(tmp_path / "a.wav", x)
+    render_file(tmp_path, {"stems": [{"name": "a", "file": "a.wav"}]}, "o.mp3", mp3_mode=mode)
+    kbps = (tmp_path / "o.mp3").stat().st_size * 8 / 10 / 1000
+    assert low_kbps <= kbps <= high_kbps
+    out, _ = read_audio(tmp_path / "o.mp3")
+    assert abs(int(np.argmax(np.abs(out[0]))) - 5 * SR) <= SR // 1000
+
+
+def test_v0_is_bigger_than_v2(tmp_path):
+    write_audio(tmp_path / "a.wav", noise(5.0, channels=2, level=0.1))
+    data = {"stems": [{"name": "a", "file": "a.wav"}]}
+    render_file(tmp_path, data, "v0.mp3", mp3_mode="v0")
+    render_file(tmp_path, data, "v2.mp3", mp3_mode="v2")
+    assert (tmp_path / "v0.mp3").stat().st_size > 1.15 * (tmp_path / "v2.mp3").stat().st_size
+
+
+@pytest.mark.parametrize(("out", "mode", "message"), [("o.wav", "v0", "--mp3 v0: the output is WAV, not MP3")])
+def test_mp3_mode_on_another_format_is_an_error(tmp_path, out, mode, message):
+    from stemhost.errors import OutputError
+
+    write_audio(tmp_path / "a.wav", noise(0.5, channels=2))
+    with pytest.raises(OutputError, match=message):
+        render_file(tmp_path, {"stems": [{"name": "a", "file": "a.wav"}]}, out, mp3_mode=mode)
+    assert not (tmp_path / out).exists()

@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     _session_arguments(render)
     render.add_argument("-o", "--output", type=Path, required=True, help="output file: .wav .flac .aiff .ogg .mp3")
     render.add_argument("--bit-depth", choices=["16", "24", "32f"], help="WAV, FLAC, AIFF (default 24; 16 is dithered)")
+    render.add_argument(
+        "--mp3", choices=["cbr320", "v0", "v2"], help="MP3 encoding: CBR 320 kbps (default), VBR V0 or V2"
+    )
     render.add_argument("--sample-rate", type=_positive_int, help="output rate in Hz (default: the session's)")
     render.add_argument(
         "--tail",
@@ -224,6 +227,7 @@ def _render(args: argparse.Namespace) -> int:
         bit_depth=args.bit_depth,
         sample_rate=args.sample_rate,
         workers=args.workers,
+        mp3_mode=args.mp3,
     )
     with render_progress(args.output.name) as progress:
         result = render_session(session, args.session, args.output, options, progress)

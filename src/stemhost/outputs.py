@@ -18,6 +18,7 @@ FORMATS = {".wav": "WAV", ".flac": "FLAC", ".aiff": "AIFF", ".aif": "AIFF", ".og
 PCM_FORMATS = ("WAV", "FLAC", "AIFF")
 BIT_DEPTHS = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
 CODEC_SUBTYPES = {"OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}
+MP3_MODES = {"cbr320": ("CONSTANT", 0.0), "v0": ("VARIABLE", 0.0), "v2": ("VARIABLE", 0.2)}  # LAME via libsndfile
 DITHER_SEED = 0x5EED  # the same dither noise on every render, so renders are reproducible
 
 
@@ -27,20 +28,33 @@ class OutputFormat:
 
     format: str
     subtype: str
+    bitrate_mode: str | None = None  # MP3: CONSTANT or VARIABLE
+    compression_level: float | None = None  # MP3: 0 is 320 kbps (CBR) or V0 (VBR); 0.2 is V2
 
     @property
     def dithered(self) -> bool:
         return self.subtype == "PCM_16"
 
 
-def output_format(path: Path, bit_depth: str | None) -> OutputFormat:
-    """The format of an output path, from its extension and an optional ``--bit-depth``."""
+def output_format(path: Path, bit_depth: str | None, mp3_mode: str | None = None) -> OutputFormat:
+    """The format of an output path, from its extension, an optional ``--bit-depth`` and ``--mp3`` mode."""
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise OutputError(
             f"-o {str(path)!r}: unknown format {path.suffix or '(no extension)'!r}; "
             f"use one of {', '.join(sorted(set(FORMATS)))}"
         )
+    if mp3_mode is not None and fmt != "MP3":
+        raise OutputError(f"--mp3 {mp3_mode}: the output is {fmt}, not MP3; drop --mp3 or write .mp3")
+    if fmt == "MP3":
+        if bit_depth is not None:
+            raise OutputError(
+                f"--bit-depth {bit_depth}: MP3 has no bit depth; it applies to WAV, FLAC and AIFF (for MP3: --mp3 cbr320, v0 or v2)"
+            )
+        if (mp3_mode or "cbr320") not in MP3_MODES:
+            raise OutputError(f"--mp3 {mp3_mode!r}: use cbr320, v0 or v2")
+        bitrate_mode, level = MP3_MODES[mp3_mode or "cbr320"]
+        return OutputFormat(fmt, CODEC_SUBTYPES[fmt], bitrate_mode, level)
     if fmt not in PCM_FORMATS:
         if bit_depth is not None:
             raise OutputError(f"--bit-depth {bit_depth}: {fmt} has no bit depth; it applies to WAV, FLAC and AIFF")
@@ -93,8 +107,15 @@ class AtomicAudioWriter:
         except OSError as exc:
             raise OutputError(f"-o {str(path)!r}: cannot write in {str(path.parent)!r} ({exc.strerror})") from None
         try:
+            codec = {"bitrate_mode": fmt.bitrate_mode, "compression_level": fmt.compression_level}
             self._file = soundfile.SoundFile(
-                str(self._tmp), "w", samplerate=sample_rate, channels=channels, format=fmt.format, subtype=fmt.subtype
+                str(self._tmp),
+                "w",
+                samplerate=sample_rate,
+                channels=channels,
+                format=fmt.format,
+                subtype=fmt.subtype,
+                **{k: v for k, v in codec.items() if v is not None},
             )
         except Exception as exc:
             self._tmp.unlink(missing_ok=True)

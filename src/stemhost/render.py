@@ -38,6 +38,7 @@ class RenderOptions:
         bit_depth: "16", "24" or "32f" for WAV, FLAC and AIFF; None for the format's default.
         sample_rate: the output file's rate in Hz; None keeps the session's.
         workers: DSP threads; None uses every core.
+        mp3_mode: "cbr320" (the default for .mp3), "v0" or "v2".
     """
 
     block_size: int = DEFAULT_BLOCK_SIZE
@@ -45,6 +46,7 @@ class RenderOptions:
     bit_depth: str | None = None
     sample_rate: int | None = None
     workers: int | None = None
+    mp3_mode: str | None = None
 
 
 @dataclass
@@ -169,7 +171,9 @@ def render_session(
         options: block size, tail, bit depth, output rate and threads.
         progress: called with (seconds done, seconds expected) after every block.
     """
-    output_format(output, options.bit_depth)  # a bad format or bit depth fails before any audio is read
+    output_format(
+        output, options.bit_depth, options.mp3_mode
+    )  # a bad format or bit depth fails before any audio is read
     check_output_path(output, input_paths(session, session_path))
     graph = compile_graph(session, session_path, options.block_size, options.workers)
     try:
@@ -195,10 +199,10 @@ def _mastered(
     a little, so when the written file misses the target by more than 0.2 LU the gain is corrected
     and the second pass runs again (at most twice more). Memory stays flat in the song's length.
     """
-    fmt = output_format(output, options.bit_depth)
+    fmt = output_format(output, options.bit_depth, options.mp3_mode)
     with tempfile.TemporaryDirectory(prefix=".stemhost-", dir=output.parent) as work:
         mix = Path(work) / "mix.wav"
-        first = render_graph(graph, mix, replace(options, bit_depth="32f"), hold_s, progress)
+        first = render_graph(graph, mix, replace(options, bit_depth="32f", mp3_mode=None), hold_s, progress)
         silent = math.isinf(first.loudness_lufs)
         gain = 0.0 if silent else target.target_lufs - first.loudness_lufs  # silence stays silence
         for _ in range(3):
@@ -230,7 +234,7 @@ def render_graph(
     progress: Callable[[float, float], None] | None = None,
 ) -> RenderResult:
     """Stream a compiled graph into a file: drop its latency, follow the tail, resample, meter, write."""
-    fmt = output_format(output, options.bit_depth)
+    fmt = output_format(output, options.bit_depth, options.mp3_mode)
     rate = graph.sample_rate
     out_rate = options.sample_rate or rate
     expected_s = max(s.source.info.frames / s.source.info.sample_rate for s in graph.stems)
