@@ -171,9 +171,7 @@ def render_session(
         options: block size, tail, bit depth, output rate and threads.
         progress: called with (seconds done, seconds expected) after every block.
     """
-    output_format(
-        output, options.bit_depth, options.mp3_mode
-    )  # a bad format or bit depth fails before any audio is read
+    output_format(output, options.bit_depth, options.mp3_mode)  # a bad format fails before any audio is read
     check_output_path(output, input_paths(session, session_path))
     graph = compile_graph(session, session_path, options.block_size, options.workers)
     try:
