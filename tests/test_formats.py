@@ -174,3 +174,31 @@ def test_mp3_mode_on_another_format_is_an_error(tmp_path, out, mode, message):
     with pytest.raises(OutputError, match=message):
         render_file(tmp_path, {"stems": [{"name": "a", "file": "a.wav"}]}, out, mp3_mode=mode)
     assert not (tmp_path / out).exists()
+
+
+@pytest.mark.parametrize("ext", [".wav", ".flac", ".aiff", ".ogg", ".mp3"])
+def test_title_artist_key_and_tempo_are_tagged_where_the_format_has_them(tmp_path, ext):
+    import mutagen
+
+    write_audio(tmp_path / "a.wav", noise(1.0, channels=2))
+    data = {
+        "stems": [{"name": "a", "file": "a.wav"}],
+        "title": "Silver Sand",
+        "artist": "The Stems",
+        "key": "A major",
+        "bpm": 100,
+        "key_shift": -3,
+        "tempo": 0.9,
+    }
+    render_file(tmp_path, data, f"o{ext}")
+    with soundfile.SoundFile(str(tmp_path / f"o{ext}")) as f:
+        assert (f.title, f.artist) == ("Silver Sand", "The Stems")
+        comment = f.comment
+    if ext in (".wav", ".aiff"):
+        assert comment == "key F# major, bpm 90"
+    elif ext == ".mp3":
+        tags = mutagen.File(str(tmp_path / f"o{ext}")).tags
+        assert (str(tags["TKEY"]), str(tags["TBPM"])) == ("F# major", "90")
+    else:
+        tags = mutagen.File(str(tmp_path / f"o{ext}"))
+        assert (tags["KEY"], tags["BPM"]) == (["F# major"], ["90"])

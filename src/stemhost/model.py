@@ -114,6 +114,26 @@ class Session(_Frozen):
     )
     key_shift: Semitones = Field(default=0.0, description="semitones every pitched stem moves")
     tempo: Tempo = 1.0
+    title: Annotated[str, Field(max_length=200)] | None = Field(default=None, description="written as a tag")
+    artist: Annotated[str, Field(max_length=200)] | None = Field(default=None, description="written as a tag")
+    key: Annotated[str, Field(pattern=r"^[A-Ga-g](#|b)?\s*(major|minor|maj|min|m)?$")] | None = Field(
+        default=None, description="the song's own key, e.g. 'A major'; renders are tagged with the key they play in"
+    )
+    bpm: Annotated[float, Field(gt=20.0, le=400.0)] | None = Field(
+        default=None, description="the song's own tempo; renders are tagged with the tempo they play at"
+    )
+
+    def tags(self) -> dict[str, str]:
+        """Title, artist, key and tempo of a render of this session (key and tempo after key_shift and tempo)."""
+        from stemhost.notes import parse_key, transpose_key
+
+        tags = {"title": self.title, "artist": self.artist}
+        if self.key is not None:
+            tonic, mode = parse_key(self.key)
+            tags["key"] = transpose_key(tonic, mode, self.key_shift)
+        if self.bpm is not None:
+            tags["bpm"] = f"{self.bpm * self.tempo:.4g}"
+        return {name: value for name, value in tags.items() if value}
 
     def stem_shift(self, stem: Stem) -> float:
         """The key shift a stem is rendered at, in semitones (0 for unpitched stems)."""

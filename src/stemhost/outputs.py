@@ -91,6 +91,39 @@ def temporary_beside(path: Path) -> Path:
     return Path(name)
 
 
+def write_tags(path: Path, fmt: str, tags: dict[str, str]) -> None:
+    """Title, artist, key and tempo as the format knows them.
+
+    MP3 gets ID3 frames (TIT2, TPE1, TKEY, TBPM); FLAC and OGG Vorbis comments (TITLE, ARTIST, KEY,
+    BPM); WAV and AIFF have title and artist fields only, so key and tempo go in the comment.
+    """
+    if not tags:
+        return
+    if fmt in ("MP3", "FLAC", "OGG"):
+        import mutagen
+        from mutagen.id3 import TBPM, TIT2, TKEY, TPE1
+
+        audio = mutagen.File(str(path))
+        if fmt == "MP3":
+            if audio.tags is None:
+                audio.add_tags()
+            frames = {"title": TIT2, "artist": TPE1, "key": TKEY, "bpm": TBPM}
+            for name, value in tags.items():
+                audio.tags.add(frames[name](encoding=3, text=[value]))
+        else:
+            for name, value in tags.items():
+                audio[name.upper()] = value
+        audio.save()
+        return
+    with soundfile.SoundFile(str(path), "r+") as f:
+        for name in ("title", "artist"):
+            if name in tags:
+                setattr(f, name, tags[name])
+        extra = [f"{name} {tags[name]}" for name in ("key", "bpm") if name in tags]
+        if extra:
+            f.comment = ", ".join(extra)
+
+
 class AtomicAudioWriter:
     """Writes ``(2, n)`` float32 blocks to a temporary file beside the target, renamed at the end.
 
@@ -98,9 +131,12 @@ class AtomicAudioWriter:
     target's name: the temporary file is removed and the target is left as it was.
     """
 
-    def __init__(self, path: Path, fmt: OutputFormat, sample_rate: int, channels: int = 2) -> None:
+    def __init__(
+        self, path: Path, fmt: OutputFormat, sample_rate: int, channels: int = 2, tags: dict[str, str] | None = None
+    ) -> None:
         self.path = path
         self.format = fmt
+        self.tags = tags or {}
         self._rng = np.random.default_rng(DITHER_SEED)
         try:
             self._tmp = temporary_beside(path)
@@ -146,9 +182,10 @@ class AtomicAudioWriter:
         return np.clip(np.round(frames * 32767.0 + noise), -32768, 32767).astype(np.int16)
 
     def commit(self) -> None:
-        """Finish the file and give it its final name."""
+        """Finish the file, tag it, and give it its final name."""
         try:
             self._file.close()
+            write_tags(self._tmp, self.format.format, self.tags)
             os.replace(self._tmp, self.path)
         except OSError as exc:
             self._tmp.unlink(missing_ok=True)

@@ -176,8 +176,10 @@ def render_session(
     graph = compile_graph(session, session_path, options.block_size, options.workers)
     try:
         if session.master.loudness is None:
-            return render_graph(graph, output, options, tail_hold_s(session), progress)
-        return _mastered(graph, session.master.loudness, output, options, tail_hold_s(session), progress)
+            return render_graph(graph, output, options, tail_hold_s(session), progress, session.tags())
+        return _mastered(
+            graph, session.master.loudness, output, options, tail_hold_s(session), progress, session.tags()
+        )
     finally:
         graph.close()
 
@@ -189,6 +191,7 @@ def _mastered(
     options: RenderOptions,
     hold_s: float,
     progress: Callable[[float, float], None] | None,
+    tags: dict[str, str],
 ) -> RenderResult:
     """Render to a float file, then normalise it to the target loudness under a true-peak limiter.
 
@@ -205,7 +208,7 @@ def _mastered(
         gain = 0.0 if silent else target.target_lufs - first.loudness_lufs  # silence stays silence
         for _ in range(3):
             meter = LoudnessMeter(2, first.sample_rate, true_peak=True)
-            with AtomicAudioWriter(output, fmt, first.sample_rate) as writer:
+            with AtomicAudioWriter(output, fmt, first.sample_rate, tags=tags) as writer:
                 for block in limited_blocks(mix, gain, target.true_peak_dbtp):
                     meter.add(writer.write(block))
             miss = target.target_lufs - meter.integrated_lufs
@@ -230,8 +233,9 @@ def render_graph(
     options: RenderOptions,
     hold_s: float = TAIL_HOLD_S,
     progress: Callable[[float, float], None] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> RenderResult:
-    """Stream a compiled graph into a file: drop its latency, follow the tail, resample, meter, write."""
+    """Stream a compiled graph into a file: drop its latency, follow the tail, resample, meter, write, tag."""
     fmt = output_format(output, options.bit_depth, options.mp3_mode)
     rate = graph.sample_rate
     out_rate = options.sample_rate or rate
@@ -244,7 +248,10 @@ def render_graph(
     frames_written = 0
 
     # Resampling, metering and writing run in their own thread, one block behind the graph.
-    with AtomicAudioWriter(output, fmt, out_rate) as writer, ThreadPoolExecutor(1, "stemhost-writer") as io:
+    with (
+        AtomicAudioWriter(output, fmt, out_rate, tags=tags) as writer,
+        ThreadPoolExecutor(1, "stemhost-writer") as io,
+    ):
         pending: deque[Future] = deque()
 
         def write(block: np.ndarray, last: bool) -> None:
