@@ -20,12 +20,13 @@ from stemhost.analysis import (
     estimate_tempo,
     vocal_range,
 )
-from stemhost.analysis.audio import active_seconds, measure_stem, read_stem, stem_figures, to_mono
+from stemhost.analysis.audio import active_seconds, measure_stem, stem_figures, to_mono
 from stemhost.analysis.vocal import segment_notes
 from stemhost.errors import AudioFileError
 from stemhost.model import Session
 from stemhost.notes import key_name
 from stemhost.sessions import load_session
+from stemhost.sources import read_stem
 
 from conftest import write_audio, write_session
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from stemhost.outputs import temporary_beside
+from stemhost.outputs import temporary_beside, write_json_atomic
 
 HASH_CHUNK = 1 << 20
 
@@ -63,7 +63,7 @@ class StemCache:
             index[key] = file_sha256(path)
             self.folder.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(OSError):  # a lost index costs a rehash, nothing more
-                _write_json(index_path, index)
+                write_json_atomic(index_path, index)
         return index[key]
 
     def get_or_build(self, key: str, build: Callable[[], tuple[np.ndarray, int]]) -> Path:
@@ -85,7 +85,7 @@ class StemCache:
             os.replace(tmp, audio_path)
         finally:
             tmp.unlink(missing_ok=True)
-        _write_json(meta_path, {"sha256": file_sha256(audio_path), "frames": audio.shape[1], "sample_rate": rate})
+        write_json_atomic(meta_path, {"sha256": file_sha256(audio_path), "frames": audio.shape[1], "sample_rate": rate})
         return audio_path
 
     def _intact(self, audio_path: Path, meta_path: Path) -> bool:
@@ -123,12 +123,3 @@ def _read_json(path: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = temporary_beside(path)
-    try:
-        tmp.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

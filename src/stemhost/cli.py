@@ -269,7 +269,7 @@ def _analyze(args: argparse.Namespace) -> int:
         return 0
     print("\n".join(report_lines(analysis, session.key_shift, session.tempo)))
     if args.json is not None:
-        from stemhost.sessions import write_json_atomic
+        from stemhost.outputs import write_json_atomic
 
         write_json_atomic(args.json, figures)
         print(f"wrote {args.json}")

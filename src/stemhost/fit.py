@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stemhost.errors import SessionError
-from stemhost.notes import VOICE_RANGES, note_name, parse_note, parse_range
+from stemhost.notes import VOICE_RANGES, note_name, parse_range
 
 MAX_SHIFT = 12
 
@@ -31,14 +30,12 @@ class KeyFit:
 
 def singer_range(spec: str) -> tuple[float, float, str]:
     """A range like 'A2-E4' or a voice type like 'alto', as (low MIDI, high MIDI, its description)."""
+    low, high = parse_range(spec)  # takes voice types too
     voice = spec.strip().lower()
-    if voice in VOICE_RANGES:
-        low, high = VOICE_RANGES[voice]
-        return parse_note(low), parse_note(high), f"{voice} ({low}-{high})"
-    if "-" not in spec and not any(c.isdigit() for c in spec):
-        raise SessionError(f"{spec!r} is neither a range such as 'A2-E4' nor a voice type ({', '.join(VOICE_RANGES)})")
-    low, high = parse_range(spec)
-    return low, high, f"{note_name(low)}-{note_name(high)}"
+    described = (
+        f"{voice} ({'-'.join(VOICE_RANGES[voice])})" if voice in VOICE_RANGES else f"{note_name(low)}-{note_name(high)}"
+    )
+    return low, high, described
 
 
 def fit_key(melody_low: float, melody_high: float, tessitura: tuple[float, float], low: float, high: float) -> KeyFit:

@@ -8,6 +8,13 @@ import numpy as np
 import pyebur128
 
 SILENCE_DB = -math.inf
+
+
+def db(amplitude: float) -> float:
+    """Linear amplitude in dB; -inf for 0."""
+    return 20.0 * math.log10(amplitude) if amplitude > 0 else SILENCE_DB
+
+
 FEED_FRAMES = 4096
 
 
@@ -52,10 +59,10 @@ class LoudnessMeter:
         if not self.true_peak:
             return None
         peak = max(pyebur128.get_true_peak(self._state, c) for c in range(self.channels))
-        return 20.0 * math.log10(peak) if peak > 0 else SILENCE_DB
+        return db(peak)
 
     @property
     def peak_dbfs(self) -> float:
         """Highest absolute sample over all channels, in dBFS."""
         peak = max(pyebur128.get_sample_peak(self._state, c) for c in range(self.channels))
-        return 20.0 * math.log10(peak) if peak > 0 else SILENCE_DB
+        return db(peak)

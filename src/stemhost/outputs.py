@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -122,6 +123,17 @@ def write_tags(path: Path, fmt: str, tags: dict[str, str]) -> None:
         extra = [f"{name} {tags[name]}" for name in ("key", "bpm") if name in tags]
         if extra:
             f.comment = ", ".join(extra)
+
+
+def write_json_atomic(path: Path, data: object) -> None:
+    """Write JSON to a temporary file beside the target, then rename it into place."""
+    tmp = temporary_beside(path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class AtomicAudioWriter:

@@ -144,9 +144,7 @@ def apply_preset(session: Session, preset: Preset, label: str, *, strict: bool =
 
 def _unmatched(session: Session, patch: StemPatch, where: str, strict: bool) -> None:
     what = f"name {patch.name!r}" if patch.name is not None else f"role {patch.role!r}"
-    names = ", ".join(s.name for s in session.stems)
-    roles = ", ".join(sorted({s.role for s in session.stems}))
-    message = f"{where}: no stem has the {what}; stems: {names}; roles: {roles}"
+    message = f"{where}: no stem has the {what}; {_stems_and_roles(session)}"
     if strict:
         raise SessionError(message)
     print(f"warning: {message}", file=sys.stderr)
@@ -207,6 +205,11 @@ def _selector(session: Session, target: str, option: str) -> dict[str, str]:
         return {"name": target}
     if any(s.role == target for s in session.stems):
         return {"role": target}
+    raise SessionError(f"{option} {target!r}: no stem has that name or role; {_stems_and_roles(session)}")
+
+
+def _stems_and_roles(session: Session) -> str:
+    """What a message lists when a name or role matches nothing."""
     names = ", ".join(s.name for s in session.stems)
     roles = ", ".join(sorted({s.role for s in session.stems}))
-    raise SessionError(f"{option} {target!r}: no stem has that name or role; stems: {names}; roles: {roles}")
+    return f"stems: {names}; roles: {roles}"

@@ -175,11 +175,10 @@ def render_session(
     check_output_path(output, input_paths(session, session_path))
     graph = compile_graph(session, session_path, options.block_size, options.workers)
     try:
+        hold, tags = tail_hold_s(session), session.tags()
         if session.master.loudness is None:
-            return render_graph(graph, output, options, tail_hold_s(session), progress, session.tags())
-        return _mastered(
-            graph, session.master.loudness, output, options, tail_hold_s(session), progress, session.tags()
-        )
+            return render_graph(graph, output, options, hold, progress, tags)
+        return _mastered(graph, session.master.loudness, output, options, hold, progress, tags)
     finally:
         graph.close()
 
@@ -293,8 +292,3 @@ def render_graph(
         latency=graph.latency,
         clips=clips,
     )
-
-
-def db(value: float) -> float:
-    """Linear amplitude in dB (−inf for 0)."""
-    return 20.0 * math.log10(value) if value > 0 else -math.inf

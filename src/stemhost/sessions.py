@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from pathlib import Path
 
 from stemhost.errors import SessionError
 from stemhost.model import Session
-from stemhost.outputs import FORMATS, temporary_beside
+from stemhost.outputs import FORMATS, write_json_atomic
 from stemhost.routing import check_routing
 from stemhost.validation import load_model, read_json
 
@@ -99,14 +97,3 @@ def load_session_data(data: object, path: Path) -> Session:
     session = load_model(Session, data, path.name)
     check_routing(session, path.name)
     return session
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    """Write JSON to a temporary file beside the target, then rename it into place."""
-    tmp = temporary_beside(path)
-    try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -79,6 +79,29 @@ def probe(path: Path, where: str) -> AudioInfo:
     return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames))
 
 
+def read_stem(path: Path, where: str) -> tuple[np.ndarray, int]:
+    """A whole audio file as ``(channels, frames)`` float32 and its rate in Hz.
+
+    Args:
+        path: the file.
+        where: the field that names it, for messages (``session.json: stems[0].file``).
+
+    Raises:
+        AudioFileError: the file is missing, unreadable, empty, not mono or stereo, or holds NaN or inf.
+    """
+    info = probe(path, where)
+    reader = open_reader(path)
+    try:
+        audio = reader.read(info.frames)
+    except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise AudioFileError(f"{where}: {str(path)!r} cannot be decoded ({exc})") from None
+    finally:
+        reader.close()
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    check_finite(audio, 0, info.sample_rate, f"{where}: {str(path)!r}")
+    return audio, info.sample_rate
+
+
 def check_finite(data: np.ndarray, first_frame: int, sample_rate: int, what: str) -> None:
     """Raise AudioFileError naming the time of the first NaN or infinite sample in ``(channels, n)`` audio."""
     if math.isfinite(float(np.max(data, initial=0.0))) and math.isfinite(float(np.min(data, initial=0.0))):

@@ -26,7 +26,7 @@ from stemhost import __version__
 from stemhost.cache import StemCache
 from stemhost.errors import AudioFileError
 from stemhost.model import VOCAL_ROLES, Session, Stem
-from stemhost.sources import AudioInfo, check_finite, open_reader, probe
+from stemhost.sources import AudioInfo, probe, read_stem
 
 
 @dataclass(frozen=True)
@@ -138,12 +138,7 @@ def prepared_source(info: AudioInfo, settings: StretchSettings, where: str, cach
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:32]
 
     def build() -> tuple[np.ndarray, int]:
-        reader = open_reader(info.path)
-        try:
-            audio = reader.read(info.frames)
-        finally:
-            reader.close()
-        check_finite(audio, 0, info.sample_rate, f"{where}: {str(info.path)!r}")
-        return stretch(audio, info.sample_rate, settings), info.sample_rate
+        audio, rate = read_stem(info.path, where)
+        return stretch(audio, rate, settings), rate
 
     return probe(cache.get_or_build(key, build), where)

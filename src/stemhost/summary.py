@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import sys
 
-from stemhost.render import RenderResult, db
+from stemhost.meter import db
+from stemhost.render import RenderResult
 from stemhost.sources import format_time
 
 

@@ -104,29 +104,6 @@ def measure_stem(
     return figures, np.concatenate(mono_parts).astype(np.float32, copy=False)
 
 
-def read_stem(path: Path, where: str) -> tuple[np.ndarray, int]:
-    """A whole audio file as ``(channels, frames)`` float32 and its rate in Hz.
-
-    Args:
-        path: the file.
-        where: the field that names it, for messages (``session.json: stems[0].file``).
-
-    Raises:
-        AudioFileError: the file is missing, unreadable, empty, not mono or stereo, or holds NaN or inf.
-    """
-    info: AudioInfo = probe(path, where)
-    reader = open_reader(path)
-    try:
-        audio = reader.read(info.frames)
-    except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise AudioFileError(f"{where}: {str(path)!r} cannot be decoded ({exc})") from None
-    finally:
-        reader.close()
-    audio = np.ascontiguousarray(audio, dtype=np.float32)
-    check_finite(audio, 0, info.sample_rate, f"{where}: {str(path)!r}")
-    return audio, info.sample_rate
-
-
 def stem_figures(name: str, role: str, audio: np.ndarray, sample_rate: int) -> StemFigures:
     """Peak, integrated loudness and active time of ``(channels, frames)`` audio at ``sample_rate`` Hz."""
     meter = LoudnessMeter(audio.shape[0], sample_rate)
