@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from pathlib import Path
+
 import numpy as np
 import pyebur128
 
@@ -66,3 +68,20 @@ class LoudnessMeter:
         """Highest absolute sample over all channels, in dBFS."""
         peak = max(pyebur128.get_sample_peak(self._state, c) for c in range(self.channels))
         return db(peak)
+
+
+def measure_file(path: Path) -> LoudnessMeter:
+    """Loudness, sample peak and true peak of an audio file as a player decodes it (lossy formats included)."""
+    import soundfile
+
+    from stemhost.sources import open_reader
+
+    info = soundfile.info(str(path))
+    meter = LoudnessMeter(info.channels, int(info.samplerate), true_peak=True)
+    reader = open_reader(path)
+    try:
+        while (block := reader.read(65536)).shape[1]:
+            meter.add(block)
+    finally:
+        reader.close()
+    return meter
