@@ -200,10 +200,10 @@ def _mastered(
     gain that reaches the target and limits true peaks to the ceiling. Limiting lowers the loudness
     a little, so when the written file misses the target by more than 0.2 LU the gain is corrected
     and the second pass runs again. MP3 and Vorbis encoders add their own overshoot (measured on
-    masters limited to -0.3 dBTP: +0.3 dB MP3 and +0.8 dB Vorbis on the demo song, +3.6 dB Vorbis on
-    noise bursts), so lossy files are decoded and measured, and
-    the limiter's ceiling is lowered by what the encoder added; it varies with the limiter's own
-    ceiling, so this runs until both loudness and ceiling are met (at most six passes). Memory stays flat in the song's length.
+    masters limited to -0.3 dBTP: +0.3 dB MP3 and +0.8 dB Vorbis on the demo song, +3.6 dB Vorbis
+    on noise bursts), so lossy files are decoded and measured, and the limiter's ceiling is lowered
+    by what the encoder added. That varies with the ceiling itself, so passes go on until both the
+    loudness and the ceiling are met (at most six). Memory stays flat in the song's length.
     """
     fmt = output_format(output, options.bit_depth, options.mp3_mode)
     lossy = fmt.format not in PCM_FORMATS
