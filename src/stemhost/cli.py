@@ -57,7 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = _command(commands, "render", "render a session to an audio file")
     _session_arguments(render)
-    render.add_argument("-o", "--output", type=Path, required=True, help="output file: .wav .flac .aiff .ogg .mp3")
+    render.add_argument("-o", "--output", type=Path, help="output file: .wav .flac .aiff .ogg .mp3")
+    render.add_argument(
+        "--stems-out",
+        type=Path,
+        metavar="DIR",
+        help="also write every stem as processed, and every bus, aligned with the master (lossless; WAV unless -o is)",
+    )
     render.add_argument("--bit-depth", choices=["16", "24", "32f"], help="WAV, FLAC, AIFF (default 24; 16 is dithered)")
     render.add_argument(
         "--mp3", choices=["cbr320", "v0", "v2"], help="MP3 encoding: CBR 320 kbps (default), VBR V0 or V2"
@@ -84,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--fit", metavar="RANGE", help="render in the key that fits the lead melody into RANGE (e.g. A2-E4, or alto)"
     )
-    render.set_defaults(run=_render)
+    render.set_defaults(run=_render, parser=render)
 
     presets = _command(commands, "presets", "list the bundled presets")
     presets.set_defaults(run=_presets)
@@ -212,11 +218,16 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
+    from stemhost.errors import OutputError
     from stemhost.progress import render_progress
     from stemhost.render import RenderOptions, render_session
     from stemhost.summary import print_summary
 
+    if args.output is None and args.stems_out is None:
+        args.parser.error("give -o FILE, --stems-out DIR, or both")
     session = _prepared_session(args)
+    if args.output is None and session.master.loudness is not None:
+        raise OutputError("render: a loudness target masters the -o file; add -o FILE (stems are written pre-master)")
     if args.fit:
         choice, _ = _fitted(session, args.session, args.fit)
         session = session.model_copy(update={"key_shift": float(choice.shift)})
@@ -229,9 +240,10 @@ def _render(args: argparse.Namespace) -> int:
         workers=args.workers,
         mp3_mode=args.mp3,
     )
-    with render_progress(args.output.name) as progress:
-        result = render_session(session, args.session, args.output, options, progress)
-    print_summary(result)
+    label = (args.output or args.stems_out).name
+    with render_progress(label) as progress:
+        result = render_session(session, args.session, args.output, options, progress, args.stems_out)
+    print_summary(result, args.stems_out)
     return 0
 
 

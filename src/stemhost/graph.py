@@ -155,10 +155,17 @@ class BusNode:
 
 @dataclass(frozen=True)
 class MixBlock:
-    """One block of the mix: the master's output and every stem's, as ``(2, n)`` (None when silent)."""
+    """One block of the mix, every part as ``(2, n)``; each part is late by its own node's latency.
+
+    Attributes:
+        master: the master's output.
+        stems: every stem's output after its chain, fader and pan (None when silent).
+        buses: every bus's output after its chain and fader.
+    """
 
     master: np.ndarray
     stems: dict[str, np.ndarray | None]
+    buses: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class MixGraph:
@@ -222,7 +229,8 @@ class MixGraph:
             for bus, job in first:
                 outputs[f"bus:{bus.name}"] = job.result()
             self._render_buses(outputs, self._levels[1:])
-            yield MixBlock(self.master.render(n, outputs), stems)
+            buses = {bus.name: outputs[f"bus:{bus.name}"] for bus in self.buses}
+            yield MixBlock(self.master.render(n, outputs), stems, buses)
 
     def _render_buses(self, outputs: dict[str, np.ndarray | None], levels: list[list[BusNode]]) -> None:
         """Render the buses of these levels from what they sum, level by level, into outputs."""

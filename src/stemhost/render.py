@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import tempfile
 from collections import deque
@@ -19,7 +20,14 @@ from stemhost.graph import MixGraph
 from stemhost.limiter import limited_blocks
 from stemhost.meter import LoudnessMeter, measure_file
 from stemhost.model import Loudness, Session
-from stemhost.outputs import PCM_FORMATS, AtomicAudioWriter, check_output_path, output_format
+from stemhost.outputs import (
+    PCM_FORMATS,
+    AtomicAudioWriter,
+    OutputFormat,
+    check_output_path,
+    output_format,
+)
+from stemhost.stem_files import StemFiles
 
 DEFAULT_BLOCK_SIZE = 65536  # offline: large blocks cut per-call overhead; the output does not depend on it
 TAIL_FLOOR = 10.0 ** (-90.0 / 20.0)  # tails end once they fall below −90 dBFS
@@ -85,7 +93,7 @@ class ClipReport:
 class RenderResult:
     """What a render wrote, and what was measured on the way."""
 
-    path: Path
+    path: Path | None  # None when only stems were written
     frames: int
     sample_rate: int
     peak_dbfs: float
@@ -160,29 +168,47 @@ def tail_hold_s(session: Session) -> float:
 def render_session(
     session: Session,
     session_path: Path,
-    output: Path,
+    output: Path | None,
     options: RenderOptions = RenderOptions(),  # noqa: B008 - frozen dataclass
     progress: Callable[[float, float], None] | None = None,
+    stems_out: Path | None = None,
 ) -> RenderResult:
-    """Render a session into one stereo file.
+    """Render a session into one stereo file, and each of its stems and buses into a folder.
 
     Args:
         session: the session with presets and overrides applied.
         session_path: the session file (relative paths start from its folder).
-        output: the file to write; its extension picks the format.
+        output: the file to write, its extension picks the format; None writes only stems_out.
         options: block size, tail, bit depth, output rate and threads.
         progress: called with (seconds done, seconds expected) after every block.
+        stems_out: a folder for every stem as processed and every bus (see :mod:`stemhost.stem_files`),
+            in the output's format when that is lossless, else WAV.
     """
-    output_format(output, options.bit_depth, options.mp3_mode)  # a bad format fails before any audio is read
-    check_output_path(output, input_paths(session, session_path))
+    inputs = input_paths(session, session_path)
+    if output is not None:
+        output_format(output, options.bit_depth, options.mp3_mode)  # a bad format fails before any audio is read
+        check_output_path(output, inputs)
+    stems_format = stem_files_format(output, options.bit_depth)
     graph = compile_graph(session, session_path, options.block_size, options.workers)
     try:
         hold, tags = tail_hold_s(session), session.tags()
-        if session.master.loudness is None:
-            return render_graph(graph, output, options, hold, progress, tags)
-        return _mastered(graph, session.master.loudness, output, options, hold, progress, tags)
+        with contextlib.ExitStack() as stack:
+            stem_files = None
+            if stems_out is not None:
+                rate = options.sample_rate or graph.sample_rate
+                stem_files = stack.enter_context(StemFiles(graph, session, stems_out, stems_format, rate))
+            if session.master.loudness is None or output is None:
+                return render_graph(graph, output, options, hold, progress, tags, stem_files)
+            return _mastered(graph, session.master.loudness, output, options, hold, progress, tags, stem_files)
     finally:
         graph.close()
+
+
+def stem_files_format(output: Path | None, bit_depth: str | None) -> OutputFormat:
+    """The format of --stems-out files: the output's when it is lossless, else WAV (at the same bit depth)."""
+    if output is not None and output_format(output, None).format in PCM_FORMATS:
+        return output_format(output, bit_depth)
+    return output_format(Path("stem.wav"), bit_depth)
 
 
 def _mastered(
@@ -193,6 +219,7 @@ def _mastered(
     hold_s: float,
     progress: Callable[[float, float], None] | None,
     tags: dict[str, str],
+    stem_files: StemFiles | None = None,
 ) -> RenderResult:
     """Render to a float file, then normalise it to the target loudness under a true-peak limiter.
 
@@ -209,7 +236,8 @@ def _mastered(
     lossy = fmt.format not in PCM_FORMATS
     with tempfile.TemporaryDirectory(prefix=".stemhost-", dir=output.parent) as work:
         mix = Path(work) / "mix.wav"
-        first = render_graph(graph, mix, replace(options, bit_depth="32f", mp3_mode=None), hold_s, progress)
+        float_mix = replace(options, bit_depth="32f", mp3_mode=None)
+        first = render_graph(graph, mix, float_mix, hold_s, progress, stem_files=stem_files)
         silent = math.isinf(first.loudness_lufs)
         gain = 0.0 if silent else target.target_lufs - first.loudness_lufs  # silence stays silence
         ceiling = target.true_peak_dbtp
@@ -243,14 +271,18 @@ def _mastered(
 
 def render_graph(
     graph: MixGraph,
-    output: Path,
+    output: Path | None,
     options: RenderOptions,
     hold_s: float = TAIL_HOLD_S,
     progress: Callable[[float, float], None] | None = None,
     tags: dict[str, str] | None = None,
+    stem_files: StemFiles | None = None,
 ) -> RenderResult:
-    """Stream a compiled graph into a file: drop its latency, follow the tail, resample, meter, write, tag."""
-    fmt = output_format(output, options.bit_depth, options.mp3_mode)
+    """Stream a compiled graph into a file: drop its latency, follow the tail, resample, meter, write, tag.
+
+    With stem_files, every stem and bus goes to its own file too, frame for frame with the master;
+    with no output, only those are written (the master is still measured).
+    """
     rate = graph.sample_rate
     out_rate = options.sample_rate or rate
     expected_s = max(s.source.info.frames / s.source.info.sample_rate for s in graph.stems)
@@ -260,12 +292,14 @@ def render_graph(
     clips = ClipReport()
     to_skip = graph.latency  # the master is late by the graph's latency: drop that much at the start
     frames_written = 0
+    writer_or_none = (
+        AtomicAudioWriter(output, output_format(output, options.bit_depth, options.mp3_mode), out_rate, tags=tags)
+        if output is not None
+        else contextlib.nullcontext()
+    )
 
     # Resampling, metering and writing run in their own thread, one block behind the graph.
-    with (
-        AtomicAudioWriter(output, fmt, out_rate, tags=tags) as writer,
-        ThreadPoolExecutor(1, "stemhost-writer") as io,
-    ):
+    with writer_or_none as writer, ThreadPoolExecutor(1, "stemhost-writer") as io:
         pending: deque[Future] = deque()
 
         def write(block: np.ndarray, last: bool) -> None:
@@ -273,12 +307,12 @@ def render_graph(
             if resampler is not None:
                 block = np.ascontiguousarray(resampler.resample_chunk(block.T, last=last).T)
             if block.shape[1]:
-                meter.add(writer.write(block))
+                meter.add(block if writer is None else writer.write(block))
                 frames_written += block.shape[1]
 
-        def emit(block: np.ndarray, last: bool = False) -> None:
-            pending.append(io.submit(write, block, last))
-            while len(pending) > 2 or (last and pending):
+        def submit(job: Callable, *args) -> None:
+            pending.append(io.submit(job, *args))
+            while len(pending) > 2:
                 pending.popleft().result()  # re-raises a writer error here
 
         for mix in graph.stream():
@@ -286,17 +320,21 @@ def render_graph(
                 break
             block = mix.master
             content_end = graph.content_frames if graph.sources_done else None
-            if to_skip:
-                skipped = min(to_skip, block.shape[1])
-                block, to_skip = block[:, skipped:], to_skip - skipped
-                if not block.shape[1]:
-                    continue
+            skipped = min(to_skip, block.shape[1])
+            block, to_skip = block[:, skipped:], to_skip - skipped
             clips.add(block, trimmer.position / rate, rate, mix.stems)
-            for piece in trimmer.feed(block, content_end):
-                emit(piece)
+            pieces = list(trimmer.feed(block, content_end)) if block.shape[1] else []
+            for piece in pieces:
+                submit(write, piece, False)
+            if stem_files is not None:
+                submit(stem_files.push, mix, sum(piece.shape[1] for piece in pieces))
             if progress is not None:
                 progress(trimmer.position / rate, expected_s)
-        emit(np.zeros((2, 0), np.float32), last=True)
+        submit(write, np.zeros((2, 0), np.float32), True)
+        if stem_files is not None:
+            submit(stem_files.finish)
+        while pending:
+            pending.popleft().result()
 
     return RenderResult(
         path=output,

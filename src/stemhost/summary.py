@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 
 from stemhost.meter import db
 from stemhost.render import RenderResult
 from stemhost.sources import format_time
 
 
-def print_summary(result: RenderResult) -> None:
+def print_summary(result: RenderResult, stems_out: Path | None = None) -> None:
     """Print where the render went and what it measured; warn about clipping on stderr."""
     loudness = "silent" if math.isinf(result.loudness_lufs) else f"{result.loudness_lufs:.1f} LUFS integrated"
     peak = "-inf" if math.isinf(result.peak_dbfs) else f"{result.peak_dbfs:+.1f}"
-    print(f"wrote {result.path}")
+    if stems_out is not None:
+        print(f"wrote the stems and buses into {stems_out} (listed in {stems_out / 'stems.json'})")
+    print(f"wrote {result.path}" if result.path is not None else "master (not written):")
     if result.true_peak_dbtp is not None:
         loudness += f", true peak {result.true_peak_dbtp:+.1f} dBTP"
     print(
