@@ -6,17 +6,18 @@ import contextlib
 import math
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import soxr
 
 from stemhost.compile import compile_graph, input_paths
 from stemhost.effects import Delay
-from stemhost.graph import MixGraph
+from stemhost.graph import MixBlock, MixGraph
 from stemhost.limiter import limited_blocks
 from stemhost.meter import LoudnessMeter, measure_file
 from stemhost.model import Loudness, Session
@@ -36,6 +37,16 @@ TAIL_HOLD_S = 0.5  # how long a tail must stay below the floor before it counts 
 MASTERING_TOLERANCE_LU = 0.2
 MASTERING_PASSES = 6  # second passes at most: one, then gain and ceiling corrections
 LOSSY_MARGIN_DB = 0.1  # under the ceiling by this much more than the encoder overshot
+
+
+class MixTap(Protocol):
+    """Something fed every block of the mix as it renders, beside the master's file."""
+
+    def push(self, mix: MixBlock, frames: int) -> None:
+        """The next block of the graph (each part late by its own latency) and the master frames written for it."""
+
+    def finish(self) -> None:
+        """The render is over."""
 
 
 @dataclass(frozen=True)
@@ -59,15 +70,24 @@ class RenderOptions:
     mp3_mode: str | None = None
 
 
+CLIP_GAP_S = 0.05  # clipped frames closer than this make one region
+MAX_CLIP_REGIONS = 1000
+
+
 @dataclass
 class ClipReport:
-    """Where the master went above 0 dBFS, and which stems were loudest there."""
+    """Where the master went above 0 dBFS, and which stems were loudest there.
+
+    Attributes:
+        regions: (start, end) in seconds of each clipped stretch (the first 1000; gaps under 50 ms joined).
+    """
 
     samples: int = 0
     first_s: float = 0.0
     last_s: float = 0.0
     peak: float = 0.0
     stem_peaks: dict[str, float] = field(default_factory=dict)
+    regions: list[tuple[float, float]] = field(default_factory=list)
 
     def add(self, block: np.ndarray, start_s: float, sample_rate: int, stems: dict[str, np.ndarray | None]) -> None:
         """Note the clipped frames of a master block, and the peaks of the stems that made it."""
@@ -80,6 +100,13 @@ class ClipReport:
         self.last_s = start_s + frames[-1] / sample_rate
         self.samples += int(over.sum())
         self.peak = max(self.peak, float(np.max(np.abs(block))))
+        times = start_s + frames / sample_rate
+        breaks = np.flatnonzero(np.diff(times) >= CLIP_GAP_S)
+        for start, end in zip(times[np.r_[0, breaks + 1]], times[np.r_[breaks, -1]], strict=True):
+            if self.regions and start - self.regions[-1][1] < CLIP_GAP_S:
+                self.regions[-1] = (self.regions[-1][0], float(end))
+            elif len(self.regions) < MAX_CLIP_REGIONS:
+                self.regions.append((float(start), float(end)))
         for name, out in stems.items():
             peak = 0.0 if out is None else float(np.max(np.abs(out)))
             self.stem_peaks[name] = max(self.stem_peaks.get(name, 0.0), peak)
@@ -172,6 +199,7 @@ def render_session(
     options: RenderOptions = RenderOptions(),  # noqa: B008 - frozen dataclass
     progress: Callable[[float, float], None] | None = None,
     stems_out: Path | None = None,
+    extra_taps: Sequence[MixTap] = (),
 ) -> RenderResult:
     """Render a session into one stereo file, and each of its stems and buses into a folder.
 
@@ -183,6 +211,7 @@ def render_session(
         progress: called with (seconds done, seconds expected) after every block.
         stems_out: a folder for every stem as processed and every bus (see :mod:`stemhost.stem_files`),
             in the output's format when that is lossless, else WAV.
+        extra_taps: more consumers of the mix, block by block (see :class:`MixTap`).
     """
     inputs = input_paths(session, session_path)
     if output is not None:
@@ -193,13 +222,13 @@ def render_session(
     try:
         hold, tags = tail_hold_s(session), session.tags()
         with contextlib.ExitStack() as stack:
-            stem_files = None
+            taps: list[MixTap] = list(extra_taps)
             if stems_out is not None:
                 rate = options.sample_rate or graph.sample_rate
-                stem_files = stack.enter_context(StemFiles(graph, session, stems_out, stems_format, rate))
+                taps.append(stack.enter_context(StemFiles(graph, session, stems_out, stems_format, rate)))
             if session.master.loudness is None or output is None:
-                return render_graph(graph, output, options, hold, progress, tags, stem_files)
-            return _mastered(graph, session.master.loudness, output, options, hold, progress, tags, stem_files)
+                return render_graph(graph, output, options, hold, progress, tags, taps)
+            return _mastered(graph, session.master.loudness, output, options, hold, progress, tags, taps)
     finally:
         graph.close()
 
@@ -219,7 +248,7 @@ def _mastered(
     hold_s: float,
     progress: Callable[[float, float], None] | None,
     tags: dict[str, str],
-    stem_files: StemFiles | None = None,
+    taps: Sequence[MixTap] = (),
 ) -> RenderResult:
     """Render to a float file, then normalise it to the target loudness under a true-peak limiter.
 
@@ -237,7 +266,7 @@ def _mastered(
     with tempfile.TemporaryDirectory(prefix=".stemhost-", dir=output.parent) as work:
         mix = Path(work) / "mix.wav"
         float_mix = replace(options, bit_depth="32f", mp3_mode=None)
-        first = render_graph(graph, mix, float_mix, hold_s, progress, stem_files=stem_files)
+        first = render_graph(graph, mix, float_mix, hold_s, progress, taps=taps)
         silent = math.isinf(first.loudness_lufs)
         gain = 0.0 if silent else target.target_lufs - first.loudness_lufs  # silence stays silence
         ceiling = target.true_peak_dbtp
@@ -276,12 +305,12 @@ def render_graph(
     hold_s: float = TAIL_HOLD_S,
     progress: Callable[[float, float], None] | None = None,
     tags: dict[str, str] | None = None,
-    stem_files: StemFiles | None = None,
+    taps: Sequence[MixTap] = (),
 ) -> RenderResult:
     """Stream a compiled graph into a file: drop its latency, follow the tail, resample, meter, write, tag.
 
-    With stem_files, every stem and bus goes to its own file too, frame for frame with the master;
-    with no output, only those are written (the master is still measured).
+    Taps see every block of the mix with the count of master frames written for it (the stem
+    files, the report's stem meters); with no output, only the taps get the mix.
     """
     rate = graph.sample_rate
     out_rate = options.sample_rate or rate
@@ -326,13 +355,13 @@ def render_graph(
             pieces = list(trimmer.feed(block, content_end)) if block.shape[1] else []
             for piece in pieces:
                 submit(write, piece, False)
-            if stem_files is not None:
-                submit(stem_files.push, mix, sum(piece.shape[1] for piece in pieces))
+            for tap in taps:
+                submit(tap.push, mix, sum(piece.shape[1] for piece in pieces))
             if progress is not None:
                 progress(trimmer.position / rate, expected_s)
         submit(write, np.zeros((2, 0), np.float32), True)
-        if stem_files is not None:
-            submit(stem_files.finish)
+        for tap in taps:
+            submit(tap.finish)
         while pending:
             pending.popleft().result()
 
