@@ -64,33 +64,28 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="also write every stem as processed, and every bus, aligned with the master (lossless; WAV unless -o is)",
     )
-    render.add_argument("--bit-depth", choices=["16", "24", "32f"], help="WAV, FLAC, AIFF (default 24; 16 is dithered)")
-    render.add_argument(
-        "--mp3", choices=["cbr320", "v0", "v2"], help="MP3 encoding: CBR 320 kbps (default), VBR V0 or V2"
-    )
-    render.add_argument("--sample-rate", type=_positive_int, help="output rate in Hz (default: the session's)")
-    render.add_argument(
-        "--tail",
-        type=_seconds,
-        metavar="S",
-        help="seconds after the longest stem (default: until reverb and delay tails fall below -90 dBFS, at most 30)",
-    )
-    render.add_argument(
-        "--block-size",
-        type=_positive_int,
-        default=65536,
-        help="frames per block (default 65536; any gives the same output)",
-    )
-    render.add_argument("--workers", type=_positive_int, help="DSP threads (default: one per core)")
-    render.add_argument(
-        "--master", metavar="PRESET", help="a mastering preset: streaming, apple, broadcast, podcast or club"
-    )
-    render.add_argument("--loudness", type=_number, metavar="LUFS", help="normalise to this integrated loudness")
-    render.add_argument("--true-peak", type=_number, metavar="DBTP", help="true-peak ceiling (default -1)")
+    _output_arguments(render)
     render.add_argument(
         "--fit", metavar="RANGE", help="render in the key that fits the lead melody into RANGE (e.g. A2-E4, or alto)"
     )
     render.set_defaults(run=_render, parser=render)
+
+    export = _command(commands, "export", "render a pack of variants (karaoke, minus-one, keys...) into a folder")
+    _session_arguments(export)
+    export.add_argument(
+        "--variants",
+        required=True,
+        metavar="LIST",
+        help="comma-separated: full, karaoke, instrumental, acapella, minus-one, solo:ROLE, keys=A..B, "
+        "any bundled preset; combine with *, e.g. karaoke*keys=-2..+2",
+    )
+    export.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="the pack's folder")
+    export.add_argument(
+        "--format", default="wav", choices=["wav", "flac", "aiff", "mp3", "ogg"], help="file format (default wav)"
+    )
+    export.add_argument("--force", action="store_true", help="replace another pack in the folder; render everything")
+    _output_arguments(export)
+    export.set_defaults(run=_export)
 
     presets = _command(commands, "presets", "list the bundled presets")
     presets.set_defaults(run=_presets)
@@ -124,6 +119,46 @@ def build_parser() -> argparse.ArgumentParser:
 def _command(commands: argparse._SubParsersAction, name: str, summary: str) -> argparse.ArgumentParser:
     """A subcommand whose one-line summary is also the first line of its own --help."""
     return commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+
+
+def _output_arguments(parser: argparse.ArgumentParser) -> None:
+    """How rendered files are made: format details, rate, tail, threads and mastering."""
+    parser.add_argument("--bit-depth", choices=["16", "24", "32f"], help="WAV, FLAC, AIFF (default 24; 16 is dithered)")
+    parser.add_argument(
+        "--mp3", choices=["cbr320", "v0", "v2"], help="MP3 encoding: CBR 320 kbps (default), VBR V0 or V2"
+    )
+    parser.add_argument("--sample-rate", type=_positive_int, help="output rate in Hz (default: the session's)")
+    parser.add_argument(
+        "--tail",
+        type=_seconds,
+        metavar="S",
+        help="seconds after the longest stem (default: until reverb and delay tails fall below -90 dBFS, at most 30)",
+    )
+    parser.add_argument(
+        "--block-size",
+        type=_positive_int,
+        default=65536,
+        help="frames per block (default 65536; any gives the same output)",
+    )
+    parser.add_argument("--workers", type=_positive_int, help="DSP threads (default: one per core)")
+    parser.add_argument(
+        "--master", metavar="PRESET", help="a mastering preset: streaming, apple, broadcast, podcast or club"
+    )
+    parser.add_argument("--loudness", type=_number, metavar="LUFS", help="normalise to this integrated loudness")
+    parser.add_argument("--true-peak", type=_number, metavar="DBTP", help="true-peak ceiling (default -1)")
+
+
+def _render_options(args: argparse.Namespace):
+    from stemhost.render import RenderOptions
+
+    return RenderOptions(
+        block_size=args.block_size,
+        tail_s=args.tail,
+        bit_depth=args.bit_depth,
+        sample_rate=args.sample_rate,
+        workers=args.workers,
+        mp3_mode=args.mp3,
+    )
 
 
 def _session_arguments(parser: argparse.ArgumentParser) -> None:
@@ -220,7 +255,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _render(args: argparse.Namespace) -> int:
     from stemhost.errors import OutputError
     from stemhost.progress import render_progress
-    from stemhost.render import RenderOptions, render_session
+    from stemhost.render import render_session
     from stemhost.summary import print_summary
 
     if args.output is None and args.stems_out is None:
@@ -232,18 +267,42 @@ def _render(args: argparse.Namespace) -> int:
         choice, _ = _fitted(session, args.session, args.fit)
         session = session.model_copy(update={"key_shift": float(choice.shift)})
         print(f"fitted: key shift {choice.shift:+d} puts the melody at {_span(choice)}")
-    options = RenderOptions(
-        block_size=args.block_size,
-        tail_s=args.tail,
-        bit_depth=args.bit_depth,
-        sample_rate=args.sample_rate,
-        workers=args.workers,
-        mp3_mode=args.mp3,
-    )
+    options = _render_options(args)
     label = (args.output or args.stems_out).name
     with render_progress(label) as progress:
         result = render_session(session, args.session, args.output, options, progress, args.stems_out)
     print_summary(result, args.stems_out)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from stemhost.export import export_pack
+    from stemhost.progress import render_progress
+    from stemhost.sources import format_time
+    from stemhost.variants import parse_variants
+
+    session = _prepared_session(args)
+    variants = parse_variants(args.variants, session)
+    counts = {True: 0, False: 0}
+
+    def report(entry, rendered: bool) -> None:
+        counts[rendered] += 1
+        loudness = "silent" if entry.loudness_lufs is None else f"{entry.loudness_lufs:.1f} LUFS"
+        what = "wrote" if rendered else "up to date"
+        print(
+            f"  {what:<10} {entry.file}  (key {entry.key:+g}, tempo {entry.tempo:g}, "
+            f"{format_time(entry.duration_s)}, {loudness})"
+        )
+
+    with render_progress(f"{len(variants)} variants") as progress:
+        export_pack(
+            session, args.session, variants, args.output, f".{args.format}", _render_options(args), args.force,
+            progress, report,
+        )  # fmt: skip
+    print(
+        f"wrote {counts[True]} file{'s' if counts[True] != 1 else ''} into {args.output} "
+        f"({counts[False]} up to date), listed in {args.output / 'manifest.json'}"
+    )
     return 0
 
 

@@ -52,11 +52,17 @@ def session_rate(session: Session, infos: list[AudioInfo]) -> int:
 
 
 def prepare_sources(
-    session: Session, session_path: Path, infos: list[AudioInfo], cache: StemCache, workers: int | None = None
+    session: Session,
+    session_path: Path,
+    infos: list[AudioInfo],
+    cache: StemCache,
+    workers: int | None = None,
+    decode: bool = False,
 ) -> list[AudioInfo]:
     """The files the stems are read from: key-shifted and time-stretched versions where needed (cached).
 
     Stems that need processing go through Rubber Band in parallel threads (pedalboard releases the GIL).
+    With decode, compressed stems are decoded into the cache once (see :func:`prepared_source`).
     """
     label = session_path.name
     jobs = [
@@ -71,7 +77,7 @@ def prepare_sources(
             file=sys.stderr,
         )
     with ThreadPoolExecutor(workers or os.cpu_count() or 1, thread_name_prefix="stemhost-stretch") as pool:
-        return list(pool.map(lambda job: prepared_source(*job, cache), jobs))
+        return list(pool.map(lambda job: prepared_source(*job, cache, decode), jobs))
 
 
 def compile_graph(
@@ -81,6 +87,7 @@ def compile_graph(
     workers: int | None = None,
     cache: StemCache | None = None,
     stretch: bool = True,
+    decode: bool = False,
 ) -> MixGraph:
     """Build the mix graph of a session.
 
@@ -91,13 +98,14 @@ def compile_graph(
         workers: DSP threads; by default one per CPU core.
         cache: where shifted and stretched stems are kept; by default the user's cache folder.
         stretch: False reads every stem as it is, ignoring key and tempo (to check a session quickly).
+        decode: decode compressed stems into the cache once, for renders that read them many times.
     """
     label = session_path.name
     check_routing(session, label)
     originals = probe_stems(session, session_path)
     rate = session_rate(session, originals)  # the stems' own rates decide it, not the cache's
     infos = (
-        prepare_sources(session, session_path, originals, cache or StemCache.default(), workers)
+        prepare_sources(session, session_path, originals, cache or StemCache.default(), workers, decode)
         if stretch
         else originals
     )

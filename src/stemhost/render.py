@@ -60,6 +60,7 @@ class RenderOptions:
         sample_rate: the output file's rate in Hz; None keeps the session's.
         workers: DSP threads; None uses every core.
         mp3_mode: "cbr320" (the default for .mp3), "v0" or "v2".
+        decode_once: decode compressed stems into the cache once (renders of many variants read them again).
     """
 
     block_size: int = DEFAULT_BLOCK_SIZE
@@ -68,6 +69,7 @@ class RenderOptions:
     sample_rate: int | None = None
     workers: int | None = None
     mp3_mode: str | None = None
+    decode_once: bool = False
 
 
 CLIP_GAP_S = 0.05  # clipped frames closer than this make one region
@@ -218,7 +220,7 @@ def render_session(
         output_format(output, options.bit_depth, options.mp3_mode)  # a bad format fails before any audio is read
         check_output_path(output, inputs)
     stems_format = stem_files_format(output, options.bit_depth)
-    graph = compile_graph(session, session_path, options.block_size, options.workers)
+    graph = compile_graph(session, session_path, options.block_size, options.workers, decode=options.decode_once)
     try:
         hold, tags = tail_hold_s(session), session.tags()
         with contextlib.ExitStack() as stack:

@@ -125,9 +125,18 @@ def _warn_drift() -> None:
     )
 
 
-def prepared_source(info: AudioInfo, settings: StretchSettings, where: str, cache: StemCache) -> AudioInfo:
-    """The file a stem is read from: its own, or its shifted and stretched version from the cache."""
-    if settings.is_identity:
+COMPRESSED = (".mp3", ".ogg", ".flac")
+
+
+def prepared_source(
+    info: AudioInfo, settings: StretchSettings, where: str, cache: StemCache, decode: bool = False
+) -> AudioInfo:
+    """The file a stem is read from: its own, or its shifted and stretched version from the cache.
+
+    With decode, a compressed stem (MP3, Ogg, FLAC) that is not moved is decoded into the cache once,
+    for renders that read it many times (a pack of variants).
+    """
+    if settings.is_identity and not (decode and info.path.suffix.lower() in COMPRESSED):
         return info
     recipe = {
         "source": cache.source_hash(info.path),
@@ -139,6 +148,6 @@ def prepared_source(info: AudioInfo, settings: StretchSettings, where: str, cach
 
     def build() -> tuple[np.ndarray, int]:
         audio, rate = read_stem(info.path, where)
-        return stretch(audio, rate, settings), rate
+        return (audio if settings.is_identity else stretch(audio, rate, settings)), rate
 
     return probe(cache.get_or_build(key, build), where)
