@@ -40,3 +40,24 @@ class SampleFifo:
         out = self._data[:, self._start : self._start + n].copy()
         self._start += n
         return out
+
+
+class LatencyTrim:
+    """Lines a part of the mix up with the master: drops its own latency at the start, then hands
+    out as many frames as the master wrote for each block.
+
+    Args:
+        latency: frames the part is late by.
+    """
+
+    def __init__(self, latency: int) -> None:
+        self._skip = latency
+        self._fifo = SampleFifo(2)
+
+    def take(self, block: np.ndarray | None, n: int, frames: int) -> np.ndarray:
+        """Feed the part's next ``(2, n)`` block (None for silence); return its next ``frames`` frames."""
+        block = np.zeros((2, n), np.float32) if block is None else block
+        skip = min(self._skip, n)
+        self._skip -= skip
+        self._fifo.push(block[:, skip:])
+        return self._fifo.pop(frames)

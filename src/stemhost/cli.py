@@ -66,11 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _output_arguments(render)
     render.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE",
+        help="write FILE.html (self-contained) or FILE.png: waveform, short-term loudness, spectrum, stem table",
+    )
+    render.add_argument(
         "--fit", metavar="RANGE", help="render in the key that fits the lead melody into RANGE (e.g. A2-E4, or alto)"
     )
     render.set_defaults(run=_render, parser=render)
 
-    export = _command(commands, "export", "render a pack of variants (karaoke, minus-one, keys...) into a folder")
+    export = _command(commands, "export", "render a pack of variants: karaoke, minus-one, keys")
     _session_arguments(export)
     export.add_argument(
         "--variants",
@@ -261,6 +267,8 @@ def _render(args: argparse.Namespace) -> int:
     if args.output is None and args.stems_out is None:
         args.parser.error("give -o FILE, --stems-out DIR, or both")
     session = _prepared_session(args)
+    if args.output is None and args.report is not None:
+        raise OutputError("render: --report describes the -o file; add -o FILE")
     if args.output is None and session.master.loudness is not None:
         raise OutputError("render: a loudness target masters the -o file; add -o FILE (stems are written pre-master)")
     if args.fit:
@@ -270,8 +278,10 @@ def _render(args: argparse.Namespace) -> int:
     options = _render_options(args)
     label = (args.output or args.stems_out).name
     with render_progress(label) as progress:
-        result = render_session(session, args.session, args.output, options, progress, args.stems_out)
+        result = render_session(session, args.session, args.output, options, progress, args.stems_out, args.report)
     print_summary(result, args.stems_out)
+    if args.report is not None:
+        print(f"wrote {args.report}")
     return 0
 
 

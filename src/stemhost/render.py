@@ -17,6 +17,7 @@ import soxr
 
 from stemhost.compile import compile_graph, input_paths
 from stemhost.effects import Delay
+from stemhost.errors import OutputError
 from stemhost.graph import MixBlock, MixGraph
 from stemhost.limiter import limited_blocks
 from stemhost.meter import LoudnessMeter, measure_file
@@ -28,6 +29,7 @@ from stemhost.outputs import (
     check_output_path,
     output_format,
 )
+from stemhost.report import StemMeters, check_report_path, write_report
 from stemhost.stem_files import StemFiles
 
 DEFAULT_BLOCK_SIZE = 65536  # offline: large blocks cut per-call overhead; the output does not depend on it
@@ -201,7 +203,7 @@ def render_session(
     options: RenderOptions = RenderOptions(),  # noqa: B008 - frozen dataclass
     progress: Callable[[float, float], None] | None = None,
     stems_out: Path | None = None,
-    extra_taps: Sequence[MixTap] = (),
+    report: Path | None = None,
 ) -> RenderResult:
     """Render a session into one stereo file, and each of its stems and buses into a folder.
 
@@ -213,24 +215,36 @@ def render_session(
         progress: called with (seconds done, seconds expected) after every block.
         stems_out: a folder for every stem as processed and every bus (see :mod:`stemhost.stem_files`),
             in the output's format when that is lossless, else WAV.
-        extra_taps: more consumers of the mix, block by block (see :class:`MixTap`).
+        report: an HTML or PNG report of the output (see :mod:`stemhost.report`); needs an output.
     """
     inputs = input_paths(session, session_path)
     if output is not None:
         output_format(output, options.bit_depth, options.mp3_mode)  # a bad format fails before any audio is read
         check_output_path(output, inputs)
+    if report is not None:
+        if output is None:
+            raise OutputError(f"--report {str(report)!r}: a report describes the output file; give one")
+        check_report_path(report)
     stems_format = stem_files_format(output, options.bit_depth)
     graph = compile_graph(session, session_path, options.block_size, options.workers, decode=options.decode_once)
     try:
         hold, tags = tail_hold_s(session), session.tags()
         with contextlib.ExitStack() as stack:
-            taps: list[MixTap] = list(extra_taps)
+            taps: list[MixTap] = []
             if stems_out is not None:
                 rate = options.sample_rate or graph.sample_rate
                 taps.append(stack.enter_context(StemFiles(graph, session, stems_out, stems_format, rate)))
-            if session.master.loudness is None or output is None:
-                return render_graph(graph, output, options, hold, progress, tags, taps)
-            return _mastered(graph, session.master.loudness, output, options, hold, progress, tags, taps)
+            if report is not None:
+                taps.append(StemMeters(graph, session))
+            target = session.master.loudness
+            if target is None or output is None:
+                result = render_graph(graph, output, options, hold, progress, tags, taps)
+            else:
+                result = _mastered(graph, target, output, options, hold, progress, tags, taps)
+        if report is not None:
+            title = session.title or session_path.resolve().parent.name
+            write_report(report, output, taps[-1], result.clips, target and target.target_lufs, title)
+        return result
     finally:
         graph.close()
 

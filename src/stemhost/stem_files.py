@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from stemhost.buffers import SampleFifo
+from stemhost.buffers import LatencyTrim
 from stemhost.errors import OutputError
 from stemhost.graph import MixBlock, MixGraph
 from stemhost.model import MASTER, Session
@@ -34,8 +34,7 @@ class _Part:
     kind: str  # "stem" or "bus"
     name: str
     output: str  # where the part goes in the session: a bus name or "master"
-    latency: int
-    fifo: SampleFifo
+    trim: LatencyTrim
     writer: AtomicAudioWriter | None = None
     resampler: soxr.ResampleStream | None = None
 
@@ -68,12 +67,12 @@ class StemFiles:
         outputs = {s.name: s.output for s in session.stems} | {f"bus:{b.name}": b.output for b in session.buses}
         self.skipped = [stem.name for stem in graph.stems if not stem.audible]
         self.parts = [
-            _Part(f"{s.name}{ext}", "stem", s.name, outputs[s.name], s.latency, SampleFifo(2))
+            _Part(f"{s.name}{ext}", "stem", s.name, outputs[s.name], LatencyTrim(s.latency))
             for s in graph.stems
             if s.audible
         ]
         self.parts += [
-            _Part(f"bus-{b.name}{ext}", "bus", b.name, outputs[f"bus:{b.name}"], b.latency, SampleFifo(2))
+            _Part(f"bus-{b.name}{ext}", "bus", b.name, outputs[f"bus:{b.name}"], LatencyTrim(b.latency))
             for b in graph.buses
         ]
         files = [p.file for p in self.parts]
@@ -92,14 +91,8 @@ class StemFiles:
 
     def push(self, mix: MixBlock, frames: int) -> None:
         """Take the next block of the mix, and write the next frames (as many as the master wrote)."""
-        n = mix.master.shape[1]
         for part in self.parts:
-            block = part.take(mix)
-            block = np.zeros((2, n), np.float32) if block is None else block
-            skip = min(part.latency, n)
-            part.latency -= skip  # counts down to 0: after that, every frame is kept
-            part.fifo.push(block[:, skip:])
-            self._write(part, part.fifo.pop(frames), last=False)
+            self._write(part, part.trim.take(part.take(mix), mix.master.shape[1], frames), last=False)
         self.frames += frames
 
     def finish(self) -> None:
