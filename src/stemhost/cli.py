@@ -6,10 +6,11 @@ import argparse
 import json
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from stemhost import __version__
-from stemhost.errors import StemhostError
+from stemhost.errors import OutputError, StemhostError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,6 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
     _output_arguments(export)
     export.set_defaults(run=_export)
 
+    batch = _command(commands, "batch", "render every session under a folder, in variants, on Dask")
+    batch.add_argument("catalog", type=Path, help="the folder holding the songs (every session.json below it)")
+    batch.add_argument("--variants", default="full", metavar="LIST", help="as for export (default: full)")
+    batch.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="where the renders go")
+    batch.add_argument(
+        "--format", default="wav", choices=["wav", "flac", "aiff", "mp3", "ogg"], help="file format (default wav)"
+    )
+    batch.add_argument("--preset", action="append", default=[], help="a preset laid over every song (repeatable)")
+    cluster = batch.add_mutually_exclusive_group()
+    cluster.add_argument("--workers", type=_positive_int, help="local worker processes (default: one per core)")
+    cluster.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
+    batch.add_argument("--force", action="store_true", help="render everything again, even what is up to date")
+    _output_arguments(batch, threads=False)
+    batch.set_defaults(run=_batch)
+
     presets = _command(commands, "presets", "list the bundled presets")
     presets.set_defaults(run=_presets)
 
@@ -127,8 +143,8 @@ def _command(commands: argparse._SubParsersAction, name: str, summary: str) -> a
     return commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
 
 
-def _output_arguments(parser: argparse.ArgumentParser) -> None:
-    """How rendered files are made: format details, rate, tail, threads and mastering."""
+def _output_arguments(parser: argparse.ArgumentParser, threads: bool = True) -> None:
+    """How rendered files are made: format details, rate, tail, mastering, and (with threads) block size and threads."""
     parser.add_argument("--bit-depth", choices=["16", "24", "32f"], help="WAV, FLAC, AIFF (default 24; 16 is dithered)")
     parser.add_argument(
         "--mp3", choices=["cbr320", "v0", "v2"], help="MP3 encoding: CBR 320 kbps (default), VBR V0 or V2"
@@ -140,13 +156,14 @@ def _output_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="seconds after the longest stem (default: until reverb and delay tails fall below -90 dBFS, at most 30)",
     )
-    parser.add_argument(
-        "--block-size",
-        type=_positive_int,
-        default=65536,
-        help="frames per block (default 65536; any gives the same output)",
-    )
-    parser.add_argument("--workers", type=_positive_int, help="DSP threads (default: one per core)")
+    if threads:
+        parser.add_argument(
+            "--block-size",
+            type=_positive_int,
+            default=65536,
+            help="frames per block (default 65536; any gives the same output)",
+        )
+        parser.add_argument("--workers", type=_positive_int, help="DSP threads (default: one per core)")
     parser.add_argument(
         "--master", metavar="PRESET", help="a mastering preset: streaming, apple, broadcast, podcast or club"
     )
@@ -157,13 +174,9 @@ def _output_arguments(parser: argparse.ArgumentParser) -> None:
 def _render_options(args: argparse.Namespace):
     from stemhost.render import RenderOptions
 
+    threads = {"block_size": args.block_size, "workers": args.workers} if hasattr(args, "block_size") else {}
     return RenderOptions(
-        block_size=args.block_size,
-        tail_s=args.tail,
-        bit_depth=args.bit_depth,
-        sample_rate=args.sample_rate,
-        workers=args.workers,
-        mp3_mode=args.mp3,
+        tail_s=args.tail, bit_depth=args.bit_depth, sample_rate=args.sample_rate, mp3_mode=args.mp3, **threads
     )
 
 
@@ -212,17 +225,19 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _prepared_session(args: argparse.Namespace):
-    """The session with presets and command-line overrides applied."""
+def _prepared_session(args: argparse.Namespace, path: Path | None = None):
+    """The session (args.session, or path) with presets and command-line overrides applied."""
     from stemhost.presets import apply_preset, load_preset, override_preset
     from stemhost.sessions import load_session
 
-    session = load_session(args.session)
+    session = load_session(path or args.session)
     for name in [*args.preset, *([args.master] if getattr(args, "master", None) else [])]:
         preset, label = load_preset(name)
         session = apply_preset(session, preset, label)
     loudness = (getattr(args, "loudness", None), getattr(args, "true_peak", None))
-    overrides = override_preset(session, args.mute, args.solo, args.gain, args.pan, args.key, args.tempo, *loudness)
+    mix = [getattr(args, name, None) or [] for name in ("mute", "solo", "gain", "pan")]
+    transport = (getattr(args, "key", None), getattr(args, "tempo", None))
+    overrides = override_preset(session, *mix, *transport, *loudness)
     return apply_preset(session, overrides, "command line", strict=True)
 
 
@@ -259,7 +274,6 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from stemhost.errors import OutputError
     from stemhost.progress import render_progress
     from stemhost.render import render_session
     from stemhost.summary import print_summary
@@ -314,6 +328,45 @@ def _export(args: argparse.Namespace) -> int:
         f"({counts[False]} up to date), listed in {args.output / 'manifest.json'}"
     )
     return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from stemhost.batch import run_jobs
+    from stemhost.catalog import JobResult, find_sessions, plan_jobs, remove_leftovers
+    from stemhost.outputs import output_format
+    from stemhost.progress import batch_progress
+    from stemhost.variants import parse_variants
+
+    extension = f".{args.format}"
+    output_format(Path(f"x{extension}"), args.bit_depth, args.mp3)
+    parse_variants(args.variants, None)  # a bad list fails once, before any song is read
+    if args.output.exists() and not args.output.is_dir():
+        raise OutputError(f"-o {str(args.output)!r}: that is a file; renders go into a folder")
+    songs, failed = [], []
+    for path in find_sessions(args.catalog):
+        song = str(path.parent.relative_to(args.catalog))
+        try:
+            session = _prepared_session(args, path)
+            songs.append((song, path, session, parse_variants(args.variants, session)))
+        except StemhostError as exc:  # a song that cannot even be planned fails alone
+            failed.append(JobResult(song, "*", str(Path(song) / "session.json"), "failed", error=str(exc)))
+    args.output.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(args.output)
+    options = replace(_render_options(args), workers=1)  # one DSP thread per job: the cluster runs jobs side by side
+    jobs = plan_jobs(songs, args.output, extension, options, args.force)
+    where = f"the Dask cluster at {args.scheduler}" if args.scheduler else "a local Dask cluster"
+    print(f"{len(jobs)} renders of {len(songs)} songs on {where}", file=sys.stderr)
+    with batch_progress(jobs) as advance:
+        results = run_jobs(jobs, args.output, args.scheduler, args.workers, advance, failed)
+    results += failed
+    counts = {status: sum(r.status == status for r in results) for status in ("done", "skipped", "failed")}
+    for result in (r for r in results if r.status == "failed"):
+        print(f"failed: {result.file}: {result.error}", file=sys.stderr)
+    print(
+        f"done {counts['done']}, skipped {counts['skipped']}, failed {counts['failed']}; "
+        f"listed in {args.output / 'catalog.json'}"
+    )
+    return 1 if counts["failed"] else 0
 
 
 def _presets(_args: argparse.Namespace) -> int:

@@ -21,3 +21,7 @@ class OutputError(StemhostError, OSError):
 
 class DeviceError(StemhostError, RuntimeError):
     """An audio device cannot be opened or has gone away."""
+
+
+class ClusterError(StemhostError, RuntimeError):
+    """A Dask cluster cannot be reached or used."""

@@ -44,8 +44,11 @@ class Variant:
         return session
 
 
-def parse_variants(spec: str, session: Session) -> list[Variant]:
-    """Expand a ``--variants`` specification for a session, in the order given, without repeats."""
+def parse_variants(spec: str, session: Session | None) -> list[Variant]:
+    """Expand a ``--variants`` specification for a session, in the order given, without repeats.
+
+    With no session, only the specification itself is checked (minus-one and solo:ROLE depend on the stems).
+    """
     items = [item.strip() for item in spec.split(",")]
     if not spec.strip() or not all(items):
         raise SessionError(f"--variants {spec!r}: give a comma-separated list, e.g. full,karaoke,keys=-2..+2")
@@ -66,10 +69,12 @@ def _combine(parts: tuple[Variant, ...]) -> Variant:
     return Variant("-".join(names), tuple(pr for p in parts for pr in p.presets), key)
 
 
-def _factor(text: str, session: Session, spec: str) -> list[Variant]:
+def _factor(text: str, session: Session | None, spec: str) -> list[Variant]:
     """The variants one factor stands for."""
     if text == "full":
         return [Variant("full")]
+    if text == "minus-one" and session is None:
+        return [Variant("minus-one")]
     if text == "minus-one":
         players = [s for s in session.stems if s.role not in VOCAL_ROLES and s.role not in NOT_A_PLAYER]
         if not players:
@@ -80,7 +85,7 @@ def _factor(text: str, session: Session, spec: str) -> list[Variant]:
         ]
     if text.startswith("solo:"):
         role = text[5:]
-        if not any(s.role == role for s in session.stems):
+        if session is not None and not any(s.role == role for s in session.stems):
             roles = ", ".join(sorted({s.role for s in session.stems}))
             raise SessionError(f"--variants {spec!r}: {text!r}: no stem has the role {role!r}; roles: {roles}")
         return [Variant(f"solo-{role}", ((text, Preset(stems=(StemPatch(role=role, solo=True),))),))]
