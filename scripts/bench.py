@@ -327,9 +327,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a 1-minute comparison and a 0.5/2-minute memory pair")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each render; the best wall time counts")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="work folder to keep and reuse (stems are cached)")
+    parser.add_argument(
+        "--catalog",
+        type=int,
+        nargs=2,
+        default=(8, 60),
+        metavar=("SONGS", "SECONDS"),
+        help="catalog throughput with 1 and 2 local workers: songs and their length (default 8 60; 0 0 skips it)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
-        args.minutes, args.memory_minutes = 1.0, (0.5, 2.0)
+        args.minutes, args.memory_minutes, args.catalog = 1.0, (0.5, 2.0), (4, 20)
     if args.repeat < 1 or args.minutes <= 0 or min(args.memory_minutes) <= 0:
         parser.error("--repeat and the lengths must be above 0")
     if not STEMHOST.is_file():
@@ -356,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         phrases = [synth_phrase(i) for i in range(STEMS)]
         lengths = sorted({args.minutes, *args.memory_minutes})
         sessions = {m: prepare(work, m, phrases) for m in lengths}
+        phrases_for_catalog = phrases[:6]
         del phrases
         minutes = ", ".join(f"{m:g}" for m in lengths)
         print(f"stems ready: {STEMS} stereo stems of {minutes} min ({time.perf_counter() - started:.1f} s)")
@@ -379,6 +388,12 @@ def main(argv: list[str] | None = None) -> int:
                 warm_cache(session)
                 command = stemhost_command(session, session.parent / "out_stemhost.wav")
                 growth[m].append(run_logged(f"{k + 1}: stemhost {m:g} min", command, session.parent / "stemhost.log"))
+        catalog = {}
+        if min(args.catalog) > 0:
+            import bench_catalog
+
+            print("catalog throughput (stemhost batch, local Dask cluster):")
+            catalog = bench_catalog.run(work, STEMHOST, *args.catalog, phrases_for_catalog, write_stem, measure)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -438,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         "memory_growth_ratio": round(growth_ratio, 3),
         "max_abs_difference": float(f"{difference:.3g}"),
         "busy_runs": len(busy_notes),
+        **catalog,
         "pass": {
             "wall": wall_ratio <= TARGET_WALL,
             "memory": memory_ratio <= TARGET_MEMORY,

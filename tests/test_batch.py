@@ -121,7 +121,11 @@ def cluster():
         for proc in [*workers.values(), scheduler]:
             proc.terminate()
         for proc in [*workers.values(), scheduler]:
-            proc.wait(timeout=30)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def test_a_corrupt_stem_fails_its_own_jobs_only(tmp_path, cluster, capsys):
@@ -185,3 +189,29 @@ def test_a_folder_without_sessions_is_one_clear_error(tmp_path, capsys):
     assert main(["batch", str(tmp_path / "empty"), "-o", str(tmp_path / "renders")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "no session.json in it or below it" in err and err.count("\n") == 1
+
+
+def test_an_interrupted_batch_carries_on_when_run_again(tmp_path):
+    catalog = make_catalog(tmp_path, songs=4, seconds=6.0)
+    out = tmp_path / "renders"
+    command = [str(Path(sys.executable).parent / "stemhost"), "batch", str(catalog), "--variants", VARIANTS,
+               "-o", str(out), "--format", "flac", "--workers", "1"]  # fmt: skip
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # background jobs ignore SIGINT
+    )
+    deadline = time.monotonic() + 120
+    while len(list(out.rglob("*.flac"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "error: interrupted; finished renders are in catalog.json" in err
+    finished = {f for f, o in manifest(out).items() if o["status"] == "done"}
+    assert 3 <= len(finished) < 20, "interrupted in the middle"
+    assert all((out / f).is_file() for f in finished)  # a job may also finish after the client stopped listening
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0
+    assert f"done {20 - len(finished)}, skipped {len(finished)}, failed 0" in done.stdout

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("error: interrupted; nothing was written", file=sys.stderr)
+        print(f"error: interrupted; {getattr(args, 'interrupted', 'nothing was written')}", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug: one line, the traceback with --debug
         if args.debug:
@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--force", action="store_true", help="replace another pack in the folder; render everything")
     _output_arguments(export)
-    export.set_defaults(run=_export)
+    export.set_defaults(run=_export, interrupted="finished files are in manifest.json; run it again to carry on")
 
     batch = _command(commands, "batch", "render every session under a folder, in variants, on Dask")
     batch.add_argument("catalog", type=Path, help="the folder holding the songs (every session.json below it)")
@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
     batch.add_argument("--force", action="store_true", help="render everything again, even what is up to date")
     _output_arguments(batch, threads=False)
-    batch.set_defaults(run=_batch)
+    batch.set_defaults(run=_batch, interrupted="finished renders are in catalog.json; run it again to carry on")
 
     presets = _command(commands, "presets", "list the bundled presets")
     presets.set_defaults(run=_presets)
