@@ -88,6 +88,11 @@ class StemCache:
         write_json_atomic(meta_path, {"sha256": file_sha256(audio_path), "frames": audio.shape[1], "sample_rate": rate})
         return audio_path
 
+    def lookup(self, key: str) -> Path | None:
+        """The WAV of an intact entry, or None (nothing is built)."""
+        audio_path = self.folder / f"{key}.wav"
+        return audio_path if self._intact(audio_path, self.folder / f"{key}.json") else None
+
     def _intact(self, audio_path: Path, meta_path: Path) -> bool:
         meta = _read_json(meta_path)
         return bool(meta) and audio_path.is_file() and file_sha256(audio_path) == meta.get("sha256")

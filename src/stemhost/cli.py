@@ -109,6 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
     _output_arguments(batch, threads=False)
     batch.set_defaults(run=_batch, interrupted="finished renders are in catalog.json; run it again to carry on")
 
+    devices = _command(commands, "devices", "list the audio output devices, the default marked")
+    devices.set_defaults(run=_devices)
+
+    play = _command(commands, "play", "play a session live, with a mixer in the terminal")
+    _session_arguments(play)
+    play.add_argument("--device", help="output device: a name (or part of one) or a number from `stemhost devices`")
+    play.add_argument("--blocksize", type=_positive_int, default=256, help="frames per audio callback (default 256)")
+    play.add_argument("--start", type=_clock, default=0.0, metavar="TIME", help="start here: seconds or m:ss")
+    play.add_argument("--duration", type=_clock, metavar="TIME", help="stop after this long: seconds or m:ss")
+    play.add_argument("--no-ui", action="store_true", help="play without the mixer; print xruns and latency at the end")
+    play.add_argument("--save-as", type=Path, metavar="FILE", help="`w` in the mixer writes the mix here")
+    play.set_defaults(run=_play)
+
     presets = _command(commands, "presets", "list the bundled presets")
     presets.set_defaults(run=_presets)
 
@@ -212,6 +225,18 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _clock(text: str) -> float:
+    """Seconds, or m:ss(.fff)."""
+    minutes, _, seconds = text.rpartition(":")
+    try:
+        value = float(seconds) + 60.0 * (int(minutes) if minutes else 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time; write seconds (65) or m:ss (1:05)") from None
+    if not (0 <= value < 86400) or math.isnan(value):
+        raise argparse.ArgumentTypeError(f"{text!r} must lie between 0 and 24 hours")
     return value
 
 
@@ -367,6 +392,30 @@ def _batch(args: argparse.Namespace) -> int:
         f"listed in {args.output / 'catalog.json'}"
     )
     return 1 if counts["failed"] else 0
+
+
+def _devices(_args: argparse.Namespace) -> int:
+    from stemhost.devices import NO_DEVICE_HELP, output_devices
+
+    devices = output_devices()
+    for d in devices:
+        mark = "*" if d.default else " "
+        print(f"{mark} {d.index:>3}  {d.name}  ({d.host_api}, {d.channels} out, {d.sample_rate} Hz)")
+    if not devices:
+        print(f"no output device; {NO_DEVICE_HELP}")
+    return 0
+
+
+def _play(args: argparse.Namespace) -> int:
+    from stemhost.play import PlayOptions, play_headless
+
+    session = _prepared_session(args)
+    options = PlayOptions(args.device, args.blocksize, args.start, args.duration)
+    if args.no_ui:
+        return play_headless(session, args.session, options)
+    from stemhost.mixer import run_mixer
+
+    return run_mixer(session, args.session, options, args.save_as or args.session)
 
 
 def _presets(_args: argparse.Namespace) -> int:

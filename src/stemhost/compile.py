@@ -138,7 +138,8 @@ def compile_graph(
         for send in stem.sends:
             buses[send.bus].edges.append(Edge(f"stem:{stem.name}", _linear(send.level_db)))
     for bus in session.buses:
-        target(bus.output).edges.append(Edge(f"bus:{bus.name}", 1.0))
+        if bus.device_channels is None:  # a bus for other device channels reaches no mix (live playback sends it)
+            target(bus.output).edges.append(Edge(f"bus:{bus.name}", 1.0))
     return MixGraph(stems, list(buses.values()), master, rate, block_size, workers)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -86,19 +86,35 @@ def pan_gains(pan: float, gain_db: float, channels: int) -> tuple[float, float]:
     return gain * min(1.0, 1.0 - pan), gain * min(1.0, 1.0 + pan)
 
 
+def ramp(start: float, end: float, n: int) -> np.ndarray:
+    """Gains moving linearly from start to end over n frames (the end reached on the last frame)."""
+    return np.linspace(start, end, n + 1, dtype=np.float32)[1:]
+
+
 @dataclass
 class StemNode:
-    """One stem's strip: source → chain → fader and pan → a stereo block."""
+    """One stem's strip: source → chain → fader and pan → a stereo block.
+
+    Live changes go through :meth:`set_gains`: the next block ramps from the old gains to the new
+    ones, so nothing clicks; a stem ramped to silence stops running its chain.
+    """
 
     name: str
     source: StemSource
     chain: AlignedChain
     gains: tuple[float, float]
     audible: bool
+    _target: tuple[float, float] | None = None
 
     @property
     def latency(self) -> int:
         return self.chain.latency
+
+    def set_gains(self, gains: tuple[float, float]) -> None:
+        """Ramp to new left and right gains over the next block ((0, 0) mutes)."""
+        if not self.audible:
+            self.gains, self.audible = (0.0, 0.0), True
+        self._target = gains
 
     def render(self, n: int) -> np.ndarray | None:
         """The next n frames as ``(2, n)``, or None when the stem is silent (muted or not soloed)."""
@@ -106,11 +122,16 @@ class StemNode:
         if not self.audible:  # the source still advances, so the song's length counts it
             return None
         wet = self.chain.process(block)
-        if wet.shape[0] == 2 and self.gains == (1.0, 1.0):
+        start, end = self.gains, self._target or self.gains
+        if wet.shape[0] == 2 and start == end == (1.0, 1.0):
             return wet
         out = np.empty((2, n), dtype=np.float32)
-        np.multiply(wet[0], self.gains[0], out=out[0])
-        np.multiply(wet[-1], self.gains[1], out=out[1])
+        for side in (0, 1):
+            gain = start[side] if start[side] == end[side] else ramp(start[side], end[side], n)
+            np.multiply(wet[-1 if side else 0], gain, out=out[side])
+        if self._target is not None:
+            self.gains, self._target = self._target, None
+            self.audible = self.gains != (0.0, 0.0)
         return out
 
 
@@ -121,17 +142,23 @@ class Edge:
     source: str  # "stem:NAME" or "bus:NAME"
     level: float  # linear
     delay: SampleFifo | None = None
+    target: float | None = None  # live: the level to ramp to over the next block
 
 
 @dataclass
 class BusNode:
-    """A summing point with a chain and a fader. The master is a bus too."""
+    """A summing point with a chain and a fader. The master is a bus too.
+
+    Live changes to its fader and its inputs' levels (``target_gain``, ``Edge.target``) ramp over
+    the next block.
+    """
 
     name: str
     chain: AlignedChain
     gain: float
     edges: list[Edge] = field(default_factory=list)
     input_latency: int = 0
+    target_gain: float | None = None
 
     @property
     def latency(self) -> int:
@@ -145,11 +172,18 @@ class BusNode:
             if edge.delay is not None:
                 edge.delay.push(signal if signal is not None else np.zeros((2, n), np.float32))
                 signal = edge.delay.pop(n)
-            if signal is not None:
+            if signal is not None and edge.target is not None:
+                mix += signal * ramp(edge.level, edge.target, n)
+            elif signal is not None:
                 mix += signal if edge.level == 1.0 else signal * np.float32(edge.level)
+            if edge.target is not None:
+                edge.level, edge.target = edge.target, None
         out = self.chain.process(mix)
-        if self.gain != 1.0:
-            out *= np.float32(self.gain)
+        if self.target_gain is not None:
+            out = out * ramp(self.gain, self.target_gain, n)
+            self.gain, self.target_gain = self.target_gain, None
+        elif self.gain != 1.0:
+            out = out * np.float32(self.gain)
         return out
 
 
@@ -210,14 +244,21 @@ class MixGraph:
         """Frames of real audio in the longest stem delivered so far (its length once done)."""
         return max(s.source.frames_out for s in self.stems)
 
-    def stream(self) -> Iterator[MixBlock]:
+    def stream(self, control: Callable[[], None] | None = None) -> Iterator[MixBlock]:
         """The mix, block after block, pipelined for throughput (offline rendering and live playback both use it).
 
         Once a block's stems are done, its first level of buses goes to the workers and, behind
         it, the next block's stems; those run while the caller's thread renders this block's master
         and consumes it. The stems (and :attr:`sources_done`) are thus a block ahead of the output.
+
+        Args:
+            control: called whenever no stem is rendering, just before the next block's stems start:
+                the one safe moment to change stems and their sources (live playback's changes).
+                What it changes is heard from the block after the next one yielded.
         """
         n = self.block_size
+        if control is not None:
+            control()
         pending = [self._pool.submit(stem.render, n) for stem in self.stems]
         while True:
             stems = {stem.name: job.result() for stem, job in zip(self.stems, pending, strict=True)}
@@ -225,6 +266,8 @@ class MixGraph:
             first = (
                 [(bus, self._pool.submit(bus.render, n, outputs)) for bus in self._levels[0]] if self._levels else []
             )
+            if control is not None:
+                control()
             pending = [self._pool.submit(stem.render, n) for stem in self.stems]
             for bus, job in first:
                 outputs[f"bus:{bus.name}"] = job.result()

@@ -89,6 +89,11 @@ class Bus(_Frozen):
     gain_db: FaderDb = 0.0
     chain: Chain = ()
     output: Name = MASTER
+    device_channels: tuple[Annotated[int, Field(ge=1, le=64)], Annotated[int, Field(ge=1, le=64)]] | None = Field(
+        default=None,
+        description="live playback: send this bus to these two output channels of the device (1-based, e.g. [3, 4] "
+        "for in-ear monitors) instead of its output; offline renders leave it out of the mix",
+    )
 
 
 class Loudness(_Frozen):

@@ -97,3 +97,30 @@ def load_session_data(data: object, path: Path) -> Session:
     session = load_model(Session, data, path.name)
     check_routing(session, path.name)
     return session
+
+
+def save_mix(path: Path, session: Session, like: Path) -> None:
+    """Write a session's mix (faders, pans, mutes, solos, key and tempo) into a session file, keeping the rest.
+
+    Args:
+        path: the file to write (the session itself, or a new file beside it).
+        session: the session holding the mix.
+        like: the session file whose other contents are kept (stems are found relative to its folder).
+    """
+    data = read_json(like)
+    stems = {s.name: s for s in session.stems}
+    for entry in data.get("stems", []):
+        stem = stems.get(entry.get("name"))
+        if stem is not None:
+            entry.update(gain_db=stem.gain_db, pan=stem.pan, mute=stem.mute, solo=stem.solo)
+    buses = {b.name: b for b in session.buses}
+    for entry in data.get("buses", []):
+        if entry.get("name") in buses:
+            entry["gain_db"] = buses[entry["name"]].gain_db
+    data.setdefault("master", {})["gain_db"] = session.master.gain_db
+    data["key_shift"], data["tempo"] = session.key_shift, session.tempo
+    if path.resolve().parent != like.resolve().parent:  # stem paths are relative to the session's folder
+        for entry in data.get("stems", []):
+            entry["file"] = str((like.parent / entry["file"]).resolve())
+    load_session_data(data, path)  # never write a session that would not load
+    write_json_atomic(path, data)

@@ -189,6 +189,25 @@ class StemSource:
         self._eof = data.shape[1] < n or self._frames_read >= self.info.frames
         return data
 
+    def seek(self, frame: int) -> None:
+        """Go on from a frame at the session rate (live playback: seeking and loops)."""
+        position = min(self.info.frames, round(frame * self.info.sample_rate / self.sample_rate))
+        self._file.close()
+        self._file = open_reader(self.info.path)
+        if isinstance(self._file, SequentialSoundFile):  # no exact seek in MP3: decode up to the frame
+            for _ in range(position // READ_FRAMES):
+                self._file.read(READ_FRAMES)
+            self._file.read(position % READ_FRAMES)
+        else:
+            self._file.seek(position)
+        self._frames_read, self._eof = position, position >= self.info.frames
+        self.frames_out = frame
+        self._fifo = SampleFifo(self.channels)
+        if self._resampler is not None:
+            self._resampler = soxr.ResampleStream(
+                self.info.sample_rate, self.sample_rate, self.channels, dtype="float32", quality="VHQ"
+            )
+
     def close(self) -> None:
         """Release the file."""
         self._file.close()

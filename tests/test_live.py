@@ -1,0 +1,250 @@
+"""Live playback through a real, clocked audio stream: JACK's dummy backend (started by scripts/test).
+
+The machine's own stalls can make the JACK server xrun through no fault of stemhost; the tests
+fail for the program's faults: render underruns (the render thread left the ring short), a
+callback slower than its block, or a ring that ran nearly dry.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import time
+
+import numpy as np
+import pytest
+
+import stemhost.devices
+from stemhost.cli import main
+from stemhost.live import Player
+from stemhost.play import PlayOptions, playing
+from stemhost.render import RenderOptions, render_session
+from stemhost.sessions import load_session
+
+from conftest import noise, read_audio, tone, write_audio, write_session
+
+SR = 48000
+
+
+def band(tmp_path, stems: int, seconds: float, pitched: bool = True) -> tuple:
+    """stems stems (tones, one noise drum), each with an EQ and a compressor, a reverb send, a master limiter."""
+    entries = []
+    for i in range(stems):
+        name = f"s{i:02d}"
+        audio = noise(seconds, channels=2, level=0.05, seed=i) if i == 0 else tone(110 * (1 + i % 7), seconds, level=0.05)
+        write_audio(tmp_path / f"{name}.wav", audio)
+        entries.append(
+            {
+                "name": name,
+                "file": f"{name}.wav",
+                "role": "drums" if i == 0 else ("keys" if pitched else "drums"),
+                "pan": (i % 5 - 2) / 4,
+                "chain": [
+                    {"type": "PeakFilter", "cutoff_frequency_hz": 500 + 100 * i, "gain_db": 2.0, "q": 1.0},
+                    {"type": "Compressor", "threshold_db": -20, "ratio": 3},
+                ],
+                "sends": [{"bus": "hall", "level_db": -12}],
+            }
+        )
+    data = {
+        "stems": entries,
+        "buses": [{"name": "hall", "chain": [{"type": "Reverb", "room_size": 0.7}]}],
+        "master": {"chain": [{"type": "Limiter", "threshold_db": -3}]},
+    }
+    path = write_session(tmp_path, data)
+    return load_session(path), path
+
+
+def program_faults(player: Player, blocksize: int) -> list[str]:
+    """What stemhost itself got wrong, whatever the server did."""
+    stats = player.callback_stats(blocksize)
+    faults = []
+    if player.render_underruns:
+        faults.append(f"{player.render_underruns} render underruns")
+    if stats.p99 > 0.5:
+        faults.append(f"callback p99 {100 * stats.p99:.0f} % of its block")
+    if player.device_xruns and player.min_fill < blocksize:
+        faults.append(f"{player.device_xruns} xruns with the ring down to {player.min_fill} frames")
+    return faults
+
+
+def test_sixteen_stems_play_at_blocksize_256_without_xruns(tmp_path, jack_device):
+    session, path = band(tmp_path, 16, 8.0)
+    with playing(session, path, PlayOptions(device="system", blocksize=256, duration_s=5.0)) as (player, _):
+        deadline = time.monotonic() + 20
+        while not player.ended and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert player.ended and player.error is None
+    assert not program_faults(player, 256), program_faults(player, 256)
+    stats = player.callback_stats(256)
+    assert stats.calls >= 5 * SR / 256 * 0.9
+    if player.device_xruns:  # the server's own, with stemhost's side clean: reported, not failed
+        print(f"note: the JACK server reported {player.device_xruns} xruns; stemhost kept its ring above "
+              f"{player.min_fill} frames and its callback at {100 * stats.worst:.0f} % of a block at worst")  # fmt: skip
+
+
+def test_live_output_equals_the_offline_render(tmp_path, jack_device):
+    session, path = band(tmp_path, 6, 4.0)
+    with playing(session, path, PlayOptions(device="system", capture_s=3.0)) as (player, _):
+        deadline = time.monotonic() + 20
+        while player.captured < 3 * SR and time.monotonic() < deadline:
+            time.sleep(0.05)
+        live = player.capture().T.copy()
+    render_session(session, path, tmp_path / "offline.wav", RenderOptions(bit_depth="32f", tail_s=0.0))
+    offline, _ = read_audio(tmp_path / "offline.wav")
+    assert live.shape[1] == 3 * SR
+    np.testing.assert_allclose(live, offline[:, : live.shape[1]], atol=1e-6)
+
+
+def silence_starts(signal: np.ndarray, after: int, floor: float = 1e-4) -> int:
+    """The first frame at or after ``after`` from which the signal stays below the floor."""
+    loud = np.flatnonzero(np.max(np.abs(signal), axis=0) > floor)
+    return int(max(after, loud[-1] + 1)) if loud.size else after
+
+
+def test_a_mute_is_heard_within_100_ms(tmp_path, jack_device):
+    write_audio(tmp_path / "a.wav", tone(220, 10.0, channels=2, level=0.3))
+    path = write_session(tmp_path, {"stems": [{"name": "a", "file": "a.wav"}]})
+    with playing(load_session(path), path, PlayOptions(device="system", capture_s=4.0)) as (player, _):
+        time.sleep(1.0)
+        asked = player.captured
+        player.change("stem", "a", mute=True)
+        time.sleep(1.0)
+        out = player.capture().T
+        latency_s = player.device_latency_s
+    heard_ms = 1000 * ((silence_starts(out, asked) - asked) / SR + latency_s)
+    assert np.max(np.abs(out[:, asked - 100 : asked])) > 0.2, "playing before the mute"
+    assert heard_ms <= 100, f"the mute was heard after {heard_ms:.0f} ms"
+    ramp = out[0, silence_starts(out, asked) - 300 : silence_starts(out, asked)]
+    assert np.max(np.abs(np.diff(ramp))) < 0.05, "the mute ramps down instead of clicking"
+
+
+def test_a_key_change_crosses_over_with_no_gap(tmp_path, jack_device):
+    for i, freq in enumerate((220.0, 330.0, 440.0, 550.0, 660.0, 880.0)):  # six pitched stems
+        write_audio(tmp_path / f"p{i}.wav", tone(freq, 20.0, level=0.08))
+    stems = [{"name": f"p{i}", "file": f"p{i}.wav", "role": "keys", "pan": 0.0} for i in range(6)]
+    path = write_session(tmp_path, {"stems": stems})
+    with playing(load_session(path), path, PlayOptions(device="system", capture_s=9.0)) as (player, _):
+        time.sleep(1.5)
+        asked, began = player.captured, time.monotonic()
+        player.set_key(2)
+        while player.preparing and time.monotonic() - began < 15:
+            time.sleep(0.01)
+        ready_s = time.monotonic() - began
+        time.sleep(2.0)
+        out = player.capture()[:, 0]
+        assert player.error is None and player.render_underruns == 0
+    print(f"key +2 heard {ready_s:.2f} s after it was asked for")
+    assert ready_s < 8.0
+    envelope = np.convolve(np.abs(out), np.ones(480) / 480, mode="valid")  # 10 ms windows
+    quiet = np.flatnonzero(envelope[: len(out) - SR // 2] <= 0.01)
+    assert not quiet.size, f"silent from {quiet[0] / SR:.3f} s ({len(quiet)} windows); asked at {asked / SR:.3f} s"
+    assert envelope[: len(out) - SR // 2].min() > 0.01, "no gap: never silent, before, during or after the change"
+
+    def magnitudes(start: int) -> tuple[float, float]:
+        """The spectrum at 220 Hz (the lowest stem) and at 246.9 Hz (it, two semitones up), 1 Hz bins."""
+        spectrum = np.abs(np.fft.rfft(out[start : start + SR] * np.hanning(SR)))
+        return float(spectrum[220]), float(spectrum[247])
+
+    before, after = magnitudes(asked - SR), magnitudes(len(out) - SR - 1)
+    assert before[0] > 10 * before[1] and after[1] > 10 * after[0], (before, after)
+
+
+def test_buses_play_on_their_own_device_channels(tmp_path):
+    """A bus with device_channels [3, 4] reaches only those channels (driven without a device)."""
+    write_audio(tmp_path / "band.wav", tone(220, 2.0, channels=2, level=0.3))
+    write_audio(tmp_path / "click.wav", noise(2.0, channels=2, level=0.2))
+    data = {
+        "stems": [{"name": "band", "file": "band.wav"}, {"name": "click", "file": "click.wav", "output": "ears"}],
+        "buses": [{"name": "ears", "device_channels": [3, 4]}],
+    }
+    path = write_session(tmp_path, data)
+    player = Player(load_session(path), path, SR, channels=4)
+    try:
+        player.start()
+        out = np.zeros((SR, 4), np.float32)
+
+        class Status:
+            output_underflow = False
+
+        for start in range(0, SR, 256):
+            while player.ring.fill < 256:  # no clock here: wait for the render thread as a device would
+                time.sleep(0.001)
+            player.callback(out[start : start + 256], 256, None, Status())
+    finally:
+        player.close()
+    band, _ = read_audio(tmp_path / "band.wav")
+    click, _ = read_audio(tmp_path / "click.wav")
+    np.testing.assert_allclose(out[:, :2].T, band[:, :SR], atol=1e-6)
+    np.testing.assert_allclose(out[:, 2:].T, click[:, :SR], atol=1e-6)
+
+
+def test_devices_lists_the_jack_device(jack_device, capsys):
+    assert main(["devices"]) == 0
+    assert "system  (JACK Audio Connection Kit" in capsys.readouterr().out
+
+
+def test_headless_play_reports_xruns_and_latency(tmp_path, jack_device, capsys):
+    _, path = band(tmp_path, 4, 3.0)
+    assert main(["play", str(path), "--no-ui", "--device", "system", "--start", "0:01", "--duration", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "played 0:01" in out and "xruns:" in out and "render underruns" in out
+    assert "latency:" in out and "audio callback: median" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--device", "no such card"], "error: --device 'no such card': no output device matches it; give a name"),
+        (["--start", "9:00"], "error: --start 540: the song is 3.0 s long; start before its end"),
+        (["--start", "soon"], "'soon' is not a time"),
+    ],
+)
+def test_bad_play_requests_are_one_clear_error(tmp_path, jack_device, capsys, args, message):
+    _, path = band(tmp_path, 2, 3.0)
+    try:
+        status = main(["play", str(path), "--no-ui", *args])
+    except SystemExit as exit_info:
+        status = exit_info.code
+    err = capsys.readouterr().err
+    assert status in (1, 2) and message in err and "Traceback" not in err
+
+
+def test_no_device_and_no_portaudio_say_how_to_get_one(tmp_path, monkeypatch, capsys):
+    _, path = band(tmp_path, 2, 1.0)
+    monkeypatch.setattr(stemhost.devices, "output_devices", lambda: [])
+    assert main(["play", str(path), "--no-ui"]) == 1
+    assert "no audio output device is available; connect a sound card, or start a JACK server" in capsys.readouterr().err
+    monkeypatch.undo()
+    real_import = builtins.__import__
+
+    def no_portaudio(name, *args, **kwargs):
+        if name == "sounddevice":
+            raise OSError("PortAudio library not found")  # what sounddevice raises without libportaudio2
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_portaudio)
+    assert main(["devices"]) == 1
+    assert "apt-get install libportaudio2" in capsys.readouterr().err
+
+
+def test_a_device_that_cannot_open_is_one_clear_error(tmp_path, jack_device, capsys):
+    write_audio(tmp_path / "a.wav", tone(220, 1.0))
+    data = {"stems": [{"name": "a", "file": "a.wav", "output": "ears"}], "buses": [{"name": "ears", "device_channels": [5, 6]}]}
+    path = write_session(tmp_path, data)
+    assert main(["play", str(path), "--no-ui", "--device", "system"]) == 1
+    err = capsys.readouterr().err
+    assert "error: --device 'system' has 2 output channels; the session routes a bus to channel 6" in err
+
+
+def test_saving_the_mix_writes_the_session(tmp_path):
+    _, path = band(tmp_path, 2, 1.0)
+    player = Player(load_session(path), path, SR)
+    try:
+        player.change("stem", "s01", gain_db=-6.0, mute=True)
+        player.save(tmp_path / "mine.json")
+    finally:
+        player.close()
+    saved = json.loads((tmp_path / "mine.json").read_text())
+    assert saved["stems"][1]["gain_db"] == -6.0 and saved["stems"][1]["mute"] is True
+    assert load_session(tmp_path / "mine.json").stems[1].mute
