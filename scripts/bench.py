@@ -154,7 +154,7 @@ def session_data(files: list[str]) -> dict:
             {
                 "name": f"stem{i + 1:02d}",
                 "file": file,
-                "role": ROLES[i],
+                "role": ROLES[i % len(ROLES)],
                 "chain": [eq, compressor],
                 "sends": [{"bus": "room" if i % 2 else "hall", "level_db": -12.0}],
             }
@@ -335,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("SONGS", "SECONDS"),
         help="catalog throughput with 1 and 2 local workers: songs and their length (default 8 60; 0 0 skips it)",
     )
+    parser.add_argument("--no-live", action="store_true", help="skip the live playback figures")
     args = parser.parse_args(argv)
     if args.quick:
         args.minutes, args.memory_minutes, args.catalog = 1.0, (0.5, 2.0), (4, 20)
@@ -364,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         phrases = [synth_phrase(i) for i in range(STEMS)]
         lengths = sorted({args.minutes, *args.memory_minutes})
         sessions = {m: prepare(work, m, phrases) for m in lengths}
-        phrases_for_catalog = phrases[:6]
+        phrases_for_catalog = phrases[:8]
         del phrases
         minutes = ", ".join(f"{m:g}" for m in lengths)
         print(f"stems ready: {STEMS} stereo stems of {minutes} min ({time.perf_counter() - started:.1f} s)")
@@ -388,6 +389,12 @@ def main(argv: list[str] | None = None) -> int:
                 warm_cache(session)
                 command = stemhost_command(session, session.parent / "out_stemhost.wav")
                 growth[m].append(run_logged(f"{k + 1}: stemhost {m:g} min", command, session.parent / "stemhost.log"))
+        live = {}
+        if not args.no_live:
+            import bench_live
+
+            print("live playback (JACK dummy backend, blocksize 256):")
+            live = bench_live.run(work, phrases_for_catalog, write_stem, session_data)
         catalog = {}
         if min(args.catalog) > 0:
             import bench_catalog
@@ -454,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_abs_difference": float(f"{difference:.3g}"),
         "busy_runs": len(busy_notes),
         **catalog,
+        **live,
         "pass": {
             "wall": wall_ratio <= TARGET_WALL,
             "memory": memory_ratio <= TARGET_MEMORY,

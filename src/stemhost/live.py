@@ -171,6 +171,8 @@ class Player:
         self.error: BaseException | None = None
         self.min_fill = self.ring.capacity  # the emptiest the ring was when a callback came (frames)
         self._times = np.zeros(TIMING_SLOTS, dtype=np.int64)
+        self._render_times = np.zeros(TIMING_SLOTS, dtype=np.int64)  # the render thread's work per block
+        self._renders = 0
         self._calls = 0
         self._capture = np.zeros((round(capture_s * sample_rate), channels), np.float32) if capture_s else None
         self.captured = 0
@@ -217,10 +219,14 @@ class Player:
 
     def _render_loop(self) -> None:
         try:
+            began = time.perf_counter_ns()
             for mix in self.graph.stream(control=self._control):
+                self._render_times[self._renders % TIMING_SLOTS] = time.perf_counter_ns() - began
+                self._renders += 1
                 if self._stop.is_set():
                     return
                 self._write(mix)
+                began = time.perf_counter_ns()  # what follows is rendering, not waiting for ring space
                 if self.ended:
                     return
         except BaseException as exc:  # reported by the UI and on exit; the callback plays silence
@@ -559,12 +565,11 @@ class Player:
 
     def callback_stats(self, blocksize: int) -> CallbackStats:
         """The callback's time per block as a fraction of the block's duration."""
-        count = min(self._calls, TIMING_SLOTS)
-        if count == 0:
-            return CallbackStats(0, math.nan, math.nan, math.nan)
-        budget_ns = blocksize / self.sample_rate * 1e9
-        times = self._times[:count] / budget_ns
-        return CallbackStats(self._calls, float(np.median(times)), float(np.percentile(times, 99)), float(times.max()))
+        return _stats(self._times, self._calls, blocksize / self.sample_rate)
+
+    def render_stats(self) -> CallbackStats:
+        """The render thread's work per render block (the graph, not its waits) as a fraction of its duration."""
+        return _stats(self._render_times, self._renders, self.render_block / self.sample_rate)
 
     def capture(self) -> np.ndarray:
         """What the callback handed the device so far, as ``(frames, channels)``."""
@@ -581,6 +586,14 @@ class Player:
         self.graph.close()
         for source in self._base_sources.values():
             source.close()
+
+
+def _stats(times_ns: np.ndarray, count: int, budget_s: float) -> CallbackStats:
+    kept = min(count, TIMING_SLOTS)
+    if kept == 0:
+        return CallbackStats(0, math.nan, math.nan, math.nan)
+    times = times_ns[:kept] / (budget_s * 1e9)
+    return CallbackStats(count, float(np.median(times)), float(np.percentile(times, 99)), float(times.max()))
 
 
 def _strips(session: Session) -> dict[tuple[str, str], Strip]:

@@ -2,7 +2,7 @@
 
 The mixer only reads the player's figures and calls the :class:`~stemhost.live.Player` methods that
 queue changes (``change``, ``seek``, ``toggle_play``, ``set_loop``, ...), so the audio callback never
-waits for the UI. Meters show each strip's peak in dBFS, refreshed 30 times a second, falling at
+waits for the UI. Meters show each strip's peak in dBFS, refreshed 25 times a second, falling at
 20 dB/s, with a peak hold of 1.5 s.
 """
 
@@ -25,7 +25,7 @@ from stemhost.live import Player, Strip, Transport
 from stemhost.model import Session
 from stemhost.play import PlayOptions, playing, report
 
-REFRESH_S = 1 / 30  # meter and transport refresh
+REFRESH_S = 1 / 25  # meter and transport refresh
 FADER_STEP_DB = 1.0  # shift+up / shift+down, pageup / pagedown
 FADER_RANGE_DB = (-120.0, 24.0)  # the session format's limits
 SEEK_S = 5.0
@@ -102,8 +102,10 @@ class StripRow(Static):
         self.redraw()
 
     def redraw(self) -> None:
-        """Show the strip's values now (the meters wait for the next refresh)."""
-        self.update(self.line(), layout=False)
+        """Show the strip's values now (the meters wait for the next refresh); unchanged rows cost nothing."""
+        line = self.line()
+        if line != self.content:
+            self.update(line, layout=False)
 
     def line(self) -> Text:
         """The row's text as it is shown."""
@@ -157,9 +159,9 @@ class MixerApp(App[None]):
         Binding("pagedown", "fader(-1)", "fader down", show=False),
         Binding("left", f"seek({-SEEK_S})", "seek back", group=SEEK, key_display="←"),
         Binding("right", f"seek({SEEK_S})", "seek on", group=SEEK, key_display="→"),
-        Binding("m", "mute", "mute"),
-        Binding("s", "solo", "solo"),
-        Binding("space", "play_pause", "play/pause", key_display="␣"),
+        Binding("m", "toggle('mute')", "mute"),
+        Binding("s", "toggle('solo')", "solo"),
+        Binding("space", "play_pause", "play/pause"),
         Binding("left_square_bracket", "loop_point('start')", "loop start", group=LOOP, key_display="["),
         Binding("right_square_bracket", "loop_point('end')", "loop end", group=LOOP, key_display="]"),
         Binding("l", "toggle_loop", "loop", group=LOOP),
@@ -212,7 +214,11 @@ class MixerApp(App[None]):
             self.player.cpu_load = float(stream.cpu_load)
         for key, peak in self.player.take_peaks().items():
             self.rows[key].feed(peak, dt, now)
-        self.transport_line.update(self.transport_text(self.player.transport()))
+        text = self.transport_text(self.player.transport())
+        if text != self.transport_line.content:  # a new layout only when a line comes or goes
+            self.transport_line.update(
+                text, layout=text.plain.count("\n") != str(self.transport_line.content).count("\n")
+            )
 
     def transport_text(self, t: Transport) -> Text:
         """The transport line (and a second line for preparing, errors and a stopped device)."""
@@ -227,7 +233,7 @@ class MixerApp(App[None]):
             f"  xruns {t.device_xruns} device / {t.render_underruns} render  latency {t.latency_ms:.1f} ms"
         )
         if t.preparing:
-            text.append(f"\npreparing {t.preparing}", "yellow")
+            text.append(f"\n{t.preparing}", "yellow")
         stream = self.player.stream
         if self.player.error is not None:
             text.append(f"\nerror: {self.player.error}", "bold red")
@@ -259,13 +265,8 @@ class MixerApp(App[None]):
         self.player.change(s.kind, s.name, gain_db=gain)
         self.rows[self.order[self.selected]].redraw()
 
-    def action_mute(self) -> None:
-        self._toggle("mute")
-
-    def action_solo(self) -> None:
-        self._toggle("solo")
-
-    def _toggle(self, what: str) -> None:
+    def action_toggle(self, what: str) -> None:
+        """Mute or solo the selected stem (buses and the master have neither)."""
         s = self.strip
         if s.kind != "stem":
             self.say(f"{s.name}: only stems {what}; buses and the master have a fader", error=True)
@@ -277,11 +278,14 @@ class MixerApp(App[None]):
         self.player.toggle_play()
 
     def action_seek(self, seconds: float) -> None:
+        if self.player.ended:  # the player's render thread has stopped: nothing would play from there
+            self.say("playback has ended; q quits", error=True)
+            return
         self.player.seek(self.player.position_s + seconds)
 
     def action_loop_point(self, which: str) -> None:
-        position = self.player.position_s
-        self.player.set_loop(**{f"{which}_s": position})
+        """Set the loop's start or end where the song is heard now."""
+        self.player.set_loop(**{f"{which}_s": self.player.position_s})
 
     def action_toggle_loop(self) -> None:
         if self.player.loop is None:

@@ -1,0 +1,90 @@
+"""Live playback load: the audio callback's and the render thread's time per block, for 8, 16 and 32 stems.
+
+Each session (stems with an EQ and a compressor, two reverb sends, a master limiter; the main
+benchmark's phrases) plays for a few seconds through JACK's dummy backend at blocksize 256, the
+way `stemhost play --no-ui` plays it. Reported as fractions of a block's duration: the callback
+(the audio thread), median and 99th percentile, and the render thread's work per 512-frame render
+block, with the device's xruns and the render underruns. A JACK server must be running, or
+``jackd`` installed (then one is started for the run: ``jackd -d dummy -r 48000 -p 256``).
+
+SPDX-License-Identifier: GPL-3.0-or-later
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+BLOCKSIZE = 256
+
+
+def jack_running() -> bool:
+    return shutil.which("jack_lsp") is not None and subprocess.run(["jack_lsp"], capture_output=True).returncode == 0
+
+
+def start_jack() -> subprocess.Popen | None:
+    """A JACK dummy server for the run, if none is running and jackd is installed."""
+    if jack_running() or shutil.which("jackd") is None:
+        return None
+    realtime = "-R" if subprocess.run(["chrt", "-f", "10", "true"], capture_output=True).returncode == 0 else "--no-realtime"
+    server = subprocess.Popen(["jackd", realtime, "-d", "dummy", "-r", "48000", "-p", "256"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True)
+    return server
+
+
+def play_for(session_path: Path, seconds: float) -> dict:
+    from stemhost.play import PlayOptions, playing
+    from stemhost.sessions import load_session
+
+    session = load_session(session_path)
+    with playing(session, session_path, PlayOptions(device="system", blocksize=BLOCKSIZE, duration_s=seconds)) as (player, _):
+        while not player.ended:
+            time.sleep(0.05)
+    audio, render = player.callback_stats(BLOCKSIZE), player.render_stats()
+    return {
+        "callback_median": round(audio.median, 4),
+        "callback_p99": round(audio.p99, 4),
+        "render_median": round(render.median, 4),
+        "render_p99": round(render.p99, 4),
+        "device_xruns": player.device_xruns,
+        "render_underruns": player.render_underruns,
+    }
+
+
+def run(work: Path, phrases, write_stem, session_data, seconds: float = 8.0) -> dict:
+    """Print and return the live figures (empty when no JACK server can be had)."""
+    server = start_jack()
+    if not jack_running():
+        print("  skipped: no JACK server and no jackd to start one (apt-get install jackd2)")
+        return {}
+    results = {}
+    try:
+        for stems in (8, 16, 32):
+            folder = work / f"live-{stems}"
+            folder.mkdir(parents=True, exist_ok=True)
+            files = []
+            for i in range(stems):
+                name = f"stem{i + 1:02d}.wav"
+                write_stem(folder / name, phrases[i % len(phrases)], round((seconds + 2) * 48000))
+                files.append(name)
+            data = session_data(files)
+            for k, stem in enumerate(data["stems"]):
+                stem["name"], stem["role"] = f"stem{k + 1:02d}", "keys"
+            (folder / "session.json").write_text(json.dumps(data))
+            figures = play_for(folder / "session.json", seconds)
+            results[stems] = figures
+            print(
+                f"  {stems:>2} stems: callback median {100 * figures['callback_median']:.2f} %, "
+                f"p99 {100 * figures['callback_p99']:.2f} % of a {BLOCKSIZE}-frame block; render thread median "
+                f"{100 * figures['render_median']:.1f} %, p99 {100 * figures['render_p99']:.1f} % of a 512-frame block; "
+                f"xruns {figures['device_xruns']} (device), {figures['render_underruns']} (render)"
+            )
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+    return {"live": results}
