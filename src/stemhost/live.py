@@ -100,7 +100,6 @@ class _Jump:
     """A pending transport jump: fade out, then move every source."""
 
     frame: int
-    resume: bool = True
 
 
 class Player:
@@ -114,6 +113,8 @@ class Player:
         start_s: where playback starts, in seconds of the song.
         duration_s: stop after this many seconds (None: at the end).
         capture_s: keep this many seconds of what the callback hands the device (for tests).
+        render_block: frames the graph renders at a time.
+        held: play silence until :meth:`release` (the mixer starts it once drawn).
     """
 
     def __init__(
@@ -126,6 +127,7 @@ class Player:
         duration_s: float | None = None,
         capture_s: float = 0.0,
         render_block: int = RENDER_BLOCK,
+        held: bool = False,
     ) -> None:
         self.session_path = session_path
         self.sample_rate = sample_rate
@@ -161,6 +163,7 @@ class Player:
         self._pausing = False
         self._pending_jump: _Jump | None = _Jump(start) if start else None
         self.playing = True
+        self.held = held
         self.ended = False
         self.loop: tuple[float, float] | None = None
         self.loop_on = False
@@ -187,6 +190,9 @@ class Player:
     def callback(self, outdata: np.ndarray, frames: int, _time, status) -> None:
         """sounddevice's callback: copy prepared frames into ``outdata``, fill the rest with silence, count."""
         began = time.perf_counter_ns()
+        if self.held:  # not started yet (the mixer draws first): silence, the ring stays full
+            outdata.fill(0.0)
+            return
         if status.output_underflow:
             self.device_xruns += 1
         if self.playing and not self.ended:
@@ -211,6 +217,7 @@ class Player:
         Python's threads hand the GIL over every 5 ms by default, longer than a 256-frame block
         (5.3 ms at 48 kHz): the callback could wait that long for it. While playing, it is 0.5 ms.
         """
+        self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(GIL_SWITCH_S)
         self._thread.start()
         deadline = time.monotonic() + 10.0
@@ -227,8 +234,6 @@ class Player:
                     return
                 self._write(mix)
                 began = time.perf_counter_ns()  # what follows is rendering, not waiting for ring space
-                if self.ended:
-                    return
         except BaseException as exc:  # reported by the UI and on exit; the callback plays silence
             self.error = exc
             self.ended = True
@@ -266,6 +271,8 @@ class Player:
         if self._discard:
             self._discard = False
             return
+        if not self.playing or self.ended:
+            return  # rendered only to apply changes while paused or after the end: not heard
         block = mix.master
         skip = min(self._to_skip, block.shape[1])
         self._to_skip -= skip
@@ -299,14 +306,25 @@ class Player:
     def _after_block(self) -> None:
         """Loops, the end of the song or of --duration, and pauses, decided after each block."""
         frame = self._song_frame
-        if self.loop_on and self.loop is not None and frame >= round(self.loop[1] * self.sample_rate):
+        if (
+            self.loop_on
+            and self.loop is not None
+            and self._pending_jump is None  # asked already: wait for it
+            and frame >= round(self.loop[1] * self.sample_rate)
+        ):
             self._jump_to(round(self.loop[0] * self.sample_rate))
-        elif (self._stop_at is not None and frame >= self._stop_at) or (
-            self.graph.sources_done and frame >= self.length_frames
+        elif self._pending_jump is None and (
+            (self._stop_at is not None and frame >= self._stop_at)
+            or (self.graph.sources_done and frame >= self.length_frames)
         ):
             self.ended = True
-        while not self.playing and not self._stop.is_set() and self._changes.empty():
-            time.sleep(0.01)  # paused: the ring drains, the callback plays silence
+        while (
+            (not self.playing or self.ended)
+            and not self._stop.is_set()
+            and self._changes.empty()
+            and self._pending_jump is None
+        ):
+            time.sleep(0.01)  # paused or at the end: the ring drains, the callback plays silence
 
     # ------------------------------------------------------------------ key and tempo while playing
 
@@ -492,6 +510,10 @@ class Player:
         master = self.session.master.model_copy(update={"gain_db": self.strips[("master", MASTER)].gain_db})
         return self.session.model_copy(update={"stems": stems, "buses": buses, "master": master})
 
+    def release(self) -> None:
+        """Start playing a player made with held=True."""
+        self.held = False
+
     def save(self, path: Path) -> None:
         """Write the mixer's mix, key and tempo into a session file (the session's own, or a new one)."""
         from stemhost.sessions import save_mix
@@ -503,17 +525,22 @@ class Player:
         """Pause (after a short fade) or go on."""
         if self.playing and not self._pausing:
             self._changes.put(self._pause)
-        else:
-            self._pausing, self._fade_in, self.playing = False, True, True
+        else:  # go on from where it stopped: the sources moved on while changes were applied
+            self._pausing, self.playing = False, True
+            self._changes.put(lambda: self._jump_to(self._song_frame))
 
     def _pause(self) -> None:
         self._fade_out_next = self._pausing = True
 
     def seek(self, seconds: float) -> None:
-        """Jump to a time in the song (clamped to it)."""
+        """Jump to a time in the song (clamped to it); after the end, playing starts again from there."""
         frame = min(max(0, round(seconds * self.sample_rate)), self.length_frames - 1)
-        self._changes.put(lambda: self._jump_to(frame))
-        self.ended = False
+
+        def jump() -> None:
+            self._jump_to(frame)
+            self.ended = False
+
+        self._changes.put(jump)
 
     def set_loop(self, start_s: float | None = None, end_s: float | None = None) -> None:
         """Set the loop's start or end, in seconds of the song."""
@@ -583,6 +610,7 @@ class Player:
                 change.cancel()
         if self._thread.is_alive():
             self._thread.join(timeout=5.0)
+            sys.setswitchinterval(self._switch_interval)
         self.graph.close()
         for source in self._base_sources.values():
             source.close()

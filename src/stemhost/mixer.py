@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from itertools import groupby
+from dataclasses import replace
 from pathlib import Path
 
 from rich.text import Text
@@ -26,6 +26,7 @@ from stemhost.model import Session
 from stemhost.play import PlayOptions, playing, report
 
 REFRESH_S = 1 / 25  # meter and transport refresh
+START_AFTER_S = 0.6  # the sound starts this long after the mixer is first drawn
 FADER_STEP_DB = 1.0  # shift+up / shift+down, pageup / pagedown
 FADER_RANGE_DB = (-120.0, 24.0)  # the session format's limits
 SEEK_S = 5.0
@@ -57,28 +58,24 @@ def mss(seconds: float, tenths: bool = False) -> str:
 
 
 def meter_bar(level_db: float, hold_db: float, cells: int) -> Text:
-    """A horizontal dBFS meter from FLOOR_DB to 0: green, yellow above -18, red above -6; a tick at the hold."""
+    """A horizontal dBFS meter from FLOOR_DB to 0 in ``cells`` characters, with a tick at the hold.
 
-    def cell_of(db: float) -> float:
-        return min(1.0, max(0.0, (db - FLOOR_DB) / -FLOOR_DB)) * cells
-
-    filled = cell_of(level_db)
-    hold = int(cell_of(hold_db)) if hold_db > FLOOR_DB else -1
-    chars = []
-    for i in range(cells):
-        db = FLOOR_DB * (1.0 - (i + 1) / cells)
-        style = "green" if db <= -18.0 else "yellow" if db <= -6.0 else "red"
-        if i < int(filled):
-            chars.append(("█", style))
-        elif i == int(filled) and filled % 1 >= 1 / 8:
-            chars.append((PARTS[int(filled % 1 * 8)], style))
-        elif i == min(hold, cells - 1):
-            chars.append(("│", style))
-        else:
-            chars.append(("·", "grey30"))
-    text = Text()
-    for style, run in groupby(chars, key=lambda c: c[1]):
-        text.append("".join(c for c, _ in run), style)
+    Lit cells are green up to -18 dBFS, yellow up to -6, red above.
+    """
+    filled = min(1.0, max(0.0, (level_db - FLOOR_DB) / -FLOOR_DB)) * cells
+    full, part = int(filled), int(filled % 1 * 8)
+    lit = "█" * full + (PARTS[part] if part and full < cells else "")
+    hold = min(int((hold_db - FLOOR_DB) / -FLOOR_DB * cells), cells - 1) if hold_db > FLOOR_DB else -1
+    if hold >= len(lit):
+        bar = lit + "·" * (hold - len(lit)) + "│" + "·" * (cells - hold - 1)
+    else:
+        hold, bar = -1, lit + "·" * (cells - len(lit))
+    text = Text(bar, "grey30")
+    for low, high, style in ((0, 0.7, "green"), (0.7, 0.9, "yellow"), (0.9, 1.0, "red")):
+        first, last = round(low * cells), round(high * cells)
+        text.stylize(style, first, min(last, len(lit)))
+        if first <= hold < last:
+            text.stylize(style, hold, hold + 1)
     return text
 
 
@@ -202,6 +199,8 @@ class MixerApp(App[None]):
         self.action_select(0)
         self.refresh_view()
         self.set_interval(REFRESH_S, self.refresh_view)
+        # The first drawing holds the GIL for about half a second: start the sound after it, not during it.
+        self.set_timer(START_AFTER_S, self.player.release)
 
     # ------------------------------------------------------------------ refresh
 
@@ -278,9 +277,7 @@ class MixerApp(App[None]):
         self.player.toggle_play()
 
     def action_seek(self, seconds: float) -> None:
-        if self.player.ended:  # the player's render thread has stopped: nothing would play from there
-            self.say("playback has ended; q quits", error=True)
-            return
+        """Seek from where the song is heard (after the end, from the end: playing starts again)."""
         self.player.seek(self.player.position_s + seconds)
 
     def action_loop_point(self, which: str) -> None:
@@ -338,7 +335,7 @@ def run_mixer(session: Session, session_path: Path, options: PlayOptions, save_p
         0; an error the player met while playing is raised after the report.
     """
     started = time.monotonic()
-    with playing(session, session_path, options) as (player, device):
+    with playing(session, session_path, replace(options, held=True)) as (player, device):
         MixerApp(player, save_path, device.name).run()
     print("\n".join(report(player, device, options.blocksize, time.monotonic() - started)))
     if player.error is not None:

@@ -23,6 +23,7 @@ class PlayOptions:
     start_s: float = 0.0
     duration_s: float | None = None
     capture_s: float = 0.0
+    held: bool = False  # silent until Player.release()
 
 
 @contextlib.contextmanager
@@ -30,7 +31,16 @@ def playing(session: Session, session_path: Path, options: PlayOptions) -> Itera
     """A player rendering ahead and a started output stream on the device; both closed on exit."""
     device = find_device(options.device)
     channels = max([2, *(max(b.device_channels) for b in session.buses if b.device_channels)])
-    player = Player(session, session_path, device.sample_rate, channels, options.start_s, options.duration_s, options.capture_s)
+    player = Player(
+        session,
+        session_path,
+        device.sample_rate,
+        channels,
+        options.start_s,
+        options.duration_s,
+        options.capture_s,
+        held=options.held,
+    )
     try:
         stream = open_stream(device, device.sample_rate, options.blocksize, channels, player.callback)
         player.start()
