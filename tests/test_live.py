@@ -153,6 +153,7 @@ def test_a_mute_is_heard_within_100_ms(tmp_path, jack_device):
         out = player.capture().T
         latency_s = player.device_latency_s
     heard_ms = 1000 * ((silence_starts(out, asked) - asked) / SR + latency_s)
+    print(f"mute heard after {heard_ms:.1f} ms")
     assert np.max(np.abs(out[:, asked - 100 : asked])) > 0.2, "playing before the mute"
     assert heard_ms <= 100, f"the mute was heard after {heard_ms:.0f} ms"
     ramp = out[0, silence_starts(out, asked) - 300 : silence_starts(out, asked)]
@@ -288,3 +289,16 @@ def test_saving_the_mix_writes_the_session(tmp_path):
     saved = json.loads((tmp_path / "mine.json").read_text())
     assert saved["stems"][1]["gain_db"] == -6.0 and saved["stems"][1]["mute"] is True
     assert load_session(tmp_path / "mine.json").stems[1].mute
+
+
+def test_a_stream_portaudio_refuses_is_one_clear_error(tmp_path, jack_device, monkeypatch, capsys):
+    sd = stemhost.devices.sounddevice()
+
+    def refuse(**_kwargs):
+        raise sd.PortAudioError("Error opening OutputStream: Invalid sample rate", -9997)
+
+    monkeypatch.setattr(sd, "OutputStream", refuse)
+    _, path = band(tmp_path, 2, 1.0)
+    assert main(["play", str(path), "--no-ui", "--device", "system", "--blocksize", "333"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: --device 'system' cannot play at 48000 Hz with --blocksize 333") and err.count("\n") == 1

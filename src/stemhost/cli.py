@@ -358,15 +358,13 @@ def _export(args: argparse.Namespace) -> int:
 def _batch(args: argparse.Namespace) -> int:
     from stemhost.batch import run_jobs
     from stemhost.catalog import JobResult, find_sessions, plan_jobs, remove_leftovers
-    from stemhost.outputs import output_format
+    from stemhost.outputs import make_output_folder, output_format
     from stemhost.progress import batch_progress
     from stemhost.variants import parse_variants
 
     extension = f".{args.format}"
     output_format(Path(f"x{extension}"), args.bit_depth, args.mp3)
     parse_variants(args.variants, None)  # a bad list fails once, before any song is read
-    if args.output.exists() and not args.output.is_dir():
-        raise OutputError(f"-o {str(args.output)!r}: that is a file; renders go into a folder")
     songs, failed = [], []
     for path in find_sessions(args.catalog):
         song = str(path.parent.relative_to(args.catalog))
@@ -375,7 +373,7 @@ def _batch(args: argparse.Namespace) -> int:
             songs.append((song, path, session, parse_variants(args.variants, session)))
         except StemhostError as exc:  # a song that cannot even be planned fails alone
             failed.append(JobResult(song, "*", str(Path(song) / "session.json"), "failed", error=str(exc)))
-    args.output.mkdir(parents=True, exist_ok=True)
+    make_output_folder(args.output, "-o")
     remove_leftovers(args.output)
     options = replace(_render_options(args), workers=1)  # one DSP thread per job: the cluster runs jobs side by side
     jobs = plan_jobs(songs, args.output, extension, options, args.force)

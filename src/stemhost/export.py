@@ -23,7 +23,7 @@ from stemhost.cache import StemCache, file_sha256
 from stemhost.compile import input_paths
 from stemhost.errors import OutputError
 from stemhost.model import Session
-from stemhost.outputs import output_format, temporary_beside, write_json_atomic
+from stemhost.outputs import make_output_folder, output_format, temporary_beside, write_json_atomic
 from stemhost.render import RenderOptions, render_session
 from stemhost.variants import Variant
 
@@ -188,12 +188,7 @@ def _manifest(pack: dict, variants: list[Variant], listing: dict[str, PackEntry]
 
 def _check_folder(folder: Path, pack: dict, names: list[str], force: bool) -> dict | None:
     """Make the folder; refuse another song's pack or foreign files in the way; return the old manifest."""
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"-o {str(folder)!r}: that is a file; a pack goes into a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"-o {str(folder)!r}: cannot make the folder ({exc.strerror})") from None
+    make_output_folder(folder, "-o")
     old = read_manifest(folder)
     if old is not None and old.get("session") != pack["session"] and not force:
         raise OutputError(

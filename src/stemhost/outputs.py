@@ -82,6 +82,21 @@ def check_output_path(path: Path, inputs: dict[Path, str]) -> None:
         raise OutputError(f"-o {str(path)!r}: that is {what}; choose another output name")
 
 
+def make_output_folder(folder: Path, option: str) -> None:
+    """Make a folder that outputs go into (parents too); refuse a file in its place.
+
+    Args:
+        folder: the folder.
+        option: the option that named it, for messages (``-o``, ``--stems-out``).
+    """
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{option} {str(folder)!r}: that is a file; give a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{option} {str(folder)!r}: cannot make the folder ({exc.strerror})") from None
+
+
 def temporary_beside(path: Path) -> Path:
     """Create an empty temporary file in path's folder, with the permissions a new file gets there."""
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)

@@ -23,7 +23,7 @@ from stemhost.buffers import LatencyTrim
 from stemhost.errors import OutputError
 from stemhost.graph import MixBlock, MixGraph
 from stemhost.model import MASTER, Session
-from stemhost.outputs import AtomicAudioWriter, OutputFormat, write_json_atomic
+from stemhost.outputs import AtomicAudioWriter, OutputFormat, make_output_folder, write_json_atomic
 
 
 @dataclass
@@ -54,12 +54,7 @@ class StemFiles:
     """
 
     def __init__(self, graph: MixGraph, session: Session, folder: Path, fmt: OutputFormat, sample_rate: int) -> None:
-        if folder.exists() and not folder.is_dir():
-            raise OutputError(f"--stems-out {str(folder)!r}: that is a file; give a folder")
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"--stems-out {str(folder)!r}: cannot make the folder ({exc.strerror})") from None
+        make_output_folder(folder, "--stems-out")
         self.folder = folder
         self.sample_rate = sample_rate
         self.frames = 0
