@@ -7,6 +7,11 @@ no stemhost). Each runs as a child process; its wall time is taken around the pr
 peak memory is the child's ``ru_maxrss`` from ``os.wait4``. stemhost's peak memory is also
 measured for a short and a long session, to show that it does not grow with the song's length.
 
+Two more sections follow (see bench_live.py and bench_catalog.py): live playback's time per block
+for 8, 16 and 32 stems (the audio callback and the render thread, through JACK's dummy backend;
+``--no-live`` skips it), and catalog throughput with 1 and 2 local Dask workers (``--catalog 0 0``
+skips it).
+
 Targets (on a 2-core machine): stemhost at or below 0.6x the baseline's wall time and 0.3x its
 peak memory; stemhost's peak for a 10-minute session within 1.2x of its peak for a 1-minute one.
 
