@@ -36,7 +36,7 @@ from stemhost.validation import load_model
 RENDER_BLOCK = 512  # frames the graph renders at a time while playing
 RING_BLOCKS = 5  # render-ahead: the ring holds this many render blocks (53 ms at 48 kHz)
 FADE_S = 0.005  # fade out before and in after a seek, a loop's jump, a pause
-GIL_SWITCH_S = 0.0005
+GIL_SWITCH_S = 0.0005  # while playing, Python threads hand the GIL over this often (the default is 5 ms)
 PLAN_LEAD_S = 1.0  # a key or tempo change is rendered from this far past the play position: about when it is ready
 SWITCH_AHEAD_S = 1.0  # ... and taken over once this much of it is rendered ahead of the play position
 TIMING_SLOTS = 1 << 16  # callback timings kept for statistics (a ring of the latest)
