@@ -85,6 +85,9 @@ def run(work: Path, phrases, write_stem, session_data, seconds: float = 8.0) -> 
             )
     finally:
         if server is not None:
+            import sounddevice
+
+            sounddevice._terminate()  # PortAudio aborts the process at exit if its JACK server went first
             server.terminate()
             server.wait(timeout=10)
     return {"live": results}

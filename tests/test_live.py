@@ -191,6 +191,29 @@ def test_a_key_change_crosses_over_with_no_gap(tmp_path, jack_device):
     assert before[0] > 10 * before[1] and after[1] > 10 * after[0], (before, after)
 
 
+def test_a_key_change_after_a_tempo_change_keeps_every_stem_playing(tmp_path, jack_device):
+    """After a tempo change every stem plays from chunks; a key change then must not leave the drums unfed."""
+    write_audio(tmp_path / "drums.wav", noise(30.0, channels=2, level=0.1))
+    write_audio(tmp_path / "keys.wav", tone(330.0, 30.0, level=0.1))
+    stems = [{"name": "drums", "file": "drums.wav", "role": "drums"}, {"name": "keys", "file": "keys.wav", "role": "keys"}]
+    path = write_session(tmp_path, {"stems": stems})
+    with playing(load_session(path), path, PlayOptions(device="system", capture_s=40.0)) as (player, _):
+        player.seek(10.0)  # a shorter wait for the end
+        for change in (lambda: player.set_tempo(0.9), lambda: player.set_key(-3)):
+            change()
+            deadline = time.monotonic() + 15
+            while player.preparing and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert not player.preparing
+        deadline = time.monotonic() + 40
+        while not player.ended and time.monotonic() < deadline:  # well past the chunks rendered ahead
+            time.sleep(0.05)
+        out = player.capture()
+        assert player.ended and player.error is None and player.render_underruns == 0
+    drums = np.convolve(np.abs(out[:, 0]), np.ones(480) / 480, mode="valid")[SR // 2 : len(out) - SR]  # after the seek
+    assert len(out) > 20 * SR and drums.min() > 0.02, f"silent at {0.5 + np.argmin(drums) / SR:.2f} s"
+
+
 def test_buses_play_on_their_own_device_channels(tmp_path):
     """A bus with device_channels [3, 4] reaches only those channels (driven without a device)."""
     write_audio(tmp_path / "band.wav", tone(220, 2.0, channels=2, level=0.3))

@@ -178,12 +178,12 @@ class BusNode:
                 mix += signal if edge.level == 1.0 else signal * np.float32(edge.level)
             if edge.target is not None:
                 edge.level, edge.target = edge.target, None
-        out = self.chain.process(mix)
+        out = self.chain.process(mix)  # a new array, or mix itself: either way this node's own
         if self.target_gain is not None:
-            out = out * ramp(self.gain, self.target_gain, n)
+            out *= ramp(self.gain, self.target_gain, n)
             self.gain, self.target_gain = self.target_gain, None
         elif self.gain != 1.0:
-            out = out * np.float32(self.gain)
+            out *= np.float32(self.gain)
         return out
 
 

@@ -345,9 +345,10 @@ class Player:
         try:
             start_s = self._song_position_s() + PLAN_LEAD_S
             cache, plan, producers = StemCache.default(), {}, {}
+            fed = set(self._feed.producers) if self._feed is not None else set()  # stems on chunks now
             for stem, original in zip(target.stems, self._originals, strict=True):
                 settings, now = stem_settings(target, stem), stem_settings(self.session, stem)
-                if settings == now:
+                if settings == now and stem.name not in fed:  # (the feed of chunks stops at the switch)
                     continue
                 path = original.path if settings.is_identity else cache.lookup(cache_key(original, settings, cache))
                 if path is not None:

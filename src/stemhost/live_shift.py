@@ -2,9 +2,10 @@
 
 Rubber Band works on whole stretches of audio, never on a live stream (see :mod:`stemhost.stretch`),
 so a change renders each affected stem ahead of playback in chunks: a short first chunk from the
-play position (2 s: Rubber Band R3 renders about ten times faster than real time here, so six
-stems on two cores are ready in about a second), then longer ones while it plays, kept 6 s ahead. Chunks overlap and are crossfaded; each starts half a second early, so Rubber Band's
-start-up never reaches the audio. The background renders run at a lower priority than playback.
+play position (2 s: Rubber Band R3 with its short window renders 12 to 30 times faster than
+real time here, so six stems on two cores are ready in about a second), then longer ones (3, 6,
+then 8 s) while it plays, kept 6 s ahead. Chunks overlap and are crossfaded; each starts half a second early, so Rubber Band's
+start-up never reaches the audio. The renders run at a lower priority than playback.
 The old version plays on until the first chunks of every affected stem are ready; then the player
 crosses over (:class:`CrossfadeSource`), so there is never silence. When the whole stem at the new
 settings is in the cache already (an earlier change, or a render), that is used straight away.
@@ -29,7 +30,7 @@ from stemhost.sources import AudioInfo, StemSource, probe
 from stemhost.stretch import BACKGROUND_NICE, StretchSettings, stretch
 
 PRE_S = 0.5  # each chunk starts this early; that much is dropped from its start
-CHUNKS_S = (2.0, 4.0, 8.0)  # chunk lengths: short at first, so the change is heard soon; the last repeats
+CHUNKS_S = (2.0, 3.0, 6.0, 8.0)  # chunk lengths: short at first, so the change is heard soon; the last repeats
 AHEAD_S = 6.0  # a stem's next chunk is started when less than this (seconds of the song) is rendered ahead
 URGENT_S = 2.0  # ... or less than this, while another change is being prepared
 XFADE_S = 0.03  # crossfades between versions and between chunks
@@ -181,7 +182,7 @@ class ChunkProducer:
         with soundfile.SoundFile(str(self.info.path)) as f:
             f.seek(first)
             audio = np.ascontiguousarray(f.read(last - first, dtype="float32", always_2d=True).T)
-        out = stretch(audio, rate, self.settings, background=True)
+        out = stretch(audio, rate, self.settings, live=True)
         if rate != self.sample_rate:
             out = np.ascontiguousarray(soxr.resample(out.T, rate, self.sample_rate, quality="VHQ").T)
         drop = round((self.next_s - start) / self.settings.tempo * self.sample_rate)
