@@ -141,7 +141,7 @@ def export_pack(
     old = _check_folder(folder, pack, names, force)
     old_files = [] if old is None else old["files"]
     listing = {e.file: e for e in old_files if e.file in names and not force}  # what the folder holds now
-    options = RenderOptions(**{**asdict(options), "decode_once": True})
+    options = replace(options, decode_once=True)
     made: dict[str, PackEntry] = {}  # inputs digest → the file made from them in this run
     for i, (variant, name) in enumerate(zip(variants, names, strict=True)):
 

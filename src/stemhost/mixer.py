@@ -22,6 +22,7 @@ from textual.widgets import Footer, Static
 
 from stemhost.errors import StemhostError
 from stemhost.live import Player, Strip, Transport
+from stemhost.meter import db
 from stemhost.model import Session
 from stemhost.play import PlayOptions, playing, report
 
@@ -41,11 +42,6 @@ SEEK = Binding.Group(f"seek {SEEK_S:g} s", compact=True)
 LOOP = Binding.Group("loop", compact=True)
 KEY = Binding.Group("key", compact=True)
 TEMPO = Binding.Group("tempo", compact=True)
-
-
-def to_db(peak: float) -> float:
-    """A linear peak in dBFS (-inf for silence)."""
-    return 20.0 * math.log10(peak) if peak > 0.0 else -math.inf
 
 
 def mss(seconds: float, tenths: bool = False) -> str:
@@ -92,10 +88,10 @@ class StripRow(Static):
 
     def feed(self, peak: float, dt: float, now: float) -> None:
         """Take the linear peak since the last refresh (``dt`` seconds ago) and redraw."""
-        self.peak_db = db = to_db(peak)
-        self.level_db = max(db, self.level_db - FALL_DB_PER_S * dt, FLOOR_DB)
-        if db >= self.hold_db or now >= self._hold_until:
-            self.hold_db, self._hold_until = db, now + HOLD_S
+        self.peak_db = level = db(peak)
+        self.level_db = max(level, self.level_db - FALL_DB_PER_S * dt, FLOOR_DB)
+        if level >= self.hold_db or now >= self._hold_until:
+            self.hold_db, self._hold_until = level, now + HOLD_S
         self.redraw()
 
     def redraw(self) -> None:
