@@ -210,8 +210,8 @@ def test_brackets_set_the_loop_and_l_turns_it_on(session_path: Path) -> None:
         await press(pilot, "right_square_bracket", "l")
         assert player.loop == pytest.approx((start, end), abs=0.05)
         assert player.loop_on
-        await pilot.pause(0.1)
-        assert f"loop {mss(player.loop[0], True)}–{mss(player.loop[1], True)} on" in str(app.transport_line.content)
+        looped = f"loop {mss(player.loop[0], True)}–{mss(player.loop[1], True)} on"
+        assert await until(pilot, lambda: looped in str(app.transport_line.content))
         await press(pilot, "l")
         assert not player.loop_on
 
@@ -265,8 +265,8 @@ def test_plus_on_the_real_player_prepares_the_new_key_then_plays_it(session_path
         assert str(app.message.content) == "key +1 semitones"
         assert await until(pilot, lambda: "\npreparing key +1" in str(app.transport_line.content), timeout=1.0)
         assert await until(pilot, lambda: player.transport().key_shift == 1.0, timeout=60.0)
-        await pilot.pause(0.1)
-        assert "key +1" in str(app.transport_line.content) and "preparing" not in str(app.transport_line.content)
+        line = lambda: str(app.transport_line.content)  # noqa: E731
+        assert await until(pilot, lambda: "key +1" in line() and "preparing" not in line())
         assert player.error is None
 
     run(session_path, script)
@@ -286,11 +286,9 @@ def test_transport_line_and_meters_move_while_playing(session_path: Path) -> Non
         assert len({str(app.rows[("master", "master")].content)} | {str(m) for m in master}) > 1
         assert -30.0 < max(max(m) for m in master) <= 0.0
         player.stream.stop()  # as when the device goes away
-        await pilot.pause(0.2)
-        assert "device stopped" in str(app.transport_line.content)
+        assert await until(pilot, lambda: "device stopped" in str(app.transport_line.content))
         player.error = DeviceError("the device went away")
-        await pilot.pause(0.1)
-        assert "error: the device went away" in str(app.transport_line.content)
+        assert await until(pilot, lambda: "error: the device went away" in str(app.transport_line.content))
         player.error = None
 
     counted: list[float] = []
@@ -337,11 +335,10 @@ def test_at_the_end_the_transport_says_ended_and_a_seek_plays_again(session_path
     async def script(app: MixerApp, pilot: Pilot, player: Player) -> None:
         player.seek(13.5)
         assert await until(pilot, lambda: player.ended)
-        await pilot.pause(0.1)
-        assert "■ ended" in str(app.transport_line.content)
+        assert await until(pilot, lambda: "■ ended" in str(app.transport_line.content))
         await press(pilot, "left")
         assert await until(pilot, lambda: not player.ended and 8.0 < player.position_s < 10.0)
-        assert "▶ playing" in str(app.transport_line.content)
+        assert await until(pilot, lambda: "▶ playing" in str(app.transport_line.content))  # at the next refresh
 
     run(session_path, script)
 
