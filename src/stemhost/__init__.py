@@ -4,6 +4,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from stemhost.errors import AudioFileError, DeviceError, OutputError, SessionError, StemhostError  # noqa: E402
+from stemhost.errors import (  # noqa: E402
+    AudioFileError,
+    ClusterError,
+    DeviceError,
+    OutputError,
+    SessionError,
+    StemhostError,
+)
 
-__all__ = ["AudioFileError", "DeviceError", "OutputError", "SessionError", "StemhostError", "__version__"]
+__all__ = ["AudioFileError", "ClusterError", "DeviceError", "OutputError", "SessionError", "StemhostError", "__version__"]

@@ -143,6 +143,8 @@ class CrossfadeSource:
         fade = np.ones(n, np.float32)
         fade[:k] = np.linspace(done / self.total, (done + k) / self.total, k, dtype=np.float32)
         self.left -= k
+        if self.left <= 0:
+            self.old = None  # done with it: a chain of changes does not keep every earlier version
         return (new * fade + old * (1.0 - fade)).astype(np.float32)
 
     def seek(self, frame: int) -> None:
@@ -150,7 +152,8 @@ class CrossfadeSource:
         self.new.seek(frame)
 
     def close(self) -> None:
-        self.old.close()
+        if self.old is not None:
+            self.old.close()
         self.new.close()
 
 
