@@ -234,8 +234,9 @@ def render_session(
             if stems_out is not None:
                 rate = options.sample_rate or graph.sample_rate
                 taps.append(stack.enter_context(StemFiles(graph, session, stems_out, stems_format, rate)))
-            if report is not None:
-                taps.append(StemMeters(graph, session))
+            meters = StemMeters(graph, session) if report is not None else None
+            if meters is not None:
+                taps.append(meters)
             target = session.master.loudness
             if target is None or output is None:
                 result = render_graph(graph, output, options, hold, progress, tags, taps)
@@ -243,7 +244,7 @@ def render_session(
                 result = _mastered(graph, target, output, options, hold, progress, tags, taps)
         if report is not None:
             title = session.title or session_path.resolve().parent.name
-            write_report(report, output, taps[-1], result.clips, target and target.target_lufs, title)
+            write_report(report, output, meters, result.clips, target and target.target_lufs, title)
         return result
     finally:
         graph.close()
