@@ -29,6 +29,9 @@ from stemhost.errors import AudioFileError
 from stemhost.model import VOCAL_ROLES, Session, Stem
 from stemhost.sources import AudioInfo, probe, read_stem
 
+COMPRESSED = (".mp3", ".ogg", ".flac")  # stems decoded into the cache once when a pack reads them many times
+BACKGROUND_NICE = 10  # live playback's chunk renders yield the CPU to the audio
+
 
 @dataclass(frozen=True)
 class StretchSettings:
@@ -131,10 +134,6 @@ def _warn_drift() -> None:
         "whose timing drifts up to 0.2 % (install it: apt-get install rubberband-cli)",
         file=sys.stderr,
     )
-
-
-COMPRESSED = (".mp3", ".ogg", ".flac")
-BACKGROUND_NICE = 10  # live playback's background renders yield the CPU to the audio
 
 
 def cache_key(info: AudioInfo, settings: StretchSettings, cache: StemCache) -> str:
