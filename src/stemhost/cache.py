@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from stemhost.outputs import temporary_beside, write_json_atomic
+from stemhost.outputs import replaced_atomically, write_json_atomic
 
 HASH_CHUNK = 1 << 20
 
@@ -79,12 +79,8 @@ class StemCache:
         self.remove(key)
         audio, rate = build()
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = temporary_beside(audio_path)
-        try:
+        with replaced_atomically(audio_path) as tmp:
             soundfile.write(str(tmp), audio.T, rate, subtype="FLOAT", format="WAV")
-            os.replace(tmp, audio_path)
-        finally:
-            tmp.unlink(missing_ok=True)
         write_json_atomic(meta_path, {"sha256": file_sha256(audio_path), "frames": audio.shape[1], "sample_rate": rate})
         return audio_path
 

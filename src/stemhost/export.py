@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
 import shutil
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from stemhost.cache import StemCache, file_sha256
 from stemhost.compile import input_paths
 from stemhost.errors import OutputError
 from stemhost.model import Session
-from stemhost.outputs import make_output_folder, output_format, temporary_beside, write_json_atomic
+from stemhost.outputs import make_output_folder, output_format, replaced_atomically, write_json_atomic
 from stemhost.render import RenderOptions, render_session
 from stemhost.variants import Variant
 
@@ -155,7 +154,8 @@ def export_pack(
         if is_up_to_date(listing.get(name), digest, output):
             entry, rendered = replace(listing[name], variant=variant.name), False
         elif digest in made:  # the same audio as a file made already (full and key+0): copy it
-            _copy_atomic(folder / made[digest].file, output)
+            with replaced_atomically(output) as tmp:
+                shutil.copyfile(folder / made[digest].file, tmp)
             entry, rendered = replace(made[digest], file=name, variant=variant.name), True
         else:
             entry, rendered = render_variant(played, session_path, variant.name, digest, output, options, step), True
@@ -170,15 +170,6 @@ def export_pack(
     entries = [listing[name] for name in names]
     write_json_atomic(folder / MANIFEST, _manifest(pack, variants, listing))
     return entries
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
-    tmp = temporary_beside(target)
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _manifest(pack: dict, variants: list[Variant], listing: dict[str, PackEntry]) -> dict:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -140,15 +141,24 @@ def write_tags(path: Path, fmt: str, tags: dict[str, str]) -> None:
             f.comment = ", ".join(extra)
 
 
-def write_json_atomic(path: Path, data: object) -> None:
-    """Write JSON to a temporary file beside the target, then rename it into place."""
+@contextlib.contextmanager
+def replaced_atomically(path: Path) -> Iterator[Path]:
+    """Yield a temporary file beside path to write; it takes path's name only if the block ends without error.
+
+    Whatever goes wrong (an error, Ctrl-C, a full disk), the temporary file is removed and path is left as it was.
+    """
     tmp = temporary_beside(path)
     try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
+
+
+def write_json_atomic(path: Path, data: object) -> None:
+    """Write JSON to a temporary file beside the target, then rename it into place."""
+    with replaced_atomically(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 class AtomicAudioWriter:

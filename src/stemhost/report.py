@@ -27,7 +27,7 @@ import soundfile
 from stemhost.buffers import LatencyTrim
 from stemhost.errors import AudioFileError, OutputError
 from stemhost.meter import LoudnessMeter, db
-from stemhost.outputs import temporary_beside
+from stemhost.outputs import replaced_atomically
 from stemhost.sources import format_time, open_reader
 
 if TYPE_CHECKING:  # types only: importing this module stays light, and render may import it
@@ -403,16 +403,9 @@ th:nth-child(-n+2), td:nth-child(-n+2) {{ text-align: left; }} tr.muted {{ color
 def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write through a temporary file beside the target, renamed into place; nothing half-written stays."""
     try:
-        tmp = temporary_beside(path)
-    except OSError as exc:
-        raise OutputError(f"--report {str(path)!r}: cannot write in {str(path.parent)!r} ({exc.strerror})") from None
-    try:
-        with open(tmp, "wb") as f:
+        with replaced_atomically(path) as tmp, open(tmp, "wb") as f:
             write(f)
-        os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"--report {str(path)!r}: cannot write the report ({exc.strerror or exc})") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        raise OutputError(
+            f"--report {str(path)!r}: cannot write the report in {str(path.parent)!r} ({exc.strerror or exc})"
+        ) from None
