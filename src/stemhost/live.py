@@ -250,7 +250,7 @@ class Player:
         if jump is not None and not self._fade_out_next:
             self._pending_jump = None
             frame = jump.frame
-            if not all(getattr(stem.source, "seekable", True) for stem in self.graph.stems):
+            if not all(stem.source.seekable for stem in self.graph.stems):
                 frame = self._back_to_base(frame)  # stems still being rendered ahead cannot jump
             for stem in self.graph.stems:
                 stem.source.seek(frame)

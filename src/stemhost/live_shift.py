@@ -127,7 +127,7 @@ class CrossfadeSource:
 
     @property
     def seekable(self) -> bool:
-        return getattr(self.new, "seekable", True)
+        return self.new.seekable
 
     @property
     def frames_out(self) -> int:

@@ -135,6 +135,8 @@ class StemSource:
         where: the field that names the file, for messages (``session.json: stems[0].file``).
     """
 
+    seekable = True  # live playback may jump in it (see :meth:`seek`)
+
     def __init__(self, info: AudioInfo, sample_rate: int, name: str, where: str) -> None:
         self.info = info
         self.name = name
