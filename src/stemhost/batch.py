@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from stemhost.catalog import Job, JobResult, read_manifest, run_job, write_manifest
+from stemhost.catalog import Job, JobResult, run_job, write_manifest
 from stemhost.errors import ClusterError
 
 MANIFEST_EVERY_S = 2.0  # catalog.json is rewritten at most this often while jobs finish, and at the end
@@ -50,6 +50,7 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator:
 def run_jobs(
     jobs: list[Job],
     out: Path,
+    earlier: dict[str, JobResult],
     scheduler: str | None = None,
     workers: int | None = None,
     on_result: Callable[[JobResult], None] | None = None,
@@ -59,12 +60,13 @@ def run_jobs(
 
     Outputs an earlier run listed that are not among these jobs stay listed while their files exist;
     failures found before any job ran (a song that cannot be planned) are listed too. On Ctrl-C the
-    jobs still queued are cancelled and the manifest lists what finished.
+    jobs still queued are cancelled and the manifest lists what finished. ``earlier`` is the manifest
+    as read before planning (:func:`~stemhost.catalog.read_manifest`).
     """
     from distributed import as_completed
 
     planned = {job.file for job in jobs}
-    kept = [r for file, r in read_manifest(out).items() if file not in planned and (out / file).is_file()]
+    kept = [r for file, r in earlier.items() if file not in planned and (out / file).is_file()]
     kept += failures
     results: list[JobResult] = []
     with dask_client(scheduler, workers) as client:

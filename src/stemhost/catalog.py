@@ -142,14 +142,14 @@ def plan_jobs(
     out: Path,
     extension: str,
     options: RenderOptions,
-    force: bool,
+    earlier: dict[str, JobResult],
 ) -> list[Job]:
-    """One job per song and variant, each with the earlier run's manifest entry for its output."""
-    done = {} if force else {file: result.entry for file, result in read_manifest(out).items()}
+    """One job per song and variant, each with the earlier run's manifest entry for its output (see read_manifest)."""
     jobs = []
     for song, path, session, variants in sessions:
         name = song_name(session, path)
         for variant in variants:
             file = output_file(song, name, variant.name, extension)
-            jobs.append(Job(song, session, path, variant, out, file, options, done.get(file)))
+            done = earlier.get(file)
+            jobs.append(Job(song, session, path, variant, out, file, options, done and done.entry))
     return jobs

@@ -357,7 +357,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _batch(args: argparse.Namespace) -> int:
     from stemhost.batch import run_jobs
-    from stemhost.catalog import JobResult, find_sessions, plan_jobs, remove_leftovers
+    from stemhost.catalog import JobResult, find_sessions, plan_jobs, read_manifest, remove_leftovers
     from stemhost.outputs import make_output_folder, output_format
     from stemhost.progress import batch_progress
     from stemhost.variants import parse_variants
@@ -376,11 +376,12 @@ def _batch(args: argparse.Namespace) -> int:
     make_output_folder(args.output, "-o")
     remove_leftovers(args.output)
     options = replace(_render_options(args), workers=1)  # one DSP thread per job: the cluster runs jobs side by side
-    jobs = plan_jobs(songs, args.output, extension, options, args.force)
+    earlier = read_manifest(args.output)  # what an earlier run finished
+    jobs = plan_jobs(songs, args.output, extension, options, {} if args.force else earlier)
     where = f"the Dask cluster at {args.scheduler}" if args.scheduler else "a local Dask cluster"
     print(f"{len(jobs)} renders of {len(songs)} songs on {where}", file=sys.stderr)
     with batch_progress(jobs) as advance:
-        results = run_jobs(jobs, args.output, args.scheduler, args.workers, advance, failed)
+        results = run_jobs(jobs, args.output, earlier, args.scheduler, args.workers, advance, failed)
     results += failed
     counts = {status: sum(r.status == status for r in results) for status in ("done", "skipped", "failed")}
     for result in (r for r in results if r.status == "failed"):
