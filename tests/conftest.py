@@ -66,10 +66,11 @@ def make_stem(tmp_path: Path):
 
 @pytest.fixture(autouse=True, scope="session")
 def private_cache(tmp_path_factory):
-    """Keep the stem cache of every test run out of the user's cache folder."""
+    """Keep the stem cache and the journals of temporary files of every test run out of the user's folders."""
     import os
 
     os.environ["STEMHOST_CACHE_DIR"] = str(tmp_path_factory.mktemp("stem-cache"))
+    os.environ["STEMHOST_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
 
 
 @pytest.fixture(scope="session")

@@ -151,7 +151,9 @@ def test_a_worker_killed_mid_batch_loses_nothing(tmp_path, cluster, undisturbed)
     address, workers = cluster
     catalog = make_catalog(tmp_path)
     status: list[int] = []
-    runner = threading.Thread(target=lambda: status.append(batch(catalog, tmp_path / "renders", "--scheduler", address)))
+    runner = threading.Thread(
+        target=lambda: status.append(batch(catalog, tmp_path / "renders", "--scheduler", address))
+    )
     with Client(address, timeout="30s") as client:
         runner.start()
         victim = None

@@ -23,7 +23,20 @@ from conftest import noise, read_audio, tone, write_audio, write_session
 
 STEMHOST = Path(sys.executable).parent / "stemhost"
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = ("init", "validate", "render", "export", "batch", "devices", "play", "presets", "schema", "analyze", "fit", "cache")
+COMMANDS = (
+    "init",
+    "validate",
+    "render",
+    "export",
+    "batch",
+    "devices",
+    "play",
+    "presets",
+    "schema",
+    "analyze",
+    "fit",
+    "cache",
+)
 PRESETS = (
     "acapella",
     "apple",

@@ -149,7 +149,9 @@ def test_a_stem_shared_by_variants_is_decoded_and_shifted_once(song, monkeypatch
     monkeypatch.setenv("STEMHOST_CACHE_DIR", str(tmp_path / "empty-cache"))
     reads, shifts = [], []
     read_stem, stretch = stemhost.stretch.read_stem, stemhost.stretch.stretch
-    monkeypatch.setattr(stemhost.stretch, "read_stem", lambda path, where: reads.append(path.name) or read_stem(path, where))
+    monkeypatch.setattr(
+        stemhost.stretch, "read_stem", lambda path, where: reads.append(path.name) or read_stem(path, where)
+    )
     monkeypatch.setattr(stemhost.stretch, "stretch", lambda a, r, s: shifts.append(s.semitones) or stretch(a, r, s))
     export(song, "full,karaoke,minus-one,karaoke*keys=-2..+2,instrumental*keys=-2..-1")
     pitched = ["bass", "keys", "vox", "bvs"]  # drums and click are not pitched
@@ -223,7 +225,23 @@ def test_bad_pack_format_is_one_clear_error(song, capsys):
     with pytest.raises(SystemExit):
         main(["export", str(song), "--variants", "full", "-o", str(song.parent / "p"), "--format", "wma"])
     assert "invalid choice: 'wma'" in capsys.readouterr().err
-    assert main(["export", str(song), "--variants", "full", "-o", str(song.parent / "p"), "--format", "mp3", "--bit-depth", "16"]) == 1
+    assert (
+        main(
+            [
+                "export",
+                str(song),
+                "--variants",
+                "full",
+                "-o",
+                str(song.parent / "p"),
+                "--format",
+                "mp3",
+                "--bit-depth",
+                "16",
+            ]
+        )
+        == 1
+    )
     assert "error: --bit-depth 16: MP3 has no bit depth" in capsys.readouterr().err
     assert not (song.parent / "p").exists()
 

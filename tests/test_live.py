@@ -32,7 +32,9 @@ def band(tmp_path, stems: int, seconds: float, pitched: bool = True) -> tuple:
     entries = []
     for i in range(stems):
         name = f"s{i:02d}"
-        audio = noise(seconds, channels=2, level=0.05, seed=i) if i == 0 else tone(110 * (1 + i % 7), seconds, level=0.05)
+        audio = (
+            noise(seconds, channels=2, level=0.05, seed=i) if i == 0 else tone(110 * (1 + i % 7), seconds, level=0.05)
+        )
         write_audio(tmp_path / f"{name}.wav", audio)
         entries.append(
             {
@@ -195,7 +197,10 @@ def test_a_key_change_after_a_tempo_change_keeps_every_stem_playing(tmp_path, ja
     """After a tempo change every stem plays from chunks; a key change then must not leave the drums unfed."""
     write_audio(tmp_path / "drums.wav", noise(30.0, channels=2, level=0.1))
     write_audio(tmp_path / "keys.wav", tone(330.0, 30.0, level=0.1))
-    stems = [{"name": "drums", "file": "drums.wav", "role": "drums"}, {"name": "keys", "file": "keys.wav", "role": "keys"}]
+    stems = [
+        {"name": "drums", "file": "drums.wav", "role": "drums"},
+        {"name": "keys", "file": "keys.wav", "role": "keys"},
+    ]
     path = write_session(tmp_path, {"stems": stems})
     with playing(load_session(path), path, PlayOptions(device="system", capture_s=40.0)) as (player, _):
         player.seek(10.0)  # a shorter wait for the end
@@ -278,7 +283,9 @@ def test_no_device_and_no_portaudio_say_how_to_get_one(tmp_path, monkeypatch, ca
     _, path = band(tmp_path, 2, 1.0)
     monkeypatch.setattr(stemhost.devices, "output_devices", lambda: [])
     assert main(["play", str(path), "--no-ui"]) == 1
-    assert "no audio output device is available; connect a sound card, or start a JACK server" in capsys.readouterr().err
+    assert (
+        "no audio output device is available; connect a sound card, or start a JACK server" in capsys.readouterr().err
+    )
     monkeypatch.undo()
     real_import = builtins.__import__
 
@@ -294,7 +301,10 @@ def test_no_device_and_no_portaudio_say_how_to_get_one(tmp_path, monkeypatch, ca
 
 def test_a_device_that_cannot_open_is_one_clear_error(tmp_path, jack_device, capsys):
     write_audio(tmp_path / "a.wav", tone(220, 1.0))
-    data = {"stems": [{"name": "a", "file": "a.wav", "output": "ears"}], "buses": [{"name": "ears", "device_channels": [5, 6]}]}
+    data = {
+        "stems": [{"name": "a", "file": "a.wav", "output": "ears"}],
+        "buses": [{"name": "ears", "device_channels": [5, 6]}],
+    }
     path = write_session(tmp_path, data)
     assert main(["play", str(path), "--no-ui", "--device", "system"]) == 1
     err = capsys.readouterr().err
@@ -324,4 +334,6 @@ def test_a_stream_portaudio_refuses_is_one_clear_error(tmp_path, jack_device, mo
     _, path = band(tmp_path, 2, 1.0)
     assert main(["play", str(path), "--no-ui", "--device", "system", "--blocksize", "333"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: --device 'system' cannot play at 48000 Hz with --blocksize 333") and err.count("\n") == 1
+    assert (
+        err.startswith("error: --device 'system' cannot play at 48000 Hz with --blocksize 333") and err.count("\n") == 1
+    )

@@ -311,7 +311,16 @@ def test_a_failing_write_leaves_the_old_report_and_no_partial_file(tmp_path, mon
 def test_render_report_from_the_command_line(tmp_path, capsys, name):
     write_audio(tmp_path / "a.wav", tone(440, 4.0, channels=2, level=0.3))
     path = write_session(tmp_path, {"title": "Demo", "stems": [{"name": "a", "file": "a.wav", "role": "keys"}]})
-    argv = ["render", str(path), "-o", str(tmp_path / "mix.wav"), "--master", "streaming", "--report", str(tmp_path / name)]
+    argv = [
+        "render",
+        str(path),
+        "-o",
+        str(tmp_path / "mix.wav"),
+        "--master",
+        "streaming",
+        "--report",
+        str(tmp_path / name),
+    ]
     assert main(argv) == 0
     assert f"wrote {tmp_path / name}" in capsys.readouterr().out
     data = (tmp_path / name).read_bytes()
@@ -325,7 +334,10 @@ def test_render_report_from_the_command_line(tmp_path, capsys, name):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["-o", "mix.wav", "--report", "r.pdf"], "error: --report 'r.pdf': unknown report format '.pdf'; use .html or .png"),
+        (
+            ["-o", "mix.wav", "--report", "r.pdf"],
+            "error: --report 'r.pdf': unknown report format '.pdf'; use .html or .png",
+        ),
         (["--stems-out", "s", "--report", "r.html"], "error: render: --report describes the -o file; add -o FILE"),
     ],
 )

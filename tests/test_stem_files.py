@@ -66,7 +66,9 @@ MASTER = {"gain_db": -3.0, "chain": [{"type": "Compressor", "threshold_db": -18,
 @pytest.mark.parametrize("block_size", [512, 65536])
 def test_stem_and_bus_files_sum_to_the_premaster_mix(tmp_path, block_size):
     data = band(tmp_path, MASTER)
-    total, premaster, listing = render_pair(tmp_path, data, RenderOptions(block_size=block_size, bit_depth="32f", tail_s=2.0))
+    total, premaster, listing = render_pair(
+        tmp_path, data, RenderOptions(block_size=block_size, bit_depth="32f", tail_s=2.0)
+    )
     np.testing.assert_allclose(total, premaster, atol=1e-5)
     files = {f["file"] for f in listing["files"]}
     assert files == {"drums.wav", "bass.wav", "keys.wav", "vox.wav", "bus-hall.wav", "bus-echo.wav", "bus-kit.wav"}

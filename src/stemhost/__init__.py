@@ -13,4 +13,12 @@ from stemhost.errors import (  # noqa: E402
     StemhostError,
 )
 
-__all__ = ["AudioFileError", "ClusterError", "DeviceError", "OutputError", "SessionError", "StemhostError", "__version__"]
+__all__ = [
+    "AudioFileError",
+    "ClusterError",
+    "DeviceError",
+    "OutputError",
+    "SessionError",
+    "StemhostError",
+    "__version__",
+]

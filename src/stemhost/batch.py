@@ -70,7 +70,9 @@ def run_jobs(
     kept += failures
     results: list[JobResult] = []
     with dask_client(scheduler, workers) as client:
-        futures = {client.submit(run_job, job, pure=False, key=f"stemhost-{job.file}-{time.time_ns()}"): job for job in jobs}
+        futures = {
+            client.submit(run_job, job, pure=False, key=f"stemhost-{job.file}-{time.time_ns()}"): job for job in jobs
+        }
         written = time.monotonic()
         try:
             for future in as_completed(futures):

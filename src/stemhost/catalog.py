@@ -10,15 +10,17 @@ manifest, ``catalog.json`` in the output folder, lists every output and every fa
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from stemhost import __version__
+from stemhost.cache import file_sha256
+from stemhost.compile import input_paths
 from stemhost.errors import OutputError, StemhostError
 from stemhost.export import PackEntry, inputs_digest, is_up_to_date, render_variant, song_name
 from stemhost.model import Session
 from stemhost.outputs import write_json_atomic
+from stemhost.ownership import check_outputs, commit_replace, temporary_folder
 from stemhost.render import RenderOptions
 from stemhost.variants import Variant
 
@@ -39,6 +41,7 @@ class Job:
         file: the output file, relative to it.
         options: output settings.
         done: the manifest's entry for this output from an earlier run, if any.
+        force: render even what is up to date, and replace a file of the output's name that no run made.
     """
 
     song: str
@@ -49,6 +52,7 @@ class Job:
     file: str
     options: RenderOptions
     done: PackEntry | None = None
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,15 +96,37 @@ def run_job(job: Job) -> JobResult:
     try:
         played = job.variant.apply(job.session)
         digest = inputs_digest(played, job.session_path, job.options, output.suffix.lower())
-        if is_up_to_date(job.done, digest, output):
+        if is_up_to_date(job.done, digest, output) and not job.force:
             return JobResult(job.song, job.variant.name, job.file, "skipped", job.done)
+        check_outputs([(output, f"-o {str(job.out)!r}: {job.file!r}")], input_paths(job.session, job.session_path))
         output.parent.mkdir(parents=True, exist_ok=True)
-        entry = render_variant(played, job.session_path, job.variant.name, digest, output, job.options)
+        if _unproven(job, output):
+            entry = _render_over_unproven(job, played, digest, output)
+        else:
+            entry = render_variant(played, job.session_path, job.variant.name, digest, output, job.options)
         return JobResult(job.song, job.variant.name, job.file, "done", replace(entry, file=job.file))
     except StemhostError as exc:
         return JobResult(job.song, job.variant.name, job.file, "failed", error=str(exc))
     except Exception as exc:  # a bug, reported with the job rather than stopping the catalog
         return JobResult(job.song, job.variant.name, job.file, "failed", error=f"internal error: {exc!r}")
+
+
+def _unproven(job: Job, output: Path) -> bool:
+    """An output file no earlier run listed as it is now (a job can finish after its batch stopped listening)."""
+    return output.exists() and not job.force and (job.done is None or file_sha256(output) != job.done.sha256)
+
+
+def _render_over_unproven(job: Job, played: Session, digest: str, output: Path) -> PackEntry:
+    """Render beside an unlisted file of the output's name; take its place only when it is the same file."""
+    with temporary_folder(output.parent) as work:
+        entry = render_variant(played, job.session_path, job.variant.name, digest, work / output.name, job.options)
+        if entry.sha256 != file_sha256(output):
+            raise OutputError(
+                f"-o {str(job.out)!r}: {job.file!r} is already there and no stemhost batch made it (or it changed "
+                "since); move it away, or add --force to replace it"
+            )
+        commit_replace(work / output.name, output)
+    return entry
 
 
 def read_manifest(out: Path) -> dict[str, JobResult]:
@@ -111,6 +137,8 @@ def read_manifest(out: Path) -> dict[str, JobResult]:
     try:
         finished = {}
         for o in json.loads(path.read_text(encoding="utf-8"))["outputs"]:
+            if not _inside(o["file"]):
+                raise ValueError(o["file"])
             if o["status"] in ("done", "skipped"):
                 entry = PackEntry(**{k: o[k] for k in PackEntry.__dataclass_fields__})
                 finished[o["file"]] = JobResult(o["song"], o["variant"], o["file"], o["status"], entry)
@@ -119,22 +147,16 @@ def read_manifest(out: Path) -> dict[str, JobResult]:
         raise OutputError(f"{path}: not a stemhost catalog manifest; move it away or choose another folder") from None
 
 
+def _inside(file: object) -> bool:
+    """A catalog entry's file: a relative path that stays inside the output folder (no .., not absolute)."""
+    parts = file.split("/") if isinstance(file, str) else [""]
+    return all(part not in ("", ".", "..") and "\0" not in part and "\\" not in part for part in parts)
+
+
 def write_manifest(out: Path, results: list[JobResult]) -> None:
     """catalog.json: every output and failure, songs in order."""
     ordered = sorted(results, key=lambda r: (r.song, r.file))
     write_json_atomic(out / MANIFEST, {"stemhost": __version__, "outputs": [r.to_json() for r in ordered]})
-
-
-def remove_leftovers(out: Path) -> int:
-    """Delete temporary files a killed worker left in the output tree (``.NAME.part``, ``.stemhost-*/``)."""
-    count = 0
-    for path in list(out.rglob(".*.part")) + list(out.rglob(".stemhost-*")):
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-        count += 1
-    return count
 
 
 def plan_jobs(
@@ -143,6 +165,7 @@ def plan_jobs(
     extension: str,
     options: RenderOptions,
     earlier: dict[str, JobResult],
+    force: bool = False,
 ) -> list[Job]:
     """One job per song and variant, each with the earlier run's manifest entry for its output (see read_manifest)."""
     jobs = []
@@ -151,5 +174,5 @@ def plan_jobs(
         for variant in variants:
             file = output_file(song, name, variant.name, extension)
             done = earlier.get(file)
-            jobs.append(Job(song, session, path, variant, out, file, options, done and done.entry))
+            jobs.append(Job(song, session, path, variant, out, file, options, done and done.entry, force))
     return jobs

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,20 +15,39 @@ from stemhost import __version__
 from stemhost.errors import OutputError, StemhostError
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: stop as Ctrl-C does, so every temporary file is removed on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop(signum: int, _frame) -> None:
+    raise Stopped(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (1 for errors, 2 for usage errors)."""
+    """Run the command line; returns the exit status (1 for errors, 2 for usage errors, 128 + N on signal N)."""
+    from stemhost.ownership import remove_leftovers, written
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    handlers, before = {}, len(written())
+    if threading.current_thread() is threading.main_thread():
+        handlers = {signum: signal.signal(signum, _stop) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
+        remove_leftovers()  # temporary files of runs that were killed
         return args.run(args)
     except StemhostError as exc:
         if args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"error: interrupted; {getattr(args, 'interrupted', 'nothing was written')}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        how = f"stopped by {exc.args[0]}" if isinstance(exc, Stopped) else "interrupted"
+        print(f"error: {how}; {_what_was_written(args, written()[before:])}", file=sys.stderr)
+        return 128 + (exc.signum if isinstance(exc, Stopped) else signal.SIGINT)
     except Exception as exc:  # a bug: one line, the traceback with --debug
         if args.debug:
             raise
@@ -35,6 +56,24 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def _what_was_written(args: argparse.Namespace, paths: list[Path]) -> str:
+    """The truth about the files of an interrupted command: the command's own note, or the outputs it finished."""
+    from stemhost.cache import cache_dir
+    from stemhost.ownership import state_dir
+
+    note = getattr(args, "interrupted", None)
+    if note is not None:
+        return note
+    own = (cache_dir().absolute(), state_dir().absolute())  # stemhost's own folders hold no outputs
+    done = list(dict.fromkeys(str(p) for p in paths if not any(p.absolute().is_relative_to(f) for f in own)))
+    if not done:
+        return "nothing was written"
+    return f"only {', '.join(done)} {'was' if len(done) == 1 else 'were'} written; nothing else"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -250,6 +289,20 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _check_output(args: argparse.Namespace, session, path: Path, what: str, session_too: bool = True) -> None:
+    """Refuse an output file that is one of the command's inputs (stems, impulse responses, presets, the session)."""
+    from stemhost.compile import input_paths
+    from stemhost.ownership import check_outputs
+
+    inputs = input_paths(session, args.session)
+    if not session_too:  # a mix saved into its own session file
+        inputs.pop(args.session.resolve(), None)
+    inputs |= {Path(p): "a preset this command reads" for p in args.preset if Path(p).is_file()}
+    if not path.parent.is_dir():
+        raise OutputError(f"{what}: the folder {str(path.parent)!r} does not exist; create it first")
+    check_outputs([(path, what)], inputs)
+
+
 def _prepared_session(args: argparse.Namespace, path: Path | None = None):
     """The session (args.session, or path) with presets and command-line overrides applied."""
     from stemhost.presets import apply_preset, load_preset, override_preset
@@ -357,8 +410,9 @@ def _export(args: argparse.Namespace) -> int:
 
 def _batch(args: argparse.Namespace) -> int:
     from stemhost.batch import run_jobs
-    from stemhost.catalog import JobResult, find_sessions, plan_jobs, read_manifest, remove_leftovers
+    from stemhost.catalog import JobResult, find_sessions, plan_jobs, read_manifest
     from stemhost.outputs import make_output_folder, output_format
+    from stemhost.ownership import remove_leftovers
     from stemhost.progress import batch_progress
     from stemhost.variants import parse_variants
 
@@ -374,14 +428,14 @@ def _batch(args: argparse.Namespace) -> int:
         except StemhostError as exc:  # a song that cannot even be planned fails alone
             failed.append(JobResult(song, "*", str(Path(song) / "session.json"), "failed", error=str(exc)))
     make_output_folder(args.output, "-o")
-    remove_leftovers(args.output)
     options = replace(_render_options(args), workers=1)  # one DSP thread per job: the cluster runs jobs side by side
     earlier = read_manifest(args.output)  # what an earlier run finished
-    jobs = plan_jobs(songs, args.output, extension, options, {} if args.force else earlier)
+    jobs = plan_jobs(songs, args.output, extension, options, earlier, args.force)
     where = f"the Dask cluster at {args.scheduler}" if args.scheduler else "a local Dask cluster"
     print(f"{len(jobs)} renders of {len(songs)} songs on {where}", file=sys.stderr)
     with batch_progress(jobs) as advance:
         results = run_jobs(jobs, args.output, earlier, args.scheduler, args.workers, advance, failed)
+    remove_leftovers()  # what workers killed on this machine during the run left
     results += failed
     counts = {status: sum(r.status == status for r in results) for status in ("done", "skipped", "failed")}
     for result in (r for r in results if r.status == "failed"):
@@ -414,6 +468,8 @@ def _play(args: argparse.Namespace) -> int:
         return play_headless(session, args.session, options)
     from stemhost.mixer import run_mixer
 
+    if args.save_as is not None:
+        _check_output(args, session, args.save_as, f"--save-as {str(args.save_as)!r}", session_too=False)
     return run_mixer(session, args.session, options, args.save_as or args.session)
 
 
@@ -444,16 +500,19 @@ def _analyze(args: argparse.Namespace) -> int:
     from stemhost.analysis_report import report_lines
 
     session = _prepared_session(args)
+    to_file = args.json is not None and str(args.json) != "-"
+    if to_file:
+        _check_output(args, session, args.json, f"--json {str(args.json)!r}")
     analysis = analyze_session(session, args.session)
     figures = analysis.to_dict()
-    if args.json is not None and str(args.json) == "-":
+    if args.json is not None and not to_file:
         print(json.dumps(figures, indent=2))
         return 0
     print("\n".join(report_lines(analysis, session.key_shift, session.tempo)))
-    if args.json is not None:
+    if to_file:
         from stemhost.outputs import write_json_atomic
 
-        write_json_atomic(args.json, figures)
+        write_json_atomic(args.json, figures, f"--json {str(args.json)!r}")
         print(f"wrote {args.json}")
     return 0
 

@@ -48,7 +48,14 @@ def output_devices() -> list[Device]:
     except (TypeError, IndexError):
         default = -1
     return [
-        Device(i, d["name"], apis[d["hostapi"]]["name"], d["max_output_channels"], int(d["default_samplerate"]), i == default)
+        Device(
+            i,
+            d["name"],
+            apis[d["hostapi"]]["name"],
+            d["max_output_channels"],
+            int(d["default_samplerate"]),
+            i == default,
+        )
         for i, d in enumerate(sd.query_devices())
         if d["max_output_channels"] > 0
     ]

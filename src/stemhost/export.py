@@ -13,6 +13,7 @@ import json
 import math
 import re
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -22,7 +23,8 @@ from stemhost.cache import StemCache, file_sha256
 from stemhost.compile import input_paths
 from stemhost.errors import OutputError
 from stemhost.model import Session
-from stemhost.outputs import make_output_folder, output_format, replaced_atomically, write_json_atomic
+from stemhost.outputs import make_output_folder, output_format, write_json_atomic
+from stemhost.ownership import check_outputs, is_plain_name, replaced_atomically
 from stemhost.render import RenderOptions, render_session
 from stemhost.variants import Variant
 
@@ -103,9 +105,15 @@ def read_manifest(folder: Path) -> dict | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         data["files"] = [PackEntry(**entry) for entry in data["files"]]
-        return data
     except (OSError, ValueError, KeyError, TypeError):
         raise OutputError(f"{path}: not a stemhost pack manifest; move it away or choose another folder") from None
+    for i, entry in enumerate(data["files"]):
+        if not is_plain_name(entry.file) or not isinstance(entry.sha256, str):
+            raise OutputError(
+                f"{path}: files[{i}].file: {entry.file!r} is not a plain file name inside the pack folder, "
+                "so stemhost did not write this manifest; move it away or choose another folder"
+            )
+    return data
 
 
 def export_pack(
@@ -138,6 +146,8 @@ def export_pack(
     pack = {"song": song, "session": str(session_path.resolve())}
     names = [f"{song}-{v.name}{extension}" for v in variants]
     old = _check_folder(folder, pack, names, force)
+    outputs = [(folder / name, f"-o {str(folder)!r}: {name!r}") for name in [*names, MANIFEST]]
+    check_outputs(outputs, input_paths(session, session_path))
     old_files = [] if old is None else old["files"]
     listing = {e.file: e for e in old_files if e.file in names and not force}  # what the folder holds now
     options = replace(options, decode_once=True)
@@ -166,10 +176,23 @@ def export_pack(
         write_json_atomic(folder / MANIFEST, _manifest(pack, variants, listing))  # an interrupted pack stays listed
     for stale in old_files:
         if stale.file not in names:
-            (folder / stale.file).unlink(missing_ok=True)  # a file of the pack this one replaces
+            _remove_stale(folder / stale.file, stale)
     entries = [listing[name] for name in names]
     write_json_atomic(folder / MANIFEST, _manifest(pack, variants, listing))
     return entries
+
+
+def _remove_stale(path: Path, entry: PackEntry) -> None:
+    """Delete a file of the pack this one replaces, if it still is the file the manifest describes."""
+    if not path.is_file() or path.is_symlink():
+        return
+    if file_sha256(path) != entry.sha256:
+        print(
+            f"warning: kept {str(path)!r}: it changed since stemhost wrote it, so it is no longer the pack's",
+            file=sys.stderr,
+        )
+        return
+    path.unlink()
 
 
 def _manifest(pack: dict, variants: list[Variant], listing: dict[str, PackEntry]) -> dict:

@@ -354,7 +354,9 @@ class Player:
                 if path is not None:
                     plan[stem.name] = path
                 else:
-                    producers[stem.name] = plan[stem.name] = ChunkProducer(original, settings, self.sample_rate, start_s)
+                    producers[stem.name] = plan[stem.name] = ChunkProducer(
+                        original, settings, self.sample_rate, start_s
+                    )
             change = VersionChange(producers, self._song_position_s) if producers else None
             self._planned = change
             if not self.preparing and self._feed is not None:
@@ -449,7 +451,9 @@ class Player:
     def _bus_routes(self) -> list[tuple[tuple[int, int], LatencyTrim, str]]:
         """Buses played on their own device channels, each lined up with the master."""
         latency = {b.name: b.latency for b in self.graph.buses}
-        return [(b.device_channels, LatencyTrim(latency[b.name]), b.name) for b in self.session.buses if b.device_channels]
+        return [
+            (b.device_channels, LatencyTrim(latency[b.name]), b.name) for b in self.session.buses if b.device_channels
+        ]
 
     def _jump_to(self, frame: int) -> None:
         self._pending_jump = _Jump(frame)
@@ -504,7 +508,9 @@ class Player:
     def current_session(self) -> Session:
         """The session with the mixer's faders, pans, mutes and solos."""
         stems = [
-            s.model_copy(update={k: getattr(self.strips[("stem", s.name)], k) for k in ("gain_db", "pan", "mute", "solo")})
+            s.model_copy(
+                update={k: getattr(self.strips[("stem", s.name)], k) for k in ("gain_db", "pan", "mute", "solo")}
+            )
             for s in self.session.stems
         ]
         buses = [b.model_copy(update={"gain_db": self.strips[("bus", b.name)].gain_db}) for b in self.session.buses]
@@ -517,8 +523,13 @@ class Player:
 
     def save(self, path: Path) -> None:
         """Write the mixer's mix, key and tempo into a session file (the session's own, or a new one)."""
+        from stemhost.compile import input_paths
+        from stemhost.ownership import check_outputs
         from stemhost.sessions import save_mix
 
+        inputs = input_paths(self.session, self.session_path)
+        inputs.pop(self.session_path.resolve())  # the mix may be saved into its own session
+        check_outputs([(path, repr(str(path)))], inputs)
         keys = {"key_shift": self.wanted.key_shift, "tempo": self.wanted.tempo}
         save_mix(path, self.current_session().model_copy(update=keys), self.session_path)
 
@@ -642,4 +653,3 @@ def _fade(n: int, rate: int, out_: bool) -> np.ndarray:
     else:
         curve[:length] = ramp(0.0, 1.0, length)
     return curve
-

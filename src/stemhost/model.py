@@ -41,9 +41,7 @@ FaderDb = Annotated[float, Field(ge=-120.0, le=24.0, description="fader gain in 
 Pan = Annotated[float, Field(ge=-1.0, le=1.0, description="-1 full left, 0 centre, +1 full right")]
 Chain = tuple[Effect, ...]
 MAX_KEY_SHIFT = 12.0
-Semitones = Annotated[
-    float, Field(ge=-MAX_KEY_SHIFT, le=MAX_KEY_SHIFT, description="semitones; fractions allowed")
-]
+Semitones = Annotated[float, Field(ge=-MAX_KEY_SHIFT, le=MAX_KEY_SHIFT, description="semitones; fractions allowed")]
 Tempo = Annotated[float, Field(ge=0.5, le=2.0, description="playback speed; 1.0 is the original")]
 
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 import soundfile
+from mutagen import MutagenError
 
 from stemhost.errors import OutputError
+from stemhost.ownership import check_replaceable, commit_replace, replaced_atomically, temporary_beside
 
 FORMATS = {".wav": "WAV", ".flac": "FLAC", ".aiff": "AIFF", ".aif": "AIFF", ".ogg": "OGG", ".mp3": "MP3"}
 PCM_FORMATS = ("WAV", "FLAC", "AIFF")
@@ -69,8 +69,11 @@ def output_format(path: Path, bit_depth: str | None, mp3_mode: str | None = None
     return OutputFormat(fmt, BIT_DEPTHS[depth])
 
 
-def check_output_path(path: Path, inputs: dict[Path, str]) -> None:
-    """Refuse an output that would overwrite an input, or lands in a missing or read-only folder."""
+def check_output_folder(path: Path) -> None:
+    """Refuse an output file that is a folder, or lands in a missing or read-only folder.
+
+    What the file may replace is checked by :func:`stemhost.ownership.check_outputs`.
+    """
     folder = path.parent
     if path.is_dir():
         raise OutputError(f"-o {str(path)!r}: that is a folder; give a file name such as {str(path / 'mix.wav')!r}")
@@ -78,9 +81,12 @@ def check_output_path(path: Path, inputs: dict[Path, str]) -> None:
         raise OutputError(f"-o {str(path)!r}: the folder {str(folder)!r} does not exist; create it first")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"-o {str(path)!r}: the folder {str(folder)!r} is not writable")
-    what = inputs.get(path.resolve())
-    if what is not None:
-        raise OutputError(f"-o {str(path)!r}: that is {what}; choose another output name")
+
+
+def check_folder(folder: Path, option: str) -> None:
+    """Refuse a file where an output folder is to be (a missing folder is fine: it will be made)."""
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{option} {str(folder)!r}: that is a file; give a folder")
 
 
 def make_output_folder(folder: Path, option: str) -> None:
@@ -90,22 +96,11 @@ def make_output_folder(folder: Path, option: str) -> None:
         folder: the folder.
         option: the option that named it, for messages (``-o``, ``--stems-out``).
     """
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"{option} {str(folder)!r}: that is a file; give a folder")
+    check_folder(folder, option)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{option} {str(folder)!r}: cannot make the folder ({exc.strerror})") from None
-
-
-def temporary_beside(path: Path) -> Path:
-    """Create an empty temporary file in path's folder, with the permissions a new file gets there."""
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(handle)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(name, 0o666 & ~umask)  # mkstemp makes 0600; a render is an ordinary file
-    return Path(name)
 
 
 def write_tags(path: Path, fmt: str, tags: dict[str, str]) -> None:
@@ -141,23 +136,9 @@ def write_tags(path: Path, fmt: str, tags: dict[str, str]) -> None:
             f.comment = ", ".join(extra)
 
 
-@contextlib.contextmanager
-def replaced_atomically(path: Path) -> Iterator[Path]:
-    """Yield a temporary file beside path to write; it takes path's name only if the block ends without error.
-
-    Whatever goes wrong (an error, Ctrl-C, a full disk), the temporary file is removed and path is left as it was.
-    """
-    tmp = temporary_beside(path)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    """Write JSON to a temporary file beside the target, then rename it into place."""
-    with replaced_atomically(path) as tmp:
+def write_json_atomic(path: Path, data: object, what: str | None = None, follow_symlinks: bool = False) -> None:
+    """Write JSON to a temporary file beside the target, then rename it into place (see :func:`replaced_atomically`)."""
+    with replaced_atomically(path, what, follow_symlinks) as tmp:
         tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
@@ -175,6 +156,7 @@ class AtomicAudioWriter:
         self.format = fmt
         self.tags = tags or {}
         self._rng = np.random.default_rng(DITHER_SEED)
+        check_replaceable(path, f"-o {str(path)!r}")
         try:
             self._tmp = temporary_beside(path)
         except OSError as exc:
@@ -223,10 +205,11 @@ class AtomicAudioWriter:
         try:
             self._file.close()
             write_tags(self._tmp, self.format.format, self.tags)
-            os.replace(self._tmp, self.path)
-        except OSError as exc:
-            self._tmp.unlink(missing_ok=True)
+            commit_replace(self._tmp, self.path)
+        except (OSError, RuntimeError, MutagenError) as exc:
             raise OutputError(f"-o {str(self.path)!r}: cannot finish the file ({exc})") from None
+        finally:
+            self._tmp.unlink(missing_ok=True)
 
     def abort(self) -> None:
         """Drop the temporary file."""

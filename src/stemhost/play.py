@@ -85,7 +85,9 @@ def report(player: Player, device: Device, blocksize: int, played_s: float) -> l
 def play_headless(session: Session, session_path: Path, options: PlayOptions) -> int:
     started = time.monotonic()
     with playing(session, session_path, options) as (player, device):
-        print(f"playing {session_path.name} on {device.name!r} at {device.sample_rate} Hz (Ctrl-C stops)", file=sys.stderr)
+        print(
+            f"playing {session_path.name} on {device.name!r} at {device.sample_rate} Hz (Ctrl-C stops)", file=sys.stderr
+        )
         try:
             wait_until_done(player)
         except KeyboardInterrupt:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,11 +25,12 @@ from stemhost.outputs import (
     PCM_FORMATS,
     AtomicAudioWriter,
     OutputFormat,
-    check_output_path,
+    check_output_folder,
     output_format,
 )
+from stemhost.ownership import check_outputs, temporary_folder
 from stemhost.report import StemMeters, check_report_path, write_report
-from stemhost.stem_files import StemFiles
+from stemhost.stem_files import StemFiles, planned_stem_files
 
 DEFAULT_BLOCK_SIZE = 65536  # offline: large blocks cut per-call overhead; the output does not depend on it
 TAIL_FLOOR = 10.0 ** (-90.0 / 20.0)  # tails end once they fall below −90 dBFS
@@ -218,14 +218,20 @@ def render_session(
         report: an HTML or PNG report of the output (see :mod:`stemhost.report`); needs an output.
     """
     inputs = input_paths(session, session_path)
+    outputs: list[tuple[Path, str]] = []
     if output is not None:
         output_format(output, options.bit_depth, options.mp3_mode)  # a bad format fails before any audio is read
-        check_output_path(output, inputs)
+        check_output_folder(output)
+        outputs.append((output, f"-o {str(output)!r}"))
     if report is not None:
         if output is None:
             raise OutputError(f"--report {str(report)!r}: a report describes the output file; give one")
         check_report_path(report)
+        outputs.append((report, f"--report {str(report)!r}"))
     stems_format = stem_files_format(output, options.bit_depth)
+    if stems_out is not None:
+        outputs += planned_stem_files(session, stems_out, stems_format, inputs)
+    check_outputs(outputs, inputs)  # nothing is written over an input, or twice
     graph = compile_graph(session, session_path, options.block_size, options.workers, decode=options.decode_once)
     try:
         hold, tags = tail_hold_s(session), session.tags()
@@ -280,8 +286,8 @@ def _mastered(
     """
     fmt = output_format(output, options.bit_depth, options.mp3_mode)
     lossy = fmt.format not in PCM_FORMATS
-    with tempfile.TemporaryDirectory(prefix=".stemhost-", dir=output.parent) as work:
-        mix = Path(work) / "mix.wav"
+    with temporary_folder(output.parent) as work:
+        mix = work / "mix.wav"
         float_mix = replace(options, bit_depth="32f", mp3_mode=None)
         first = render_graph(graph, mix, float_mix, hold_s, progress, taps=taps)
         silent = math.isinf(first.loudness_lufs)

@@ -27,7 +27,7 @@ import soundfile
 from stemhost.buffers import LatencyTrim
 from stemhost.errors import AudioFileError, OutputError
 from stemhost.meter import LoudnessMeter, db
-from stemhost.outputs import replaced_atomically
+from stemhost.ownership import replaced_atomically
 from stemhost.sources import format_time, open_reader
 
 if TYPE_CHECKING:  # types only: importing this module stays light, and render may import it

@@ -89,7 +89,7 @@ def set_key_shift(path: Path, semitones: float) -> None:
     data = read_json(path)
     data["key_shift"] = semitones
     load_session_data(data, path)  # never write a session that would not load
-    write_json_atomic(path, data)
+    write_json_atomic(path, data, follow_symlinks=True)  # a linked session is edited where it lives
 
 
 def load_session_data(data: object, path: Path) -> Session:
@@ -123,4 +123,4 @@ def save_mix(path: Path, session: Session, like: Path) -> None:
         for entry in data.get("stems", []):
             entry["file"] = str((like.parent / entry["file"]).resolve())
     load_session_data(data, path)  # never write a session that would not load
-    write_json_atomic(path, data)
+    write_json_atomic(path, data, follow_symlinks=True)

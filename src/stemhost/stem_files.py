@@ -12,6 +12,7 @@ bus is also inside that bus's file.
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +20,71 @@ from pathlib import Path
 import numpy as np
 import soxr
 
+from stemhost import __version__
 from stemhost.buffers import LatencyTrim
 from stemhost.errors import OutputError
 from stemhost.graph import MixBlock, MixGraph
 from stemhost.model import MASTER, Session
-from stemhost.outputs import AtomicAudioWriter, OutputFormat, make_output_folder, write_json_atomic
+from stemhost.outputs import AtomicAudioWriter, OutputFormat, check_folder, make_output_folder, write_json_atomic
+from stemhost.ownership import is_plain_name
+
+LISTING = "stems.json"
+EXTENSIONS = {"WAV": ".wav", "FLAC": ".flac", "AIFF": ".aiff"}
+
+
+def stem_file_names(session: Session, fmt: OutputFormat) -> dict[str, tuple[str, str]]:
+    """The files a stems folder gets: file name → (kind, name) for every audible stem and every bus."""
+    ext = EXTENSIONS[fmt.format]
+    files = {f"{s.name}{ext}": ("stem", s.name) for s in session.stems if session.is_audible(s)}
+    for bus in session.buses:
+        file = f"bus-{bus.name}{ext}"
+        if file in files:
+            raise OutputError(f"--stems-out: two parts of the mix would both be written to {file!r}; rename a stem")
+        files[file] = ("bus", bus.name)
+    odd = next((file for file in files if not is_plain_name(file)), None)
+    if odd is not None:
+        raise OutputError(f"--stems-out: {odd!r} cannot be a file name in the folder; rename the stem or bus")
+    return files
+
+
+def planned_stem_files(
+    session: Session, folder: Path, fmt: OutputFormat, inputs: dict[Path, str]
+) -> list[tuple[Path, str]]:
+    """Every file ``--stems-out`` will write, checked against the folder; for :func:`ownership.check_outputs`.
+
+    A folder that holds any of the session's inputs is refused (stem files would sit among the sources
+    they were made from, and could take their names), and so is a folder holding a file of one of the names
+    to be written that no stemhost render listed in its ``stems.json``.
+    """
+    option = f"--stems-out {str(folder)!r}"
+    check_folder(folder, "--stems-out")
+    if folder.is_dir():
+        real = folder.resolve()
+        source = next((what for path, what in inputs.items() if path.resolve().parent == real), None)
+        if source is not None:
+            raise OutputError(f"{option}: the folder holds {source}; write the stems into a folder of their own")
+    names = [*stem_file_names(session, fmt), LISTING]
+    listed = _listed(folder, option) if (folder / LISTING).exists() else set()
+    for name in names:
+        if (folder / name).exists() and name not in listed:
+            raise OutputError(
+                f"{option}: {name!r} is already there and no stemhost render made it; "
+                "choose another folder, or move the file away"
+            )
+    return [(folder / name, f"{option}: {name!r}") for name in names]
+
+
+def _listed(folder: Path, option: str) -> set[str]:
+    """The files an earlier render listed in the folder's stems.json, with the listing itself."""
+    try:
+        data = json.loads((folder / LISTING).read_text(encoding="utf-8"))
+        files = {entry["file"] for entry in data["files"]}
+        assert all(is_plain_name(name) for name in files) and isinstance(data["muted"], list)
+    except (OSError, ValueError, KeyError, TypeError, AssertionError):
+        raise OutputError(
+            f"{option}: {LISTING!r} there is not a listing stemhost wrote; choose another folder, or move it away"
+        ) from None
+    return files | {LISTING}
 
 
 @dataclass
@@ -58,22 +119,14 @@ class StemFiles:
         self.folder = folder
         self.sample_rate = sample_rate
         self.frames = 0
-        ext = {"WAV": ".wav", "FLAC": ".flac", "AIFF": ".aiff"}[fmt.format]
-        outputs = {s.name: s.output for s in session.stems} | {f"bus:{b.name}": b.output for b in session.buses}
+        outputs = {("stem", s.name): s.output for s in session.stems}
+        outputs |= {("bus", b.name): b.output for b in session.buses}
+        latency = {("stem", s.name): s.latency for s in graph.stems} | {("bus", b.name): b.latency for b in graph.buses}
         self.skipped = [stem.name for stem in graph.stems if not stem.audible]
         self.parts = [
-            _Part(f"{s.name}{ext}", "stem", s.name, outputs[s.name], LatencyTrim(s.latency))
-            for s in graph.stems
-            if s.audible
+            _Part(file, kind, name, outputs[kind, name], LatencyTrim(latency[kind, name]))
+            for file, (kind, name) in stem_file_names(session, fmt).items()
         ]
-        self.parts += [
-            _Part(f"bus-{b.name}{ext}", "bus", b.name, outputs[f"bus:{b.name}"], LatencyTrim(b.latency))
-            for b in graph.buses
-        ]
-        files = [p.file for p in self.parts]
-        clash = next((f for f in files if files.count(f) > 1), None)
-        if clash is not None:
-            raise OutputError(f"--stems-out: two parts of the mix would both be written to {clash!r}; rename a stem")
         self._stack = contextlib.ExitStack()
         try:
             for part in self.parts:
@@ -104,6 +157,7 @@ class StemFiles:
     def manifest(self) -> dict:
         """What stems.json says: each file, what it holds, and whether it sums into the pre-master mix."""
         return {
+            "stemhost": __version__,
             "sample_rate": self.sample_rate,
             "files": [
                 {
@@ -124,4 +178,4 @@ class StemFiles:
     def __exit__(self, *exc_info) -> None:
         self._stack.__exit__(*exc_info)
         if exc_info[0] is None:
-            write_json_atomic(self.folder / "stems.json", self.manifest())
+            write_json_atomic(self.folder / LISTING, self.manifest())
