@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,21 @@ def read_audio(path: Path) -> tuple[np.ndarray, int]:
     """Read a file as ``(channels, frames)`` float32 and its rate."""
     data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     return np.ascontiguousarray(data.T), rate
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    """Every path under root: its kind, mode, and content hash (files) or target (links)."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        if path.is_symlink():
+            found[str(path.relative_to(root))] = ("link", os.readlink(path))
+        elif path.is_dir():
+            found[str(path.relative_to(root))] = ("dir", info.st_mode)
+        else:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            found[str(path.relative_to(root))] = ("file", info.st_mode, digest)
+    return found
 
 
 def write_session(folder: Path, data: dict, name: str = "session.json") -> Path:

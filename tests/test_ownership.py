@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import resource
@@ -19,24 +18,9 @@ from stemhost.errors import OutputError
 from stemhost.ownership import remove_leftovers, replaced_atomically, temporary_beside
 from stemhost.sessions import set_key_shift
 
-from conftest import noise, tone, write_audio, write_session
+from conftest import noise, snapshot, tone, write_audio, write_session
 
 STEMHOST = str(Path(sys.executable).parent / "stemhost")
-
-
-def snapshot(root: Path) -> dict[str, tuple]:
-    """Every path under root: its kind, mode, and content hash (files) or target (links)."""
-    found = {}
-    for path in sorted(root.rglob("*")):
-        info = path.lstat()
-        if path.is_symlink():
-            found[str(path.relative_to(root))] = ("link", os.readlink(path))
-        elif path.is_dir():
-            found[str(path.relative_to(root))] = ("dir", info.st_mode)
-        else:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            found[str(path.relative_to(root))] = ("file", info.st_mode, digest)
-    return found
 
 
 def song(folder: Path, seconds: float = 0.5) -> Path:

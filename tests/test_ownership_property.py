@@ -9,12 +9,13 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import noise, tone, write_audio
 from stemhost.cli import main
-from test_ownership import snapshot
+
+from conftest import noise, snapshot, tone, write_audio
 
 NAMES = ["drums", "bass", "vox", "mix", "stems", "full"]
-TARGETS = ["new.wav", "out/new.wav", "mix.wav", "session.json", "link.wav", "ro.wav", "stems.json", "audio"]
+TARGETS = ["new.wav", "out/new.wav", "take.wav", "mix.wav", "drums.wav", "audio/bass.flac", "session.json", "link.wav",
+           "ro.wav", "ir.wav", "stems.json", "audio"]  # fmt: skip
 FOLDERS = [".", "audio", "stems", "out", "pack"]
 
 
@@ -69,7 +70,7 @@ def make_song(root: Path, song: dict) -> None:
     write_audio(root / "ir.wav", tone(1000, 0.01))
     (root / "session.json").write_text(json.dumps(song["session"]))
     (root / "out").mkdir()
-    (root / "mix.wav").write_bytes(b"a mix of the user's own")
+    (root / "take.wav").write_bytes(b"a take of the user's own")
     (root / "link.wav").symlink_to(root / song["session"]["stems"][0]["file"])
     (root / "ro.wav").write_bytes(b"read-only")
     (root / "ro.wav").chmod(0o444)
@@ -100,7 +101,7 @@ def output_set(root: Path, command: list[str]) -> set[str]:
     return allowed
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(song=songs(), command=commands())
 def test_no_command_touches_a_file_outside_its_outputs(tmp_path_factory, capsys, song, command):
     root = tmp_path_factory.mktemp("song")
