@@ -118,3 +118,14 @@ def claim_unbounded_length(path: Path) -> Path:
     data[at + 4 : at + 8] = b"\xff\xff\xff\xff"
     path.write_bytes(bytes(data))
     return path
+
+
+def claim_flac_length(path: Path, frames: int) -> Path:
+    """Patch a FLAC's STREAMINFO total-samples field (36 bits) to claim ``frames``; libsndfile believes it."""
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0, f"{path} does not start with STREAMINFO"
+    info = int.from_bytes(data[8:42], "big")  # the 34-byte STREAMINFO block; total samples end 128 bits from its end
+    info &= ~(((1 << 36) - 1) << 128 | ((1 << 128) - 1))  # clear the count and the MD5, which would contradict it
+    data[8:42] = (info | frames << 128).to_bytes(34, "big")
+    path.write_bytes(bytes(data))
+    return path

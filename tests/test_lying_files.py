@@ -22,7 +22,7 @@ from stemhost.model import Session
 from stemhost.render import RenderOptions, render_session
 from stemhost.sources import read_impulse_response, read_stem
 
-from conftest import claim_unbounded_length, noise, read_audio, write_audio, write_session
+from conftest import claim_flac_length, claim_unbounded_length, noise, read_audio, write_audio, write_session
 
 SR = 48000
 MEMORY_LIMIT = 2 << 30  # bytes of address space for the subprocess renders: a lying header must not need more
@@ -134,6 +134,38 @@ def test_lying_header_renders_under_a_memory_limit(tmp_path: Path, what: str) ->
     np.testing.assert_array_equal(read_audio(tmp_path / "mix.wav")[0], read_audio(tmp_path / "honest.wav")[0])
 
 
+@pytest.mark.parametrize("key_shift", [0, 1], ids=["streamed", "read-whole-to-shift"])
+def test_flac_claiming_days_is_read_by_what_it_holds(tmp_path: Path, key_shift: int) -> None:
+    """libsndfile believes a FLAC's length field (2**35 frames: 128 GiB of float32); pedalboard does not."""
+    audio = noise(1.0, SR, channels=1, level=0.25)
+    write_audio(tmp_path / "honest.flac", audio, SR, "PCM_16")
+    claim_flac_length(write_audio(tmp_path / "lying.flac", audio, SR, "PCM_16"), 1 << 35)
+    assert soundfile.info(str(tmp_path / "lying.flac")).frames == 1 << 35
+    for name in ("honest", "lying"):
+        write_session(
+            tmp_path, {"stems": [{"name": "vox", "file": f"{name}.flac", "key_shift": key_shift}]}, f"{name}.json"
+        )
+
+    proc = render_limited(tmp_path / "lying.json", tmp_path / "lying.wav", "--tail", "0")
+    main(
+        [
+            "render",
+            str(tmp_path / "honest.json"),
+            "-o",
+            str(tmp_path / "honest.wav"),
+            "--bit-depth",
+            "32f",
+            "--tail",
+            "0",
+        ]
+    )
+
+    assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr[-2000:]}"
+    lying, honest = read_audio(tmp_path / "lying.wav")[0], read_audio(tmp_path / "honest.wav")[0]
+    assert lying.shape == (2, 48000)
+    np.testing.assert_allclose(lying, honest, rtol=0, atol=1e-4)  # 16-bit: libsndfile / 32768, pedalboard / 32767
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Impulse responses: read by stemhost, as pedalboard would read them, checked before use
 
@@ -196,7 +228,7 @@ def test_whole_stem_read_refuses_what_memory_cannot_hold(tmp_path: Path, monkeyp
     write_audio(tmp_path / "long.wav", noise(2.0, SR, channels=2))
     monkeypatch.setattr(stemhost.sources, "memory_available", lambda: 1 << 20)
 
-    with pytest.raises(AudioFileError, match=r"stems\[0\]\.file: '.*long\.wav' needs 0\.7 MiB .* 1\.0 MiB"):
+    with pytest.raises(AudioFileError, match=r"stems\[0\]\.file: '.*long\.wav' does not fit in memory .* 1\.0 MiB"):
         read_stem(tmp_path / "long.wav", "session.json: stems[0].file")
 
 
@@ -204,7 +236,7 @@ def test_impulse_response_read_refuses_what_memory_cannot_hold(tmp_path: Path, m
     write_audio(tmp_path / "ir.wav", decaying_noise(2.0))
     monkeypatch.setattr(stemhost.sources, "memory_available", lambda: 1 << 20)
 
-    with pytest.raises(AudioFileError, match=r"impulse_response_filename: '.*ir\.wav' needs 0\.7 MiB"):
+    with pytest.raises(AudioFileError, match=r"impulse_response_filename: '.*ir\.wav' does not fit in memory"):
         read_impulse_response(tmp_path / "ir.wav", "session.json: master.chain[0].impulse_response_filename")
 
 

@@ -26,6 +26,7 @@ from stemhost.errors import AudioFileError
 READ_FRAMES = 16384  # frames read from a file at a time when resampling
 WHOLE_READ_FRAMES = 1 << 20  # frames read at a time when a whole file is read into memory
 MEMORY_SHARE = 0.5  # a whole-file read may take at most this share of the memory still available
+MIB = 1 << 20
 MAX_IMPULSE_RESPONSE_S = 60.0  # the longest impulse response read; real rooms ring for seconds
 
 
@@ -118,18 +119,6 @@ def memory_available() -> int:
     return max(0, available)
 
 
-def check_fits_in_memory(info: AudioInfo, what: str) -> None:
-    """Raise AudioFileError before reading a whole file whose float32 samples would not fit in memory."""
-    needed, available = info.frames * info.channels * 4, memory_available()
-    if needed > available * MEMORY_SHARE:
-        mib = 1 << 20
-        raise AudioFileError(
-            f"{what} needs {needed / mib:,.1f} MiB in memory ({info.frames:,} frames, {info.channels} channels, "
-            f"{format_time(info.frames / info.sample_rate)}) and {available / mib:,.1f} MiB are available; "
-            "check the file is not damaged (re-export it), or free memory"
-        )
-
-
 def probe(path: Path, where: str) -> AudioInfo:
     """Open an audio file's header and check it can be a stem (mono or stereo, not empty).
 
@@ -193,36 +182,56 @@ def read_impulse_response(path: Path, where: str) -> tuple[np.ndarray, int]:
 
 
 def read_whole(info: AudioInfo, what: str, opener: Callable[[Path], Reader]) -> np.ndarray:
-    """A probed file's audio as ``(channels, frames)`` float32, once it is known to fit in memory.
+    """A probed file's audio as ``(channels, frames)`` float32, if it fits in memory.
 
-    A file that ends before the frames its header promised is read as far as it goes, unless it
-    changed since it was probed.
+    A header may claim more than memory holds while the file holds far less (libsndfile believes a
+    FLAC's length field): then the audio is gathered block by block, as far as memory allows. A file
+    that ends before the frames its header promised is read as far as it goes, unless it changed
+    since it was probed.
 
     Args:
         info: the probed file.
         what: the file for messages (``session.json: stems[0].file: 'a.wav'``).
         opener: opens the file for reading, e.g. :func:`open_reader`.
+
+    Raises:
+        AudioFileError: the audio does not fit in ``MEMORY_SHARE`` of the memory available, cannot be
+            decoded, changed while being read, or holds NaN or inf.
     """
-    check_fits_in_memory(info, what)
-    audio = np.empty((info.channels, info.frames), np.float32)
-    done = 0
+    available = memory_available()
+    bound = int(available * MEMORY_SHARE) // (4 * info.channels)  # frames of float32 allowed
+    fits = info.frames <= bound  # else gather blocks, as many as the file holds and memory allows
+    whole = np.empty((info.channels, info.frames if fits else 0), np.float32)
+    blocks, done = [], 0
     reader = opener(info.path)
     try:
         while done < info.frames:
             block = reader.read(min(WHOLE_READ_FRAMES, info.frames - done))
             if block.shape[1] == 0:
                 break
-            audio[:, done : done + block.shape[1]] = block
+            if fits:
+                whole[:, done : done + block.shape[1]] = block
+            elif done + block.shape[1] <= bound:
+                blocks.append(block)
+            else:
+                raise AudioFileError(
+                    f"{what} does not fit in memory (its header claims {info.frames:,} frames, "
+                    f"{info.frames * info.channels * 4 / MIB:,.1f} MiB as float32, and "
+                    f"{available / MIB:,.1f} MiB are available); check the file is not damaged (re-export it), "
+                    "or free memory"
+                )
             done += block.shape[1]
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
         raise AudioFileError(f"{what} cannot be decoded ({exc})") from None
     finally:
         reader.close()
     check_unchanged(info, what)
-    if done < info.frames:
-        audio = np.ascontiguousarray(audio[:, :done])
-    check_finite(audio, 0, info.sample_rate, what)
-    return audio
+    if not fits:
+        whole = np.concatenate(blocks, axis=1) if blocks else whole
+    elif done < info.frames:
+        whole = np.ascontiguousarray(whole[:, :done])
+    check_finite(whole, 0, info.sample_rate, what)
+    return whole
 
 
 def check_finite(data: np.ndarray, first_frame: int, sample_rate: int, what: str) -> None:
