@@ -118,3 +118,32 @@ def _has(program: str) -> bool:
     import shutil
 
     return shutil.which(program) is not None
+
+
+def claim_unbounded_length(path: Path) -> Path:
+    """Patch a WAV's RIFF and data chunk sizes to 0xFFFFFFFF, as ``ffmpeg -f wav -`` writes them to a pipe.
+
+    The file then claims far more data than it holds: pedalboard reports 2,147,483,647 frames,
+    libsndfile the frames actually present.
+    """
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE", f"{path} is not a RIFF WAV"
+    data[4:8] = b"\xff\xff\xff\xff"
+    at = 12
+    while data[at : at + 4] != b"data":
+        at += 8 + int.from_bytes(data[at + 4 : at + 8], "little")
+        at += at & 1
+    data[at + 4 : at + 8] = b"\xff\xff\xff\xff"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def claim_flac_length(path: Path, frames: int) -> Path:
+    """Patch a FLAC's STREAMINFO total-samples field (36 bits) to claim ``frames``; libsndfile believes it."""
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0, f"{path} does not start with STREAMINFO"
+    info = int.from_bytes(data[8:42], "big")  # the 34-byte STREAMINFO block; total samples end 128 bits from its end
+    info &= ~(((1 << 36) - 1) << 128 | ((1 << 128) - 1))  # clear the count and the MD5, which would contradict it
+    data[8:42] = (info | frames << 128).to_bytes(34, "big")
+    path.write_bytes(bytes(data))
+    return path

@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
+import numpy as np
 import pedalboard
 from pydantic import BaseModel, ConfigDict, Field
 
 from stemhost.errors import AudioFileError, SessionError
-from stemhost.sources import probe
+from stemhost.sources import read_impulse_response
 
 Db = Annotated[float, Field(ge=-120.0, le=48.0)]
 Cutoff = Annotated[float, Field(gt=0.0, le=96000.0, description="Hz; must lie below the Nyquist frequency")]
@@ -181,11 +182,12 @@ def build_plugin(effect: _Effect, *, base_dir: Path, sample_rate: float, where: 
         )
     if isinstance(effect, Convolution):
         path = base_dir / effect.impulse_response_filename
-        probe(path, f"{where}.impulse_response_filename")
+        where = f"{where}.impulse_response_filename"
+        impulse_response, rate = read_impulse_response(path, where)  # not by pedalboard: it trusts the header
+        if impulse_response.shape[1] < 3:  # pedalboard takes a (2, 1) or (2, 2) array for mono: pad it with silence
+            impulse_response = np.pad(impulse_response, ((0, 0), (0, 3 - impulse_response.shape[1])))
         try:
-            return pedalboard.Convolution(str(path), mix=effect.mix)
-        except Exception as exc:  # pedalboard raises bare RuntimeError/ValueError for unreadable files
-            raise AudioFileError(
-                f"{where}.impulse_response_filename: {str(path)!r} is not a readable audio file ({exc})"
-            ) from exc
+            return pedalboard.Convolution(impulse_response, mix=effect.mix, sample_rate=rate)
+        except (RuntimeError, ValueError) as exc:
+            raise AudioFileError(f"{where}: {str(path)!r} cannot be used as an impulse response ({exc})") from None
     return getattr(pedalboard, type(effect).__name__)(**kwargs)

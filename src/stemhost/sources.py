@@ -1,8 +1,17 @@
-"""Reading stems block by block, resampled to the session rate, padded with silence at the end."""
+"""Reading audio files: stems block by block, resampled to the session rate, padded with silence at the end;
+whole stems and impulse responses after checking they fit in memory.
+
+Files are read by what they hold, not by what their header claims: a WAV piped out of ffmpeg claims
+4 GB of data (pedalboard then reports 2,147,483,647 frames, libsndfile the frames present), and a
+file may be cut short or rewritten while it is read.
+"""
 
 from __future__ import annotations
 
 import math
+import os
+import resource
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +24,10 @@ from stemhost.buffers import SampleFifo
 from stemhost.errors import AudioFileError
 
 READ_FRAMES = 16384  # frames read from a file at a time when resampling
+WHOLE_READ_FRAMES = 1 << 20  # frames read at a time when a whole file is read into memory
+MEMORY_SHARE = 0.5  # a whole-file read may take at most this share of the memory still available
+MIB = 1 << 20
+MAX_IMPULSE_RESPONSE_S = 60.0  # the longest impulse response read; real rooms ring for seconds
 
 
 class SequentialSoundFile(soundfile.SoundFile):
@@ -33,26 +46,77 @@ class SequentialSoundFile(soundfile.SoundFile):
         return np.ascontiguousarray(super().read(frames, dtype="float32", always_2d=True).T)
 
 
-def open_reader(path: Path) -> SequentialSoundFile | pedalboard.io.ReadableAudioFile:
+Reader = SequentialSoundFile | pedalboard.io.ReadableAudioFile
+
+
+def open_reader(path: Path) -> Reader:
     """A reader whose ``read(n)`` returns the next ``(channels, n)`` float32 frames.
 
     pedalboard's reader is 3.5x faster than python-soundfile's in 4096-frame blocks (measured:
     21 µs against 72 µs a call) and releases the GIL, but it decodes MP3 1105 frames late
-    (it ignores the encoder delay); libsndfile decodes MP3 sample-exact.
+    (it ignores the encoder delay); libsndfile decodes MP3 sample-exact. pedalboard also takes
+    a header's length on trust and reads silence past the data present: where its frame count
+    differs from libsndfile's, which counts what the file holds, libsndfile reads the file,
+    as it does the formats pedalboard cannot open.
     """
     if path.suffix.lower() == ".mp3":
         return SequentialSoundFile(str(path))
-    return pedalboard.io.AudioFile(str(path))
+    try:
+        reader = pedalboard.io.AudioFile(str(path))
+    except (RuntimeError, ValueError):  # a format only libsndfile reads (CAF, W64, ...)
+        return SequentialSoundFile(str(path))
+    if reader.frames != soundfile.info(str(path)).frames:
+        reader.close()
+        return SequentialSoundFile(str(path))
+    return reader
 
 
 @dataclass(frozen=True)
 class AudioInfo:
-    """What a stem file holds: rate in Hz, channel count, length in frames."""
+    """What a stem file holds: rate in Hz, channel count, length in frames, and its (size, mtime_ns) when probed."""
 
     path: Path
     sample_rate: int
     channels: int
     frames: int
+    stamp: tuple[int, int]
+
+
+def file_stamp(path: Path) -> tuple[int, int]:
+    """A file's size in bytes and modification time in ns: what changes when it is cut short or rewritten."""
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns
+
+
+def check_unchanged(info: AudioInfo, what: str) -> None:
+    """Raise AudioFileError if a file is no longer the one probed (it was cut short, grown or rewritten)."""
+    try:
+        now = file_stamp(info.path)
+    except OSError as exc:
+        raise AudioFileError(f"{what} changed while being read ({exc.strerror}); render again") from None
+    if now != info.stamp:
+        (was, _), (size, _) = info.stamp, now
+        change = f"it held {was:,} bytes, now {size:,}" if size != was else "it was rewritten"
+        raise AudioFileError(f"{what} changed while being read ({change}); render again once nothing writes to it")
+
+
+def memory_available() -> int:
+    """Bytes this process may still allocate: the kernel's MemAvailable, within any address-space limit."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    try:
+        with open("/proc/meminfo") as f:
+            available = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        available = os.sysconf("SC_AVPHYS_PAGES") * page  # free pages only: a lower bound
+    limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if limit != resource.RLIM_INFINITY:
+        try:
+            with open("/proc/self/statm") as f:
+                mapped = int(f.read().split()[0]) * page
+        except (OSError, ValueError, IndexError):
+            mapped = 0
+        available = min(available, limit - mapped)
+    return max(0, available)
 
 
 def probe(path: Path, where: str) -> AudioInfo:
@@ -76,7 +140,7 @@ def probe(path: Path, where: str) -> AudioInfo:
         raise AudioFileError(f"{where}: {str(path)!r} holds no audio (0 frames)")
     if info.channels not in (1, 2):
         raise AudioFileError(f"{where}: {str(path)!r} has {info.channels} channels; stems must be mono or stereo")
-    return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames))
+    return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames), file_stamp(path))
 
 
 def read_stem(path: Path, where: str) -> tuple[np.ndarray, int]:
@@ -87,19 +151,87 @@ def read_stem(path: Path, where: str) -> tuple[np.ndarray, int]:
         where: the field that names it, for messages (``session.json: stems[0].file``).
 
     Raises:
-        AudioFileError: the file is missing, unreadable, empty, not mono or stereo, or holds NaN or inf.
+        AudioFileError: the file is missing, unreadable, empty, not mono or stereo, too big for memory,
+            changed while being read, or holds NaN or inf.
     """
     info = probe(path, where)
-    reader = open_reader(path)
+    return read_whole(info, f"{where}: {str(path)!r}", open_reader), info.sample_rate
+
+
+def read_impulse_response(path: Path, where: str) -> tuple[np.ndarray, int]:
+    """An impulse response as ``(channels, frames)`` float32 and its rate in Hz, for ``pedalboard.Convolution``.
+
+    pedalboard would read the file itself, trusting its header: a WAV claiming 4 GB took 24 GB.
+    libsndfile reads it here, scaling integer samples by 2^(bits-1) as pedalboard's own impulse
+    response reader (JUCE's) does; pedalboard.io scales by 2^(bits-1) - 1.
+
+    Args:
+        path: the file.
+        where: the field that names it, for messages (``session.json: master.chain[0].impulse_response_filename``).
+
+    Raises:
+        AudioFileError: as :func:`read_stem`, or the file is longer than ``MAX_IMPULSE_RESPONSE_S``.
+    """
+    info = probe(path, where)
+    if info.frames > MAX_IMPULSE_RESPONSE_S * info.sample_rate:
+        raise AudioFileError(
+            f"{where}: {str(path)!r} is {format_time(info.frames / info.sample_rate)} long "
+            f"({info.frames:,} frames); an impulse response is at most {MAX_IMPULSE_RESPONSE_S:g} s: trim it"
+        )
+    return read_whole(info, f"{where}: {str(path)!r}", lambda p: SequentialSoundFile(str(p))), info.sample_rate
+
+
+def read_whole(info: AudioInfo, what: str, opener: Callable[[Path], Reader]) -> np.ndarray:
+    """A probed file's audio as ``(channels, frames)`` float32, if it fits in memory.
+
+    A header may claim more than memory holds while the file holds far less (libsndfile believes a
+    FLAC's length field): then the audio is gathered block by block, as far as memory allows. A file
+    that ends before the frames its header promised is read as far as it goes, unless it changed
+    since it was probed.
+
+    Args:
+        info: the probed file.
+        what: the file for messages (``session.json: stems[0].file: 'a.wav'``).
+        opener: opens the file for reading, e.g. :func:`open_reader`.
+
+    Raises:
+        AudioFileError: the audio does not fit in ``MEMORY_SHARE`` of the memory available, cannot be
+            decoded, changed while being read, or holds NaN or inf.
+    """
+    available = memory_available()
+    bound = int(available * MEMORY_SHARE) // (4 * info.channels)  # frames of float32 allowed
+    fits = info.frames <= bound  # else gather blocks, as many as the file holds and memory allows
+    whole = np.empty((info.channels, info.frames if fits else 0), np.float32)
+    blocks, done = [], 0
+    reader = opener(info.path)
     try:
-        audio = reader.read(info.frames)
+        while done < info.frames:
+            block = reader.read(min(WHOLE_READ_FRAMES, info.frames - done))
+            if block.shape[1] == 0:
+                break
+            if fits:
+                whole[:, done : done + block.shape[1]] = block
+            elif done + block.shape[1] <= bound:
+                blocks.append(block)
+            else:
+                raise AudioFileError(
+                    f"{what} does not fit in memory (its header claims {info.frames:,} frames, "
+                    f"{info.frames * info.channels * 4 / MIB:,.1f} MiB as float32, and "
+                    f"{available / MIB:,.1f} MiB are available); check the file is not damaged (re-export it), "
+                    "or free memory"
+                )
+            done += block.shape[1]
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise AudioFileError(f"{where}: {str(path)!r} cannot be decoded ({exc})") from None
+        raise AudioFileError(f"{what} cannot be decoded ({exc})") from None
     finally:
         reader.close()
-    audio = np.ascontiguousarray(audio, dtype=np.float32)
-    check_finite(audio, 0, info.sample_rate, f"{where}: {str(path)!r}")
-    return audio, info.sample_rate
+    check_unchanged(info, what)
+    if not fits:
+        whole = np.concatenate(blocks, axis=1) if blocks else whole
+    elif done < info.frames:
+        whole = np.ascontiguousarray(whole[:, :done])
+    check_finite(whole, 0, info.sample_rate, what)
+    return whole
 
 
 def check_finite(data: np.ndarray, first_frame: int, sample_rate: int, what: str) -> None:
@@ -141,6 +273,7 @@ class StemSource:
         self.info = info
         self.name = name
         self.where = where
+        self._what = f"{where}: stem {name!r}: {str(info.path)!r}"  # the file, for messages
         self.channels = info.channels
         self.sample_rate = sample_rate
         self._file = open_reader(info.path)
@@ -178,17 +311,16 @@ class StemSource:
     def _read_file(self, n: int) -> np.ndarray:
         if self._eof:
             return np.zeros((self.channels, 0), np.float32)
+        wanted = min(n, self.info.frames - self._frames_read)
         try:
-            data = self._file.read(n)
+            data = self._file.read(wanted)
         except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
-            raise AudioFileError(
-                f"{self.where}: stem {self.name!r}: {str(self.info.path)!r} cannot be decoded ({exc})"
-            ) from None
-        check_finite(
-            data, self._frames_read, self.info.sample_rate, f"{self.where}: stem {self.name!r}: {str(self.info.path)!r}"
-        )
+            raise AudioFileError(f"{self._what} cannot be decoded ({exc})") from None
+        check_finite(data, self._frames_read, self.info.sample_rate, self._what)
         self._frames_read += data.shape[1]
-        self._eof = data.shape[1] < n or self._frames_read >= self.info.frames
+        self._eof = data.shape[1] < wanted or self._frames_read >= self.info.frames
+        if self._eof:  # every frame read came from the file as probed, or this raises
+            check_unchanged(self.info, self._what)
         return data
 
     def seek(self, frame: int) -> None:
