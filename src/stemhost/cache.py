@@ -1,27 +1,60 @@
 """The on-disk cache of key-shifted and time-stretched stems.
 
-An entry is a float WAV and a JSON sidecar holding the WAV's sha256. An entry whose audio does
-not match its sidecar (truncated, corrupted, half-written) is damaged: it is deleted and rebuilt,
-never played. Entries are keyed by the content of the source file and the processing settings.
-Source files are hashed once per (path, size, mtime) and remembered in ``hashes.json``.
+The cache root is a folder stemhost made and marked with a ``CACHEDIR.TAG`` file (the Cache Directory
+Tagging standard, https://bford.info/cachedir/). A folder is used only if it is new, empty, tagged by
+stemhost, or an older untagged stemhost cache (nothing in it but names stemhost gave its entries);
+any other folder is refused, so ``$STEMHOST_CACHE_DIR`` pointed at a song folder costs no file.
+Inside the root stemhost writes, reads and deletes only names it makes:
+
+- ``<key>/`` is an entry (32 hex digits): ``audio.wav`` (float WAV) and ``audio.json`` (its sha256,
+  frames and rate). An entry is written in a ``.tmp-<token>/`` folder and renamed into place in one
+  step, so its audio and checksum appear together. When another process made the entry first, its
+  entry is kept and ours dropped. An entry whose audio does not match its checksum is damaged: it is
+  renamed aside (``.trash-<token>/``), deleted and rebuilt, never played.
+- Entries are renamed into place or aside only under an exclusive lock of the root (``flock``) and
+  after checking again, so no process removes an entry another one has just made and checked.
+
+Entries are keyed by the content of the source file (:func:`source_hash`) and the settings. A cache
+folder that cannot be written serves the entries it holds; a missing entry is then an
+:class:`OutputError` (stemhost does not render key or tempo changes without its cache).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import soundfile
 
-from stemhost.outputs import replaced_atomically, write_json_atomic
+from stemhost.errors import OutputError
 
 HASH_CHUNK = 1 << 20
+TAG_NAME = "CACHEDIR.TAG"
+TAG_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55"
+TAG = (
+    f"{TAG_SIGNATURE}\n"
+    "# This folder is a cache made by stemhost (key-shifted and time-stretched stems); `stemhost cache clear` empties it.\n"
+    "# For information about cache directory tags see https://bford.info/cachedir/\n"
+)
+AUDIO, META = "audio.wav", "audio.json"  # the files of an entry
+ENTRY = re.compile(r"[0-9a-f]{32}")  # <key>/
+SCRATCH = re.compile(r"\.(tmp|trash)-[0-9a-f]{16}")  # an entry (or tag) being written, a damaged entry being deleted
+# the untagged cache of earlier stemhost versions: flat <key>.wav and <key>.json, hashes.json, their temporaries
+OLD_ENTRY = re.compile(r"\.?([0-9a-f]{32}\.(wav|json)|hashes\.json)(\.[0-9a-z_]+\.part)?")
+OWN_FOLDERS = ("numba",)  # compiled code of the analysis (stemhost.analysis.backend) in the default root; never cleared
+STALE_S = 3600.0  # a temporary folder this old was left by a run that died
+
+_source_hashes: dict[tuple[int, ...], str] = {}  # in memory only: each process hashes a file before trusting it
 
 
 def cache_dir() -> Path:
@@ -43,84 +76,246 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def source_hash(path: Path) -> str:
+    """The sha256 of a source file's content, computed at most once per process while the file stays the same.
+
+    The memo is keyed by device, inode, size, mtime and ctime (nanoseconds) and lives in memory only: a new
+    process hashes every file again before trusting it, so a stem replaced by other audio of the same size
+    with its old mtime put back is never taken for the old one. A file that changes while it is hashed is
+    not memoised.
+    """
+    with path.open("rb") as f:
+        before = _identity(os.fstat(f.fileno()))
+        if before in _source_hashes:
+            return _source_hashes[before]
+        digest = hashlib.sha256()
+        while chunk := f.read(HASH_CHUNK):
+            digest.update(chunk)
+        if _identity(os.fstat(f.fileno())) == before:
+            _source_hashes[before] = digest.hexdigest()
+    return digest.hexdigest()
+
+
+def _identity(stat: os.stat_result) -> tuple[int, ...]:
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+@dataclass(frozen=True)
+class Cleared:
+    """What ``clear`` removed: entries (old untagged ones included) and bytes."""
+
+    entries: int
+    bytes: int
+
+
 @dataclass
 class StemCache:
-    """Processed stems on disk, keyed by source content and settings."""
+    """Processed stems on disk, keyed by source content and settings.
+
+    Attributes:
+        folder: the cache root (absolute).
+        label: how messages name it (``STEMHOST_CACHE_DIR=…`` when the variable chose it).
+    """
 
     folder: Path
+    label: str = ""
+    _ready: bool = field(default=False, init=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.label or f"the stem cache {self.folder}"
 
     @classmethod
     def default(cls) -> StemCache:
-        return cls(cache_dir())
-
-    def source_hash(self, path: Path) -> str:
-        """The content hash of a source file, remembered while its size and mtime stay the same."""
-        stat = path.stat()
-        key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-        index_path = self.folder / "hashes.json"
-        index = _read_json(index_path) or {}
-        if key not in index:
-            index[key] = file_sha256(path)
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(OSError):  # a lost index costs a rehash, nothing more
-                write_json_atomic(index_path, index)
-        return index[key]
+        folder = cache_dir()
+        label = f"STEMHOST_CACHE_DIR={folder}" if os.environ.get("STEMHOST_CACHE_DIR") else f"the stem cache {folder}"
+        return cls(folder, label)
 
     def get_or_build(self, key: str, build: Callable[[], tuple[np.ndarray, int]]) -> Path:
-        """The WAV of an entry, built (and written atomically) when missing or damaged.
+        """The WAV of an entry, built (and put in place in one step) when missing or damaged.
 
         Args:
-            key: the entry's name (a hash of the source content and the settings).
+            key: the entry's name, 32 hex digits (a hash of the source content and the settings).
             build: returns the processed audio as ``(channels, frames)`` float32 and its rate in Hz.
         """
-        audio_path, meta_path = self.folder / f"{key}.wav", self.folder / f"{key}.json"
-        if self._intact(audio_path, meta_path):
-            return audio_path
-        self.remove(key)
+        self._open(make=True)
+        entry = self._entry(key)
+        if _intact(entry):
+            return entry / AUDIO
         audio, rate = build()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with replaced_atomically(audio_path) as tmp:
-            soundfile.write(str(tmp), audio.T, rate, subtype="FLOAT", format="WAV")
-        write_json_atomic(meta_path, {"sha256": file_sha256(audio_path), "frames": audio.shape[1], "sample_rate": rate})
-        return audio_path
+        scratch = self.folder / f".tmp-{secrets.token_hex(8)}"
+        try:
+            scratch.mkdir()
+            soundfile.write(str(scratch / AUDIO), audio.T, rate, subtype="FLOAT", format="WAV")
+            meta = {"sha256": file_sha256(scratch / AUDIO), "frames": audio.shape[1], "sample_rate": rate}
+            (scratch / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            with self._locked():
+                if not _intact(entry):  # else another process made it first: keep theirs
+                    self._discard(entry)
+                    os.rename(scratch, entry)
+        except (OSError, soundfile.SoundFileError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise OutputError(
+                f"{self.name}: cannot write a cache entry ({reason}); "
+                "make the folder writable, or point STEMHOST_CACHE_DIR at another folder"
+            ) from None
+        finally:
+            _delete(scratch)
+        return entry / AUDIO
 
     def lookup(self, key: str) -> Path | None:
         """The WAV of an intact entry, or None (nothing is built)."""
-        audio_path = self.folder / f"{key}.wav"
-        return audio_path if self._intact(audio_path, self.folder / f"{key}.json") else None
-
-    def _intact(self, audio_path: Path, meta_path: Path) -> bool:
-        meta = _read_json(meta_path)
-        return bool(meta) and audio_path.is_file() and file_sha256(audio_path) == meta.get("sha256")
-
-    def remove(self, key: str) -> None:
-        """Delete an entry's files, if any."""
-        for suffix in (".wav", ".json"):
-            (self.folder / f"{key}{suffix}").unlink(missing_ok=True)
+        if not self._open(make=False):
+            return None
+        entry = self._entry(key)
+        return entry / AUDIO if _intact(entry) else None
 
     def entries(self) -> list[Path]:
         """The audio files of every entry."""
-        return sorted(self.folder.glob("*.wav")) if self.folder.is_dir() else []
+        if not self._open(make=False):
+            return []
+        return sorted(p / AUDIO for p in self.folder.iterdir() if ENTRY.fullmatch(p.name) and p.is_dir())
 
     def size_bytes(self) -> int:
-        """Bytes used by the cache folder."""
-        if not self.folder.is_dir():
+        """Bytes held by the cache's own files (entries, old untagged entries, temporaries)."""
+        if not self._open(make=False):
             return 0
-        return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
+        return sum(_size(p) for p in self._own())
 
-    def clear(self) -> int:
-        """Empty the cache; returns the bytes freed."""
-        freed = self.size_bytes()
-        if self.folder.is_dir():
-            for path in self.folder.iterdir():
-                if path.is_file():
-                    path.unlink()
-        return freed
+    def clear(self) -> Cleared:
+        """Delete every entry, old untagged entries and the temporaries of runs that died; nothing else."""
+        if not self._open(make=False):
+            return Cleared(0, 0)
+        entries = freed = 0
+        with self._locked():
+            for path in self._own():
+                with contextlib.suppress(FileNotFoundError):  # a temporary its writer removed meanwhile
+                    if SCRATCH.fullmatch(path.name) and time.time() - path.lstat().st_mtime < STALE_S:
+                        continue  # another process is writing or deleting it now
+                    size, entry = _size(path), bool(ENTRY.fullmatch(path.name))
+                    if self._discard(path) if entry else _delete(path):
+                        entries += entry or path.suffix == ".wav"
+                        freed += size
+        return Cleared(entries, freed)
+
+    def _entry(self, key: str) -> Path:
+        if not ENTRY.fullmatch(key):  # the only names clear() removes
+            raise ValueError(f"cache key {key!r}: 32 hexadecimal digits expected")
+        return self.folder / key
+
+    def _own(self) -> list[Path]:
+        names = sorted(os.listdir(self.folder))
+        return [self.folder / n for n in names if ENTRY.fullmatch(n) or SCRATCH.fullmatch(n) or OLD_ENTRY.fullmatch(n)]
+
+    def _open(self, make: bool) -> bool:
+        """Check that the root is a stemhost cache, tagging it when new, empty or an old stemhost cache.
+
+        Returns False when the root does not exist and ``make`` is False (nothing is cached yet).
+        """
+        if self._ready:
+            return True
+        folder, label = self.folder, self.name
+        if not folder.is_absolute():
+            raise OutputError(f"{label}: a relative path (it would depend on the current folder); give an absolute one")
+        doing = "read the folder"
+        try:
+            if not folder.is_dir():
+                if folder.exists() or folder.is_symlink():
+                    raise OutputError(
+                        f"{label}: that is a file or a broken link, not a folder; point it at a new or empty folder"
+                    )
+                if not make:
+                    return False
+                doing = "make the folder"
+                folder.mkdir(parents=True, exist_ok=True)
+            tag = _read_tag(folder)
+            if tag is None and not all(_looks_own(name) for name in os.listdir(folder)):
+                raise OutputError(
+                    f"{label}: the folder exists and is not a stemhost cache (no {TAG_NAME}); point it at a new or empty folder"
+                )
+            if tag is None:
+                doing = "tag the folder as a cache"
+                _write_tag(folder)
+            elif not (tag.startswith(TAG_SIGNATURE) and "stemhost" in tag):
+                raise OutputError(
+                    f"{label}: the folder is another program's cache (its {TAG_NAME} does not name stemhost); "
+                    "point it at a new or empty folder"
+                )
+        except OSError as exc:
+            if isinstance(exc, OutputError):
+                raise
+            raise OutputError(f"{label}: cannot {doing} ({exc.strerror}); point it at another folder") from None
+        self._ready = True
+        return True
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold an exclusive lock of the root (shared by processes and threads alike)."""
+        fd = os.open(self.folder, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _discard(self, entry: Path) -> bool:
+        """Rename an entry aside (under the lock), then delete it; False when there was none or it stays."""
+        aside = self.folder / f".trash-{secrets.token_hex(8)}"
+        try:
+            os.rename(entry, aside)
+        except FileNotFoundError:
+            return False
+        return _delete(aside)
 
 
-def _read_json(path: Path) -> dict | None:
+def _intact(entry: Path) -> bool:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads((entry / META).read_text(encoding="utf-8"))
+        return isinstance(meta, dict) and file_sha256(entry / AUDIO) == meta.get("sha256")
     except (OSError, ValueError):
+        return False
+
+
+def _looks_own(name: str) -> bool:
+    return bool(ENTRY.fullmatch(name) or SCRATCH.fullmatch(name) or OLD_ENTRY.fullmatch(name)) or name in OWN_FOLDERS
+
+
+def _read_tag(folder: Path) -> str | None:
+    try:
+        with (folder / TAG_NAME).open("r", encoding="utf-8", errors="replace") as f:
+            return f.read(1024)
+    except FileNotFoundError:
         return None
-    return data if isinstance(data, dict) else None
+    except OSError:
+        return ""  # a folder or an unreadable file by that name: not ours
+
+
+def _write_tag(folder: Path) -> None:
+    tmp = folder / f".tmp-{secrets.token_hex(8)}"
+    try:
+        tmp.write_text(TAG, encoding="utf-8")
+        os.replace(tmp, folder / TAG_NAME)  # two processes tagging at once write the same text
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _size(path: Path) -> int:
+    if path.is_dir() and not path.is_symlink():
+        return sum(p.lstat().st_size for p in (path / AUDIO, path / META) if p.exists())
+    return path.lstat().st_size
+
+
+def _delete(path: Path) -> bool:
+    """Delete one of the cache's files, or a folder of entry files; False when a folder holds anything else."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            for name in (AUDIO, META):
+                (path / name).unlink(missing_ok=True)
+            path.rmdir()
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    return True

@@ -577,8 +577,9 @@ def _cache(args: argparse.Namespace) -> int:
 
     cache = StemCache.default()
     if args.action == "clear":
-        freed = cache.clear()
-        print(f"cleared {cache.folder} ({freed / 2**20:.1f} MiB freed)")
+        cleared = cache.clear()
+        count = f"{cleared.entries} stem{'s' if cleared.entries != 1 else ''}"
+        print(f"cleared {cache.folder}: {count} removed, {cleared.bytes / 2**20:.1f} MiB freed")
     else:
         entries = len(cache.entries())
         print(f"{cache.folder}: {entries} stem{'s' if entries != 1 else ''}, {cache.size_bytes() / 2**20:.1f} MiB")

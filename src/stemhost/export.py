@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from stemhost import __version__
-from stemhost.cache import StemCache, file_sha256
+from stemhost.cache import file_sha256, source_hash
 from stemhost.compile import input_paths
 from stemhost.errors import OutputError
 from stemhost.model import Session
@@ -55,9 +55,8 @@ def song_name(session: Session, session_path: Path) -> str:
 
 def inputs_digest(session: Session, session_path: Path, options: RenderOptions, extension: str) -> str:
     """What a render depends on: input files by content, the session as played, output settings, version."""
-    cache = StemCache.default()
     own = session_path.resolve()  # the session counts as played, below, not as written
-    files = sorted(cache.source_hash(path) for path in input_paths(session, session_path) if path != own)
+    files = sorted(source_hash(path) for path in input_paths(session, session_path) if path != own)
     settings = {f.name: getattr(options, f.name) for f in fields(options) if f.name not in UNSHARED_OPTIONS}
     recipe = {
         "files": files,

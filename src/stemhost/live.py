@@ -350,7 +350,7 @@ class Player:
                 settings, now = stem_settings(target, stem), stem_settings(self.session, stem)
                 if settings == now and stem.name not in fed:  # (the feed of chunks stops at the switch)
                     continue
-                path = original.path if settings.is_identity else cache.lookup(cache_key(original, settings, cache))
+                path = original.path if settings.is_identity else cache.lookup(cache_key(original, settings))
                 if path is not None:
                     plan[stem.name] = path
                 else:

@@ -24,7 +24,7 @@ import pedalboard
 import soundfile
 
 from stemhost import __version__
-from stemhost.cache import StemCache
+from stemhost.cache import StemCache, source_hash
 from stemhost.errors import AudioFileError
 from stemhost.model import VOCAL_ROLES, Session, Stem
 from stemhost.sources import AudioInfo, probe, read_stem
@@ -136,10 +136,10 @@ def _warn_drift() -> None:
     )
 
 
-def cache_key(info: AudioInfo, settings: StretchSettings, cache: StemCache) -> str:
+def cache_key(info: AudioInfo, settings: StretchSettings) -> str:
     """The cache entry of a stem at these settings: source content, settings, engine and version."""
     recipe = {
-        "source": cache.source_hash(info.path),
+        "source": source_hash(info.path),
         "settings": settings.rubberband_options(info.channels) + [str(settings.pedalboard_kwargs())],
         "engine": engine_version(),
         "stemhost": __version__,
@@ -157,7 +157,7 @@ def prepared_source(
     """
     if settings.is_identity and not (decode and info.path.suffix.lower() in COMPRESSED):
         return info
-    key = cache_key(info, settings, cache)
+    key = cache_key(info, settings)
 
     def build() -> tuple[np.ndarray, int]:
         audio, rate = read_stem(info.path, where)
