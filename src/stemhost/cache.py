@@ -7,8 +7,8 @@ any other folder is refused, so ``$STEMHOST_CACHE_DIR`` pointed at a song folder
 Inside the root stemhost writes, reads and deletes only names it makes:
 
 - ``<key>/`` is an entry (32 hex digits): ``audio.wav`` (float WAV) and ``audio.json`` (its sha256,
-  frames and rate). An entry is written in a ``.tmp-<token>/`` folder and renamed into place in one
-  step, so its audio and checksum appear together. When another process made the entry first, its
+  frames and rate). An entry is written in a journaled temporary folder (:func:`ownership.temporary_folder`)
+  and renamed into place in one step, so its audio and checksum appear together. When another process made the entry first, its
   entry is kept and ours dropped. An entry whose audio does not match its checksum is damaged: it is
   renamed aside (``.trash-<token>/``), deleted and rebuilt, never played.
 - Entries are renamed into place or aside only under an exclusive lock of the root (``flock``) and
@@ -37,6 +37,7 @@ import numpy as np
 import soundfile
 
 from stemhost.errors import OutputError
+from stemhost.ownership import temporary_folder
 
 HASH_CHUNK = 1 << 20
 TAG_NAME = "CACHEDIR.TAG"
@@ -143,24 +144,21 @@ class StemCache:
         if _intact(entry):
             return entry / AUDIO
         audio, rate = build()
-        scratch = self.folder / f".tmp-{secrets.token_hex(8)}"
         try:
-            scratch.mkdir()
-            soundfile.write(str(scratch / AUDIO), audio.T, rate, subtype="FLOAT", format="WAV")
-            meta = {"sha256": file_sha256(scratch / AUDIO), "frames": audio.shape[1], "sample_rate": rate}
-            (scratch / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-            with self._locked():
-                if not _intact(entry):  # else another process made it first: keep theirs
-                    self._discard(entry)
-                    os.rename(scratch, entry)
+            with temporary_folder(self.folder) as scratch:  # journaled: a killed run's is removed by the next
+                soundfile.write(str(scratch / AUDIO), audio.T, rate, subtype="FLOAT", format="WAV")
+                meta = {"sha256": file_sha256(scratch / AUDIO), "frames": audio.shape[1], "sample_rate": rate}
+                (scratch / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+                with self._locked():
+                    if not _intact(entry):  # else another process made it first: keep theirs
+                        self._discard(entry)
+                        os.rename(scratch, entry)
         except (OSError, soundfile.SoundFileError) as exc:
             reason = getattr(exc, "strerror", None) or exc
             raise OutputError(
                 f"{self.name}: cannot write a cache entry ({reason}); "
                 "make the folder writable, or point STEMHOST_CACHE_DIR at another folder"
             ) from None
-        finally:
-            _delete(scratch)
         return entry / AUDIO
 
     def lookup(self, key: str) -> Path | None:
