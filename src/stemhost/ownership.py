@@ -109,11 +109,6 @@ def _current() -> _Run:
     return _run
 
 
-def run_token() -> str:
-    """This process's random run token, found in the name of every temporary it makes."""
-    return _current().token
-
-
 def _temporary_name(folder: Path, name: str | None) -> Path:
     """``.NAME.stemhost-TOKEN-N.part`` for a file beside NAME, ``.stemhost-TOKEN-N`` for a folder; journaled."""
     run = _current()
