@@ -10,6 +10,7 @@ import pedalboard
 import pytest
 
 from stemhost.effects import EFFECT_TYPES
+from stemhost.limits import MAX_BLOCK_SIZE, MIN_BLOCK_SIZE
 from stemhost.model import Session
 from stemhost.render import RenderOptions, render_session
 
@@ -213,7 +214,8 @@ def test_output_does_not_depend_on_the_block_size(tmp_path, sample_rate):
         ],
         "master": {"chain": [{"type": "Limiter", "threshold_db": -3}]},
     }
-    renders = [render(tmp_path, data, out=f"bs{bs}.wav", block_size=bs, tail_s=None) for bs in (64, 512, 4096, 65536)]
+    sizes = (MIN_BLOCK_SIZE, 512, 4096, 65536, MAX_BLOCK_SIZE)
+    renders = [render(tmp_path, data, out=f"bs{bs}.wav", block_size=bs, tail_s=None) for bs in sizes]
     for other in renders[1:]:
         assert other.shape == renders[0].shape
         np.testing.assert_allclose(other, renders[0], atol=1e-6)

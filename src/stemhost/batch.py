@@ -29,6 +29,10 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator:
     if scheduler is not None:
         try:
             client = Client(scheduler, timeout="10s")
+        except ValueError as exc:  # distributed parses the address first: "missing port number", "invalid address"
+            raise ClusterError(
+                f"--scheduler {scheduler!r}: not a scheduler address ({exc}); give one such as tcp://host:8786"
+            ) from None
         except (OSError, TimeoutError) as exc:
             raise ClusterError(
                 f"--scheduler {scheduler!r}: cannot reach a Dask scheduler there ({exc}); "

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from stemhost import __version__
 from stemhost.errors import OutputError, StemhostError
+from stemhost.limits import MAX_BLOCK_SIZE, MAX_DEVICE_BLOCK, MAX_SAMPLE_RATE, MIN_BLOCK_SIZE, MIN_SAMPLE_RATE
 
 
 class Stopped(KeyboardInterrupt):
@@ -154,7 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     play = _command(commands, "play", "play a session live, with a mixer in the terminal")
     _session_arguments(play)
     play.add_argument("--device", help="output device: a name (or part of one) or a number from `stemhost devices`")
-    play.add_argument("--blocksize", type=_positive_int, default=256, help="frames per audio callback (default 256)")
+    play.add_argument(
+        "--blocksize",
+        type=_int_between(1, MAX_DEVICE_BLOCK, "frames"),
+        default=256,
+        help=f"frames per audio callback, 1 to {MAX_DEVICE_BLOCK} (default 256)",
+    )
     play.add_argument("--start", type=_clock, default=0.0, metavar="TIME", help="start here: seconds or m:ss")
     play.add_argument("--duration", type=_clock, metavar="TIME", help="stop after this long: seconds or m:ss")
     play.add_argument("--no-ui", action="store_true", help="play without the mixer; print xruns and latency at the end")
@@ -201,7 +207,11 @@ def _output_arguments(parser: argparse.ArgumentParser, threads: bool = True) -> 
     parser.add_argument(
         "--mp3", choices=["cbr320", "v0", "v2"], help="MP3 encoding: CBR 320 kbps (default), VBR V0 or V2"
     )
-    parser.add_argument("--sample-rate", type=_positive_int, help="output rate in Hz (default: the session's)")
+    parser.add_argument(
+        "--sample-rate",
+        type=_int_between(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE, "Hz"),
+        help=f"output rate in Hz, {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} (default: the session's)",
+    )
     parser.add_argument(
         "--tail",
         type=_seconds,
@@ -211,9 +221,9 @@ def _output_arguments(parser: argparse.ArgumentParser, threads: bool = True) -> 
     if threads:
         parser.add_argument(
             "--block-size",
-            type=_positive_int,
+            type=_int_between(MIN_BLOCK_SIZE, MAX_BLOCK_SIZE, "frames"),
             default=65536,
-            help="frames per block (default 65536; any gives the same output)",
+            help=f"frames per block, {MIN_BLOCK_SIZE} to {MAX_BLOCK_SIZE} (default 65536; any gives the same output)",
         )
         parser.add_argument("--workers", type=_positive_int, help="DSP threads (default: one per core)")
     parser.add_argument(
@@ -255,6 +265,18 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
     return value
+
+
+def _int_between(low: int, high: int, unit: str):
+    """An argparse type: a whole number from low to high."""
+
+    def parse(text: str) -> int:
+        value = _positive_int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} must lie between {low} and {high} {unit}")
+        return value
+
+    return parse
 
 
 def _number(text: str) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -11,16 +12,30 @@ import pedalboard
 
 from stemhost.cache import StemCache
 from stemhost.effects import Convolution, build_plugin
+from stemhost.errors import AudioFileError
 from stemhost.graph import AlignedChain, BusNode, Edge, MixGraph, StemNode, pan_gains
+from stemhost.limits import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, check_open_files, check_render_memory
 from stemhost.model import MASTER, Session
 from stemhost.routing import bus_order, check_routing
 from stemhost.sources import AudioInfo, StemSource, probe
 from stemhost.stretch import prepared_source, stem_settings
 
 
-def stem_path(session_path: Path, file: str) -> Path:
-    """A stem's file, relative to the session file's folder unless absolute."""
-    return (session_path.parent / file).resolve()
+def stem_path(session_path: Path, file: str, where: str = "") -> Path:
+    """A stem's (or impulse response's) file, relative to the session file's folder unless absolute.
+
+    Args:
+        where: the field that names it, for messages (``session.json: stems[0].file``).
+    """
+    path = session_path.parent / file
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:  # Python 3.11 says RuntimeError for a symlink loop, 3.13 OSError ELOOP
+        loop = isinstance(exc, RuntimeError) or exc.errno == errno.ELOOP
+        fix = (
+            "a symbolic link on the way leads back to itself: point it at the audio file" if loop else "check the path"
+        )
+        raise AudioFileError(f"{where or session_path.name}: {str(path)!r} cannot be followed ({exc}); {fix}") from None
 
 
 def input_paths(session: Session, session_path: Path) -> dict[Path, str]:
@@ -31,19 +46,28 @@ def input_paths(session: Session, session_path: Path) -> dict[Path, str]:
     for where, chain in strips:
         for k, effect in enumerate(chain):
             if isinstance(effect, Convolution):
-                path = stem_path(session_path, effect.impulse_response_filename)
+                field = f"{where}.chain[{k}].impulse_response_filename"
+                path = stem_path(session_path, effect.impulse_response_filename, f"{session_path.name}: {field}")
                 inputs[path] = f"an impulse response the session reads ({where}.chain[{k}])"
     for i, stem in enumerate(session.stems):
-        inputs[stem_path(session_path, stem.file)] = f"one of the session's stems (stems[{i}].file)"
+        path = stem_path(session_path, stem.file, f"{session_path.name}: stems[{i}].file")
+        inputs[path] = f"one of the session's stems (stems[{i}].file)"
     return inputs
 
 
 def probe_stems(session: Session, session_path: Path) -> list[AudioInfo]:
-    """Open every stem's header: missing, unreadable, empty or non-audio files fail here."""
-    label = session_path.name
-    return [
-        probe(stem_path(session_path, stem.file), f"{label}: stems[{i}].file") for i, stem in enumerate(session.stems)
-    ]
+    """Open every stem's header: missing, unreadable, empty or non-audio files, and rates out of range, fail here."""
+    infos = []
+    for i, stem in enumerate(session.stems):
+        where = f"{session_path.name}: stems[{i}].file"
+        info = probe(stem_path(session_path, stem.file, where), where)
+        if not MIN_SAMPLE_RATE <= info.sample_rate <= MAX_SAMPLE_RATE:
+            raise AudioFileError(
+                f"{where}: {str(info.path)!r} says its rate is {info.sample_rate} Hz; stemhost reads "
+                f"{MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz: resample the file or repair its header"
+            )
+        infos.append(info)
+    return infos
 
 
 def session_rate(session: Session, infos: list[AudioInfo]) -> int:
@@ -102,6 +126,8 @@ def compile_graph(
     """
     label = session_path.name
     check_routing(session, label)
+    check_render_memory(len(session.stems), len(session.buses), block_size, label)
+    check_open_files(len(session.stems), label)
     originals = probe_stems(session, session_path)
     rate = session_rate(session, originals)  # the stems' own rates decide it, not the cache's
     infos = (

@@ -25,8 +25,9 @@ import numpy as np
 from stemhost.buffers import LatencyTrim
 from stemhost.cache import StemCache
 from stemhost.compile import compile_graph, probe_stems
-from stemhost.errors import SessionError
+from stemhost.errors import DeviceError, SessionError
 from stemhost.graph import MixGraph, pan_gains, ramp
+from stemhost.limits import MAX_DEVICE_BLOCK
 from stemhost.live_shift import XFADE_S, ChunkProducer, CrossfadeSource, VersionChange, cached_source
 from stemhost.model import MASTER, Session
 from stemhost.ring import FrameRing
@@ -34,7 +35,7 @@ from stemhost.stretch import cache_key, stem_settings
 from stemhost.validation import load_model
 
 RENDER_BLOCK = 512  # frames the graph renders at a time while playing
-RING_BLOCKS = 5  # render-ahead: the ring holds this many render blocks (53 ms at 48 kHz)
+RING_BLOCKS = 5  # render-ahead: the ring holds this many render blocks (53 ms at 48 kHz), more for big device blocks
 FADE_S = 0.005  # fade out before and in after a seek, a loop's jump, a pause
 GIL_SWITCH_S = 0.0005  # while playing, Python threads hand the GIL over this often (the default is 5 ms)
 PLAN_LEAD_S = 1.0  # a key or tempo change is rendered from this far past the play position: about when it is ready
@@ -115,6 +116,8 @@ class Player:
         capture_s: keep this many seconds of what the callback hands the device (for tests).
         render_block: frames the graph renders at a time.
         held: play silence until :meth:`release` (the mixer starts it once drawn).
+        device_block: frames the device asks for in one callback (``--blocksize``, at most
+            :data:`MAX_DEVICE_BLOCK`); the ring holds that many more, so every callback finds a full block.
     """
 
     def __init__(
@@ -128,7 +131,10 @@ class Player:
         capture_s: float = 0.0,
         render_block: int = RENDER_BLOCK,
         held: bool = False,
+        device_block: int = 0,
     ) -> None:
+        if not 0 <= device_block <= MAX_DEVICE_BLOCK:
+            raise DeviceError(f"--blocksize {device_block}: at most {MAX_DEVICE_BLOCK} frames per audio callback")
         self.session_path = session_path
         self.sample_rate = sample_rate
         self.channels = channels
@@ -150,7 +156,7 @@ class Player:
         self._feed: VersionChange | None = None  # renders ahead for the version playing
         self._planned: VersionChange | None = None  # renders the first chunks of the version wanted
         self._pending_version: _Version | None = None
-        self.ring = FrameRing(RING_BLOCKS * render_block, channels)
+        self.ring = FrameRing(ring_capacity(render_block, device_block), channels)
         self.render_block = render_block
         self._changes: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._timeline = np.zeros(self.ring.capacity, dtype=np.int64)  # song frame of every ring slot
@@ -626,6 +632,16 @@ class Player:
         self.graph.close()
         for source in self._base_sources.values():
             source.close()
+
+
+def ring_capacity(render_block: int, device_block: int) -> int:
+    """Frames the render-ahead ring holds: a whole device block, rounded up to render blocks, and RING_BLOCKS − 1 more.
+
+    A callback takes a whole device block at once; a ring smaller than that could never hand it one,
+    and the song would play in fragments with silence between them. Device blocks up to a render
+    block get the plain RING_BLOCKS render blocks.
+    """
+    return (RING_BLOCKS - 1 + max(1, math.ceil(device_block / render_block))) * render_block
 
 
 def _stats(times_ns: np.ndarray, count: int, budget_s: float) -> CallbackStats:

@@ -7,11 +7,14 @@ has a default, so a session of names and files alone renders the plain sum of th
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from stemhost.effects import Effect
+from stemhost.limits import MAX_SAMPLE_RATE, MAX_STEMS, MIN_SAMPLE_RATE
 
 ROLES: tuple[str, ...] = (
     "drums",
@@ -36,7 +39,33 @@ UNPITCHED_ROLES: tuple[str, ...] = ("drums", "percussion", "click", "fx")
 MASTER = "master"
 
 Role = Literal[ROLES]  # type: ignore[valid-type]
-Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\s/\\]+$")]
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: NUL, escape sequences, newlines
+
+
+def _check_name(value: str) -> str:
+    """A name is printed and becomes a file name (``--stems-out``): no spaces, slashes or control characters."""
+    if CONTROL_CHARACTERS.search(value):
+        raise PydanticCustomError("name", "a name holds no control characters (terminal escapes, NUL, newlines)")
+    if any(c.isspace() for c in value) or "/" in value or "\\" in value:
+        raise PydanticCustomError("name", "a name holds no spaces or slashes; join words with _ or -")
+    if value.strip(".") == "":
+        raise PydanticCustomError("name", "a name must be more than dots (it becomes a file name)")
+    return value
+
+
+def _check_text(value: str) -> str:
+    """Text that is printed or written as a tag or a file name: no control characters."""
+    if CONTROL_CHARACTERS.search(value):
+        raise PydanticCustomError("text", "holds a control character (a terminal escape, NUL or newline); remove it")
+    return value
+
+
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=100, json_schema_extra={"pattern": r"^(?!\.+$)[^\s/\\\x00-\x1f\x7f-\x9f]+$"}),
+    AfterValidator(_check_name),
+]
+Text = Annotated[str, AfterValidator(_check_text)]
 FaderDb = Annotated[float, Field(ge=-120.0, le=24.0, description="fader gain in dB")]
 Pan = Annotated[float, Field(ge=-1.0, le=1.0, description="-1 full left, 0 centre, +1 full right")]
 Chain = tuple[Effect, ...]
@@ -60,7 +89,7 @@ class Stem(_Frozen):
     """One audio file and its channel strip: chain → fader → pan."""
 
     name: Name
-    file: str = Field(min_length=1, description="relative to the session file's folder, or absolute")
+    file: Text = Field(min_length=1, description="relative to the session file's folder, or absolute")
     role: Role = "other"
     gain_db: FaderDb = 0.0
     pan: Pan = 0.0
@@ -112,17 +141,17 @@ class Master(_Frozen):
 class Session(_Frozen):
     """A whole song: its stems, buses, master and transport settings."""
 
-    stems: Annotated[tuple[Stem, ...], Field(min_length=1)]
+    stems: Annotated[tuple[Stem, ...], Field(min_length=1, max_length=MAX_STEMS)]
     buses: tuple[Bus, ...] = ()
     master: Master = Master()
-    sample_rate: Annotated[int, Field(ge=8000, le=384000)] | None = Field(
+    sample_rate: Annotated[int, Field(ge=MIN_SAMPLE_RATE, le=MAX_SAMPLE_RATE)] | None = Field(
         default=None, description="Hz; by default the stems' own rate, the highest when they differ"
     )
     key_shift: Semitones = Field(default=0.0, description="semitones every pitched stem moves")
     tempo: Tempo = 1.0
-    title: Annotated[str, Field(max_length=200)] | None = Field(default=None, description="written as a tag")
-    artist: Annotated[str, Field(max_length=200)] | None = Field(default=None, description="written as a tag")
-    key: Annotated[str, Field(pattern=r"^[A-Ga-g](#|b)?\s*(major|minor|maj|min|m)?$")] | None = Field(
+    title: Annotated[Text, Field(max_length=200)] | None = Field(default=None, description="written as a tag")
+    artist: Annotated[Text, Field(max_length=200)] | None = Field(default=None, description="written as a tag")
+    key: Annotated[str, Field(pattern=r"^[A-Ga-g](#|b)? *(major|minor|maj|min|m)?$")] | None = Field(
         default=None, description="the song's own key, e.g. 'A major'; renders are tagged with the key they play in"
     )
     bpm: Annotated[float, Field(gt=20.0, le=400.0)] | None = Field(

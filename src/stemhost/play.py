@@ -40,6 +40,7 @@ def playing(session: Session, session_path: Path, options: PlayOptions) -> Itera
         options.duration_s,
         options.capture_s,
         held=options.held,
+        device_block=options.blocksize,
     )
     try:
         stream = open_stream(device, device.sample_rate, options.blocksize, channels, player.callback)

@@ -19,6 +19,7 @@ from stemhost.effects import Delay
 from stemhost.errors import OutputError
 from stemhost.graph import MixBlock, MixGraph
 from stemhost.limiter import limited_blocks
+from stemhost.limits import MAX_BLOCK_SIZE, MAX_SAMPLE_RATE, MIN_BLOCK_SIZE, MIN_SAMPLE_RATE
 from stemhost.meter import LoudnessMeter, measure_file
 from stemhost.model import Loudness, Session
 from stemhost.outputs import (
@@ -72,6 +73,12 @@ class RenderOptions:
     workers: int | None = None
     mp3_mode: str | None = None
     decode_once: bool = False
+
+    def __post_init__(self) -> None:
+        if not MIN_BLOCK_SIZE <= self.block_size <= MAX_BLOCK_SIZE:
+            raise OutputError(f"block size {self.block_size}: give {MIN_BLOCK_SIZE} to {MAX_BLOCK_SIZE} frames")
+        if self.sample_rate is not None and not MIN_SAMPLE_RATE <= self.sample_rate <= MAX_SAMPLE_RATE:
+            raise OutputError(f"sample rate {self.sample_rate} Hz: give {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz")
 
 
 CLIP_GAP_S = 0.05  # clipped frames closer than this make one region

@@ -68,7 +68,7 @@ def init_session(folder: Path, force: bool = False) -> tuple[Path, Session]:
     if not folder.is_dir():
         raise SessionError(f"{folder}: not a folder; give the folder that holds the stems")
     target = folder / "session.json"
-    if target.exists() and not force:
+    if (target.exists() or target.is_symlink()) and not force:  # a dangling or looping link is there too
         raise SessionError(f"{target}: already exists; pass --force to replace it")
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FORMATS)
     if not files:

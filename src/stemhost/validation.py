@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import reprlib
 import types
 import typing
 from pathlib import Path
@@ -12,9 +13,13 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from stemhost.errors import SessionError
+from stemhost.limits import MAX_JSON_DEPTH
 
 M = TypeVar("M", bound=BaseModel)
 
+_REPR = reprlib.Repr()  # (keyword arguments need Python 3.12)
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 120, 120
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = 6
 _RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 
 
@@ -27,9 +32,34 @@ def read_json(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise SessionError(f"{path}: cannot be read ({exc})") from None
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SessionError(f"{path}: line {exc.lineno}, column {exc.colno}: malformed JSON ({exc.msg})") from None
+    except RecursionError:
+        data = None  # nested deeper than Python's parser goes: far beyond the limit below
+    except ValueError as exc:  # a number of more than 4,300 digits
+        reason = str(exc).split(":")[0]
+        raise SessionError(f"{path}: malformed JSON ({reason}); write numbers with at most a few digits") from None
+    if data is None or _depth(data) > MAX_JSON_DEPTH:
+        raise SessionError(
+            f"{path}: arrays and objects are nested more than {MAX_JSON_DEPTH} deep; "
+            "a session or preset needs fewer than 10 levels"
+        )
+    return data
+
+
+def _depth(data: Any) -> int:
+    """How deeply arrays and objects nest in parsed JSON (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_JSON_DEPTH:
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def load_model(model: type[M], data: Any, label: str) -> M:
@@ -80,10 +110,17 @@ def describe(exc: ValidationError, root: type[BaseModel], label: str) -> str:
     elif kind == "missing":
         message = "this field is required"
     elif kind in _RANGE_ERRORS:
-        message = f"{value!r} is out of range ({_lower_first(err['msg'])})"
+        message = f"{_short(value)} is out of range ({_lower_first(err['msg'])})"
+    elif kind == "too_long":
+        message = _lower_first(err["msg"])  # the value itself may be thousands of stems
     else:
-        message = f"{_lower_first(err['msg'])} (got {value!r})"
+        message = f"{_lower_first(err['msg'])} (got {_short(value)})"
     return f"{where}: {message}{more}"
+
+
+def _short(value: Any) -> str:
+    """A value as it is quoted in messages: repr (control characters escaped), cut short when long or deep."""
+    return _REPR.repr(value)
 
 
 def _lower_first(text: str) -> str:

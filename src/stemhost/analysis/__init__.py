@@ -16,6 +16,7 @@ from stemhost.analysis.audio import ANALYSIS_RATE, StemFigures, measure_stem
 from stemhost.analysis.key import KeyEstimate, detect_key
 from stemhost.analysis.tempo import estimate_tempo
 from stemhost.analysis.vocal import SungNote, VocalRange, vocal_range
+from stemhost.compile import stem_path
 from stemhost.model import UNPITCHED_ROLES, Session
 
 TEMPO_ROLES: tuple[str, ...] = ("drums", "percussion")
@@ -99,8 +100,9 @@ def analyze_session(
     figures = []
     for i, stem in enumerate(session.stems):
         say(f"reading {stem.name}")
-        path = (session_path.parent / stem.file).resolve()  # an absolute file replaces the folder
-        measured, mono = measure_stem(path, f"{session_path.name}: stems[{i}].file", stem.name, stem.role)
+        where = f"{session_path.name}: stems[{i}].file"
+        path = stem_path(session_path, stem.file, where)  # an absolute file replaces the folder
+        measured, mono = measure_stem(path, where, stem.name, stem.role)
         figures.append(measured)
         if stem.is_pitched and stem.role not in UNPITCHED_ROLES:
             key_mix.add(stem.name, mono)
