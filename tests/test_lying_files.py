@@ -226,7 +226,7 @@ def test_impulse_response_longer_than_the_limit_is_refused(tmp_path: Path, capsy
 
 def test_whole_stem_read_refuses_what_memory_cannot_hold(tmp_path: Path, monkeypatch) -> None:
     write_audio(tmp_path / "long.wav", noise(2.0, SR, channels=2))
-    monkeypatch.setattr(stemhost.sources, "memory_available", lambda: 1 << 20)
+    monkeypatch.setattr(stemhost.sources, "available_memory", lambda: 1 << 20)
 
     with pytest.raises(AudioFileError, match=r"stems\[0\]\.file: '.*long\.wav' does not fit in memory .* 1\.0 MiB"):
         read_stem(tmp_path / "long.wav", "session.json: stems[0].file")
@@ -234,7 +234,7 @@ def test_whole_stem_read_refuses_what_memory_cannot_hold(tmp_path: Path, monkeyp
 
 def test_impulse_response_read_refuses_what_memory_cannot_hold(tmp_path: Path, monkeypatch) -> None:
     write_audio(tmp_path / "ir.wav", decaying_noise(2.0))
-    monkeypatch.setattr(stemhost.sources, "memory_available", lambda: 1 << 20)
+    monkeypatch.setattr(stemhost.sources, "available_memory", lambda: 1 << 20)
 
     with pytest.raises(AudioFileError, match=r"impulse_response_filename: '.*ir\.wav' does not fit in memory"):
         read_impulse_response(tmp_path / "ir.wav", "session.json: master.chain[0].impulse_response_filename")

@@ -137,7 +137,9 @@ class Distortion(_Effect):
 class Convolution(_Effect):
     type: Literal["Convolution"]
     impulse_response_filename: str = Field(
-        min_length=1, description="an audio file, relative to the session file's folder"
+        min_length=1,
+        pattern=r"^[^\x00-\x1f\x7f-\x9f]+$",  # no NUL, newlines or terminal escapes (as model.Text)
+        description="an audio file, relative to the session file's folder",
     )
     mix: Unit = 1.0
 

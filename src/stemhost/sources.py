@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import resource
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import soxr
 
 from stemhost.buffers import SampleFifo
 from stemhost.errors import AudioFileError
+from stemhost.limits import available_memory
 
 READ_FRAMES = 16384  # frames read from a file at a time when resampling
 WHOLE_READ_FRAMES = 1 << 20  # frames read at a time when a whole file is read into memory
@@ -98,25 +98,6 @@ def check_unchanged(info: AudioInfo, what: str) -> None:
         (was, _), (size, _) = info.stamp, now
         change = f"it held {was:,} bytes, now {size:,}" if size != was else "it was rewritten"
         raise AudioFileError(f"{what} changed while being read ({change}); render again once nothing writes to it")
-
-
-def memory_available() -> int:
-    """Bytes this process may still allocate: the kernel's MemAvailable, within any address-space limit."""
-    page = os.sysconf("SC_PAGE_SIZE")
-    try:
-        with open("/proc/meminfo") as f:
-            available = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
-    except (OSError, StopIteration, ValueError):
-        available = os.sysconf("SC_AVPHYS_PAGES") * page  # free pages only: a lower bound
-    limit, _ = resource.getrlimit(resource.RLIMIT_AS)
-    if limit != resource.RLIM_INFINITY:
-        try:
-            with open("/proc/self/statm") as f:
-                mapped = int(f.read().split()[0]) * page
-        except (OSError, ValueError, IndexError):
-            mapped = 0
-        available = min(available, limit - mapped)
-    return max(0, available)
 
 
 def probe(path: Path, where: str) -> AudioInfo:
@@ -198,7 +179,8 @@ def read_whole(info: AudioInfo, what: str, opener: Callable[[Path], Reader]) -> 
         AudioFileError: the audio does not fit in ``MEMORY_SHARE`` of the memory available, cannot be
             decoded, changed while being read, or holds NaN or inf.
     """
-    available = memory_available()
+    known = available_memory()
+    available = known if known is not None else 1 << 62  # unknown: the reads themselves are the bound
     bound = int(available * MEMORY_SHARE) // (4 * info.channels)  # frames of float32 allowed
     fits = info.frames <= bound  # else gather blocks, as many as the file holds and memory allows
     whole = np.empty((info.channels, info.frames if fits else 0), np.float32)
