@@ -20,9 +20,9 @@ from stemhost.effects import Convolution, build_plugin
 from stemhost.errors import AudioFileError
 from stemhost.model import Session
 from stemhost.render import RenderOptions, render_session
-from stemhost.sources import read_impulse_response, read_stem
+from stemhost.sources import StemSource, probe, read_impulse_response, read_stem
 
-from conftest import claim_flac_length, claim_unbounded_length, noise, read_audio, write_audio, write_session
+from conftest import claim_flac_length, claim_unbounded_length, noise, read_audio, tone, write_audio, write_session
 
 SR = 48000
 MEMORY_LIMIT = 2 << 30  # bytes of address space for the subprocess renders: a lying header must not need more
@@ -294,3 +294,15 @@ def test_stem_rewritten_while_rendering_is_an_error(tmp_path: Path) -> None:
             RenderOptions(bit_depth="32f", block_size=4096),
             progress=rewrite,
         )
+
+
+def test_a_source_says_done_only_after_counting_its_last_frames(tmp_path: Path, monkeypatch) -> None:
+    """The graph reads done and frames_out from another thread: done must never run ahead of the count."""
+    write_audio(tmp_path / "a.wav", tone(440, 1.5))
+    source = StemSource(probe(tmp_path / "a.wav", "s.json: stems[0].file"), 48000, "a", "s.json: stems[0].file")
+    seen = []
+    monkeypatch.setattr(stemhost.sources, "check_unchanged", lambda *_: seen.append((source.done, source.frames_out)))
+    source.read(65536)
+    source.read(65536)
+    assert seen == [(False, 65536)], "the last block is read, not yet counted: not done"
+    assert source.done and source.frames_out == 72000

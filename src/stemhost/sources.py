@@ -262,17 +262,15 @@ class StemSource:
         self._frames_read = 0
         self._eof = False  # the file is read to its end
         self.frames_out = 0  # frames of real audio delivered so far, at the session rate
+        # True once every real frame has been delivered (only silence follows). Set after frames_out, never
+        # before: the graph reads both from another thread while this one reads ahead (see MixGraph.stream).
+        self.done = False
         self._resampler = None
         self._fifo = SampleFifo(self.channels)
         if info.sample_rate != sample_rate:
             self._resampler = soxr.ResampleStream(
                 info.sample_rate, sample_rate, self.channels, dtype="float32", quality="VHQ"
             )
-
-    @property
-    def done(self) -> bool:
-        """True once every real frame has been delivered; only silence follows."""
-        return self._eof and len(self._fifo) == 0
 
     def read(self, n: int) -> np.ndarray:
         """The next n frames; silence once the file is done."""
@@ -286,6 +284,7 @@ class StemSource:
             block = self._fifo.pop(min(n, len(self._fifo)))
         real = block.shape[1]
         self.frames_out += real
+        self.done = self._eof and len(self._fifo) == 0
         if real < n:
             block = np.concatenate([block, np.zeros((self.channels, n - real), np.float32)], axis=1)
         return block
@@ -318,6 +317,7 @@ class StemSource:
             self._file.seek(position)
         self._frames_read, self._eof = position, position >= self.info.frames
         self.frames_out = frame
+        self.done = self._eof
         self._fifo = SampleFifo(self.channels)
         if self._resampler is not None:
             self._resampler = soxr.ResampleStream(

@@ -27,6 +27,7 @@ from stemhost import __version__
 from stemhost.cache import StemCache, source_hash
 from stemhost.errors import AudioFileError
 from stemhost.model import VOCAL_ROLES, Session, Stem
+from stemhost.ownership import temporary_folder
 from stemhost.sources import AudioInfo, probe, read_stem
 
 COMPRESSED = (".mp3", ".ogg", ".flac")  # stems decoded into the cache once when a pack reads them many times
@@ -113,8 +114,8 @@ def engine_version() -> str:
 def _rubberband_command(
     audio: np.ndarray, sample_rate: int, settings: StretchSettings, live: bool = False
 ) -> np.ndarray:
-    with tempfile.TemporaryDirectory(prefix="stemhost-rubberband-") as folder:
-        source, result = Path(folder) / "in.wav", Path(folder) / "out.wav"
+    with temporary_folder(Path(tempfile.gettempdir())) as folder:  # journaled: a killed run's goes next run
+        source, result = folder / "in.wav", folder / "out.wav"
         soundfile.write(str(source), audio.T, sample_rate, subtype="FLOAT")
         fast = ["--window-short"] if live else []
         command = ["rubberband", *settings.rubberband_options(audio.shape[0]), *fast, str(source), str(result)]
