@@ -15,6 +15,7 @@ import pedalboard
 from pydantic import BaseModel, ConfigDict, Field
 
 from stemhost.errors import AudioFileError, SessionError
+from stemhost.limits import CONTROL_CHARACTERS
 from stemhost.sources import read_impulse_response
 
 Db = Annotated[float, Field(ge=-120.0, le=48.0)]
@@ -138,7 +139,7 @@ class Convolution(_Effect):
     type: Literal["Convolution"]
     impulse_response_filename: str = Field(
         min_length=1,
-        pattern=r"^[^\x00-\x1f\x7f-\x9f]+$",  # no NUL, newlines or terminal escapes (as model.Text)
+        pattern=f"^[^{CONTROL_CHARACTERS}]+$",  # no NUL, newlines or terminal escapes
         description="an audio file, relative to the session file's folder",
     )
     mix: Unit = 1.0

@@ -18,6 +18,7 @@ MIN_BLOCK_SIZE = 64  # frames per offline block: pedalboard guesses a (2, 2) blo
 MAX_BLOCK_SIZE = 1 << 20  # frames per offline block (21.8 s at 48 kHz); the default 65536 is as fast
 MAX_DEVICE_BLOCK = 16384  # frames per audio callback (--blocksize; 341 ms at 48 kHz)
 MAX_STEMS = 1000  # stems in a session (1,000 stereo stems render in 1.2 GB at the default block size)
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"  # C0, DEL and C1 (NUL, escape sequences, newlines): never in names or paths
 MAX_JSON_DEPTH = 64  # nested arrays and objects in a session or preset file (a session needs about 8)
 
 BYTES_PER_FRAME = 2 * 4  # every node's block is stereo float32

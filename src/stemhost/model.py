@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from stemhost import limits
 from stemhost.effects import Effect
 from stemhost.limits import MAX_SAMPLE_RATE, MAX_STEMS, MIN_SAMPLE_RATE
 
@@ -39,7 +40,7 @@ UNPITCHED_ROLES: tuple[str, ...] = ("drums", "percussion", "click", "fx")
 MASTER = "master"
 
 Role = Literal[ROLES]  # type: ignore[valid-type]
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: NUL, escape sequences, newlines
+CONTROL_CHARACTERS = re.compile(f"[{limits.CONTROL_CHARACTERS}]")
 
 
 def _check_name(value: str) -> str:
@@ -62,7 +63,9 @@ def _check_text(value: str) -> str:
 
 Name = Annotated[
     str,
-    Field(min_length=1, max_length=100, json_schema_extra={"pattern": r"^(?!\.+$)[^\s/\\\x00-\x1f\x7f-\x9f]+$"}),
+    Field(
+        min_length=1, max_length=100, json_schema_extra={"pattern": rf"^(?!\.+$)[^\s/\\{limits.CONTROL_CHARACTERS}]+$"}
+    ),
     AfterValidator(_check_name),
 ]
 Text = Annotated[str, AfterValidator(_check_text)]
