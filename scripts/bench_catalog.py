@@ -34,11 +34,15 @@ def make_catalog(folder: Path, songs: int, seconds: float, phrases: list[np.ndar
                 {"type": "PeakFilter", "cutoff_frequency_hz": 300.0 * (i + 1), "gain_db": 2.0, "q": 1.0},
                 {"type": "Compressor", "threshold_db": -18.0, "ratio": 3.0},
             ]
-            stems.append({"name": role, "file": name, "role": role, "chain": chain, "sends": [{"bus": "hall", "level_db": -12}]})
+            stems.append(
+                {"name": role, "file": name, "role": role, "chain": chain, "sends": [{"bus": "hall", "level_db": -12}]}
+            )
         session = {
             "title": f"Song {s}",
             "stems": stems,
-            "buses": [{"name": "hall", "chain": [{"type": "Reverb", "room_size": 0.8, "wet_level": 1.0, "dry_level": 0.0}]}],
+            "buses": [
+                {"name": "hall", "chain": [{"type": "Reverb", "room_size": 0.8, "wet_level": 1.0, "dry_level": 0.0}]}
+            ],
             "master": {"chain": [{"type": "Limiter", "threshold_db": -1.0}]},
         }
         (song / "session.json").write_text(json.dumps(session, indent=2) + "\n")

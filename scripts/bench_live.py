@@ -29,7 +29,9 @@ def start_jack() -> subprocess.Popen | None:
     """A JACK dummy server for the run, if none is running and jackd is installed."""
     if jack_running() or shutil.which("jackd") is None:
         return None
-    realtime = "-R" if subprocess.run(["chrt", "-f", "10", "true"], capture_output=True).returncode == 0 else "--no-realtime"
+    realtime = (
+        "-R" if subprocess.run(["chrt", "-f", "10", "true"], capture_output=True).returncode == 0 else "--no-realtime"
+    )
     server = subprocess.Popen(["jackd", realtime, "-d", "dummy", "-r", "48000", "-p", "256"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True)
@@ -37,11 +39,14 @@ def start_jack() -> subprocess.Popen | None:
 
 
 def play_for(session_path: Path, seconds: float) -> dict:
-    from stemhost.play import PlayOptions, playing
-    from stemhost.sessions import load_session
+    from stemhost.live.play import PlayOptions, playing
+    from stemhost.session.files import load_session
 
     session = load_session(session_path)
-    with playing(session, session_path, PlayOptions(device="system", blocksize=BLOCKSIZE, duration_s=seconds)) as (player, _):
+    with playing(session, session_path, PlayOptions(device="system", blocksize=BLOCKSIZE, duration_s=seconds)) as (
+        player,
+        _,
+    ):
         while not player.ended:
             time.sleep(0.05)
     audio, render = player.callback_stats(BLOCKSIZE), player.render_stats()

@@ -2,7 +2,7 @@
 
 Every folder under the set that holds ``session.json`` and ``truth.json`` is one song (see
 scripts/make_eval_set.py and eval/README.md). For each song the session is loaded with
-``stemhost.sessions.load_session`` and analysed with ``stemhost.analysis.analyze_session``; the
+``stemhost.session.files.load_session`` and analysed with ``stemhost.analysis.analyze_session``; the
 estimate is compared with the truth:
 
 * key    right only when tonic and mode both match (a relative major/minor counts as wrong);
@@ -179,7 +179,7 @@ def evaluate_song(folder: Path) -> Row:
     started = time.perf_counter()
     try:
         from stemhost.analysis import analyze_session
-        from stemhost.sessions import load_session
+        from stemhost.session.files import load_session
 
         path = folder / "session.json"
         session = load_session(path)

@@ -100,8 +100,8 @@ def jack_device():
     import os
     import subprocess
 
-    from stemhost.devices import find_device
     from stemhost.errors import DeviceError
+    from stemhost.live.devices import find_device
 
     running = subprocess.run(["jack_lsp"], capture_output=True).returncode == 0 if _has("jack_lsp") else False
     try:

@@ -22,11 +22,11 @@ from stemhost.analysis import (
 )
 from stemhost.analysis.audio import active_seconds, measure_stem, stem_figures, to_mono
 from stemhost.analysis.vocal import segment_notes
+from stemhost.engine.sources import read_stem
 from stemhost.errors import AudioFileError
-from stemhost.model import Session
-from stemhost.notes import key_name
-from stemhost.sessions import load_session
-from stemhost.sources import read_stem
+from stemhost.session.files import load_session
+from stemhost.session.model import Session
+from stemhost.session.notes import key_name
 
 from conftest import write_audio, write_session
 
@@ -467,7 +467,7 @@ def _python(code: str, **env: str) -> str:
 
 def test_importing_analysis_or_rendering_does_not_load_librosa():
     code = (
-        "import sys, stemhost.analysis, stemhost.notes, stemhost.render, stemhost.cli\n"
+        "import sys, stemhost.analysis, stemhost.session.notes, stemhost.render.driver, stemhost.cli.main\n"
         "print(sorted(m for m in ('librosa', 'numba', 'sklearn') if m in sys.modules))"
     )
     assert _python(code) == "[]"

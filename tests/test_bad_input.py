@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import stemhost.graph
-from stemhost.cli import main
-from stemhost.effects import EFFECT_TYPES
+import stemhost.engine.graph
+from stemhost.cli.main import main
+from stemhost.session.effects import EFFECT_TYPES
 
 from conftest import noise, tone, write_audio, write_session
 
@@ -451,7 +451,7 @@ def test_nan_late_in_a_long_stem_is_timed_in_minutes(tmp_path: Path, capsys, mak
 
 def interrupt_after(monkeypatch, blocks: int, folder: Path) -> list[list[Path]]:
     """Make the master raise KeyboardInterrupt on its block after `blocks`; returns what .part files existed."""
-    real = stemhost.graph.BusNode.render
+    real = stemhost.engine.graph.BusNode.render
     calls = 0
     seen: list[list[Path]] = []
 
@@ -464,7 +464,7 @@ def interrupt_after(monkeypatch, blocks: int, folder: Path) -> list[list[Path]]:
                 raise KeyboardInterrupt
         return real(self, n, outputs)
 
-    monkeypatch.setattr(stemhost.graph.BusNode, "render", render)
+    monkeypatch.setattr(stemhost.engine.graph.BusNode, "render", render)
     return seen
 
 

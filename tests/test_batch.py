@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from stemhost.cli import main
-from stemhost.export import file_sha256
+from stemhost.cli.main import main
+from stemhost.packs.export import file_sha256
 
 from conftest import noise, tone, write_audio
 

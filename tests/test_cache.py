@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 import stemhost
-import stemhost.cache
-from stemhost.cache import TAG_NAME, TAG_SIGNATURE, StemCache, source_hash
-from stemhost.cli import main
+import stemhost.engine.cache
+from stemhost.cli.main import main
+from stemhost.engine.cache import TAG_NAME, TAG_SIGNATURE, StemCache, source_hash
 
 from conftest import noise, read_audio, tone, write_audio, write_session
 
@@ -160,10 +160,10 @@ def test_a_new_process_hashes_a_source_again_and_one_process_hashes_it_once(tmp_
     stem = write_audio(tmp_path / "a.wav", noise(1.0))
     reads = []
     real = hashlib.sha256
-    monkeypatch.setattr(stemhost.cache.hashlib, "sha256", lambda *a: reads.append(1) or real(*a))
+    monkeypatch.setattr(stemhost.engine.cache.hashlib, "sha256", lambda *a: reads.append(1) or real(*a))
     first = source_hash(stem)
     assert source_hash(stem) == first and len(reads) == 1  # the memo, while the file is unchanged
-    stemhost.cache._source_hashes.clear()  # what a new process starts with
+    stemhost.engine.cache._source_hashes.clear()  # what a new process starts with
     assert source_hash(stem) == first and len(reads) == 2
     stat = stem.stat()
     write_audio(stem, noise(1.0, seed=2))
@@ -177,7 +177,7 @@ import random, sys, time
 import numpy as np
 import soundfile
 from pathlib import Path
-from stemhost.cache import StemCache
+from stemhost.engine.cache import StemCache
 
 folder, me, keys = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 cache, jitter = StemCache(folder), random.Random(me)

@@ -17,7 +17,7 @@ import pyloudnorm
 import pytest
 
 import stemhost
-from stemhost.cli import main
+from stemhost.cli.main import main
 
 from conftest import noise, read_audio, tone, write_audio, write_session
 

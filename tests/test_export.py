@@ -9,15 +9,15 @@ import pyloudnorm
 import pytest
 import soundfile
 
-import stemhost.export
-import stemhost.stretch
-from stemhost.cli import main
+import stemhost.engine.stretch
+import stemhost.packs.export
+from stemhost.cli.main import main
 from stemhost.errors import SessionError
-from stemhost.export import export_pack, file_sha256
-from stemhost.model import Session
-from stemhost.render import RenderOptions
-from stemhost.sessions import load_session
-from stemhost.variants import parse_variants
+from stemhost.packs.export import export_pack, file_sha256
+from stemhost.render.driver import RenderOptions
+from stemhost.session.files import load_session
+from stemhost.session.model import Session
+from stemhost.session.variants import parse_variants
 
 from conftest import noise, read_audio, tone, write_audio, write_session
 
@@ -148,11 +148,13 @@ def test_manifest_matches_the_files(song):
 def test_a_stem_shared_by_variants_is_decoded_and_shifted_once(song, monkeypatch, tmp_path):
     monkeypatch.setenv("STEMHOST_CACHE_DIR", str(tmp_path / "empty-cache"))
     reads, shifts = [], []
-    read_stem, stretch = stemhost.stretch.read_stem, stemhost.stretch.stretch
+    read_stem, stretch = stemhost.engine.stretch.read_stem, stemhost.engine.stretch.stretch
     monkeypatch.setattr(
-        stemhost.stretch, "read_stem", lambda path, where: reads.append(path.name) or read_stem(path, where)
+        stemhost.engine.stretch, "read_stem", lambda path, where: reads.append(path.name) or read_stem(path, where)
     )
-    monkeypatch.setattr(stemhost.stretch, "stretch", lambda a, r, s: shifts.append(s.semitones) or stretch(a, r, s))
+    monkeypatch.setattr(
+        stemhost.engine.stretch, "stretch", lambda a, r, s: shifts.append(s.semitones) or stretch(a, r, s)
+    )
     export(song, "full,karaoke,minus-one,karaoke*keys=-2..+2,instrumental*keys=-2..-1")
     pitched = ["bass", "keys", "vox", "bvs"]  # drums and click are not pitched
     assert sorted(shifts) == sorted(k for k in (-2, -1, 1, 2) for _ in pitched)
@@ -177,8 +179,8 @@ def test_a_second_export_skips_what_is_up_to_date(song, capsys):
 
 def test_full_and_key_zero_are_rendered_once(song, monkeypatch):
     calls = []
-    render = stemhost.export.render_session
-    monkeypatch.setattr(stemhost.export, "render_session", lambda *a, **k: calls.append(1) or render(*a, **k))
+    render = stemhost.packs.export.render_session
+    monkeypatch.setattr(stemhost.packs.export, "render_session", lambda *a, **k: calls.append(1) or render(*a, **k))
     entries, _ = export(song, "full,keys=0..0")
     assert len(calls) == 1 and entries[0].sha256 == entries[1].sha256
 
@@ -203,7 +205,7 @@ def test_files_no_pack_made_are_not_overwritten(song, capsys):
 
 
 def test_an_interrupted_pack_lists_what_it_finished_and_leaves_no_part_file(song, monkeypatch):
-    render = stemhost.export.render_session
+    render = stemhost.packs.export.render_session
     done = []
 
     def render_then_fail(*args, **kwargs):
@@ -212,7 +214,7 @@ def test_an_interrupted_pack_lists_what_it_finished_and_leaves_no_part_file(song
         done.append(1)
         return render(*args, **kwargs)
 
-    monkeypatch.setattr(stemhost.export, "render_session", render_then_fail)
+    monkeypatch.setattr(stemhost.packs.export, "render_session", render_then_fail)
     with pytest.raises(KeyboardInterrupt):
         export(song, "full,karaoke,instrumental")
     pack = song.parent / "pack"
@@ -250,4 +252,4 @@ def test_session_without_title_is_named_after_its_folder(tmp_path):
     write_audio(tmp_path / "a.wav", tone(220, 1.0))
     path = write_session(tmp_path, {"stems": [{"name": "a", "file": "a.wav"}]})
     session = Session.model_validate(json.loads(path.read_text()))
-    assert stemhost.export.song_name(session, path) == tmp_path.name.lower().replace("_", "-")
+    assert stemhost.packs.export.song_name(session, path) == tmp_path.name.lower().replace("_", "-")

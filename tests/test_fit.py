@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stemhost.cli import main
+from stemhost.analysis.fit import fit_key, singer_range
+from stemhost.cli.main import main
 from stemhost.errors import SessionError
-from stemhost.fit import fit_key, singer_range
-from stemhost.notes import parse_note
+from stemhost.session.notes import parse_note
 
 from conftest import read_audio, write_audio, write_session
 
@@ -153,7 +153,7 @@ def test_analyze_prints_and_writes_json(song, tmp_path, capsys):
 
 def test_render_never_loads_librosa(song, tmp_path):
     code = (
-        "import sys; from stemhost.cli import main; "
+        "import sys; from stemhost.cli.main import main; "
         f"status = main(['render', {str(song)!r}, '-o', {str(tmp_path / 'o.wav')!r}]); "
         "print(status, 'librosa' in sys.modules, 'numba' in sys.modules)"
     )

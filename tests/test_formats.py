@@ -9,9 +9,9 @@ import pyloudnorm
 import pytest
 import soundfile
 
-from stemhost.meter import LoudnessMeter
-from stemhost.model import Session
-from stemhost.render import RenderOptions, render_session
+from stemhost.render.driver import RenderOptions, render_session
+from stemhost.render.meter import LoudnessMeter
+from stemhost.session.model import Session
 
 from conftest import noise, read_audio, tone, write_audio, write_session
 

@@ -10,10 +10,10 @@ import numpy as np
 import pedalboard
 import pytest
 
-from stemhost.compile import compile_graph
-from stemhost.graph import AlignedChain, BusNode, Edge, MixGraph, measure_latency
-from stemhost.model import Session
-from stemhost.render import RenderOptions, render_graph
+from stemhost.engine.compile import compile_graph
+from stemhost.engine.graph import AlignedChain, BusNode, Edge, MixGraph, measure_latency
+from stemhost.render.driver import RenderOptions, render_graph
+from stemhost.session.model import Session
 
 from conftest import noise, read_audio, write_audio, write_session
 

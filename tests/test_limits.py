@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import stemhost.limits
-from stemhost.cli import main
+from stemhost.cli.main import main
 from stemhost.errors import SessionError
 from stemhost.limits import (
     MAX_BLOCK_SIZE,
@@ -23,10 +23,10 @@ from stemhost.limits import (
     MIN_BLOCK_SIZE,
     render_memory,
 )
-from stemhost.live import RENDER_BLOCK, ring_capacity
-from stemhost.play import PlayOptions, playing
-from stemhost.sessions import load_session
-from stemhost.validation import read_json
+from stemhost.live.play import PlayOptions, playing
+from stemhost.live.player import RENDER_BLOCK, ring_capacity
+from stemhost.session.files import load_session
+from stemhost.session.validation import read_json
 
 from conftest import read_audio, tone, write_audio, write_session
 

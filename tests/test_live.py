@@ -15,12 +15,12 @@ import time
 import numpy as np
 import pytest
 
-import stemhost.devices
-from stemhost.cli import main
-from stemhost.live import Player
-from stemhost.play import PlayOptions, playing
-from stemhost.render import RenderOptions, render_session
-from stemhost.sessions import load_session
+import stemhost.live.devices
+from stemhost.cli.main import main
+from stemhost.live.play import PlayOptions, playing
+from stemhost.live.player import Player
+from stemhost.render.driver import RenderOptions, render_session
+from stemhost.session.files import load_session
 
 from conftest import noise, read_audio, tone, write_audio, write_session
 
@@ -122,7 +122,7 @@ def jack_port_on(port: str, kind: str) -> str:
 
 def play_and_record(session, path, seconds: float) -> tuple[np.ndarray, np.ndarray, Player]:
     """Play, capturing in the callback; meanwhile record PortAudio's output ports through an input stream."""
-    sd = stemhost.devices.sounddevice()
+    sd = stemhost.live.devices.sounddevice()
     blocks: list[np.ndarray] = []
     with playing(session, path, PlayOptions(device="system", capture_s=seconds)) as (player, device):
         with sd.InputStream(device=device.index, samplerate=SR, channels=2, dtype="float32", blocksize=256,
@@ -281,7 +281,7 @@ def test_bad_play_requests_are_one_clear_error(tmp_path, jack_device, capsys, ar
 
 def test_no_device_and_no_portaudio_say_how_to_get_one(tmp_path, monkeypatch, capsys):
     _, path = band(tmp_path, 2, 1.0)
-    monkeypatch.setattr(stemhost.devices, "output_devices", lambda: [])
+    monkeypatch.setattr(stemhost.live.devices, "output_devices", lambda: [])
     assert main(["play", str(path), "--no-ui"]) == 1
     assert (
         "no audio output device is available; connect a sound card, or start a JACK server" in capsys.readouterr().err
@@ -325,7 +325,7 @@ def test_saving_the_mix_writes_the_session(tmp_path):
 
 
 def test_a_stream_portaudio_refuses_is_one_clear_error(tmp_path, jack_device, monkeypatch, capsys):
-    sd = stemhost.devices.sounddevice()
+    sd = stemhost.live.devices.sounddevice()
 
     def refuse(**_kwargs):
         raise sd.PortAudioError("Error opening OutputStream: Invalid sample rate", -9997)

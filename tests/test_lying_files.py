@@ -14,13 +14,14 @@ import pedalboard
 import pytest
 import soundfile
 
-import stemhost.sources
-from stemhost.cli import main
-from stemhost.effects import Convolution, build_plugin
+import stemhost.engine.sources
+from stemhost.cli.main import main
+from stemhost.engine.plugins import build_plugin
+from stemhost.engine.sources import StemSource, probe, read_impulse_response, read_stem
 from stemhost.errors import AudioFileError
-from stemhost.model import Session
-from stemhost.render import RenderOptions, render_session
-from stemhost.sources import StemSource, probe, read_impulse_response, read_stem
+from stemhost.render.driver import RenderOptions, render_session
+from stemhost.session.effects import Convolution
+from stemhost.session.model import Session
 
 from conftest import claim_flac_length, claim_unbounded_length, noise, read_audio, tone, write_audio, write_session
 
@@ -69,7 +70,7 @@ def render_limited(session: Path, output: Path, *args: str) -> subprocess.Comple
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
-    argv = [sys.executable, "-m", "stemhost.cli", "render", str(session), "-o", str(output), "--bit-depth", "32f"]
+    argv = [sys.executable, "-m", "stemhost.cli.main", "render", str(session), "-o", str(output), "--bit-depth", "32f"]
     return subprocess.run(
         [*argv, *args], preexec_fn=limit, capture_output=True, text=True, timeout=120, env=os.environ.copy()
     )
@@ -226,7 +227,7 @@ def test_impulse_response_longer_than_the_limit_is_refused(tmp_path: Path, capsy
 
 def test_whole_stem_read_refuses_what_memory_cannot_hold(tmp_path: Path, monkeypatch) -> None:
     write_audio(tmp_path / "long.wav", noise(2.0, SR, channels=2))
-    monkeypatch.setattr(stemhost.sources, "available_memory", lambda: 1 << 20)
+    monkeypatch.setattr(stemhost.engine.sources, "available_memory", lambda: 1 << 20)
 
     with pytest.raises(AudioFileError, match=r"stems\[0\]\.file: '.*long\.wav' does not fit in memory .* 1\.0 MiB"):
         read_stem(tmp_path / "long.wav", "session.json: stems[0].file")
@@ -234,7 +235,7 @@ def test_whole_stem_read_refuses_what_memory_cannot_hold(tmp_path: Path, monkeyp
 
 def test_impulse_response_read_refuses_what_memory_cannot_hold(tmp_path: Path, monkeypatch) -> None:
     write_audio(tmp_path / "ir.wav", decaying_noise(2.0))
-    monkeypatch.setattr(stemhost.sources, "available_memory", lambda: 1 << 20)
+    monkeypatch.setattr(stemhost.engine.sources, "available_memory", lambda: 1 << 20)
 
     with pytest.raises(AudioFileError, match=r"impulse_response_filename: '.*ir\.wav' does not fit in memory"):
         read_impulse_response(tmp_path / "ir.wav", "session.json: master.chain[0].impulse_response_filename")
@@ -301,7 +302,9 @@ def test_a_source_says_done_only_after_counting_its_last_frames(tmp_path: Path, 
     write_audio(tmp_path / "a.wav", tone(440, 1.5))
     source = StemSource(probe(tmp_path / "a.wav", "s.json: stems[0].file"), 48000, "a", "s.json: stems[0].file")
     seen = []
-    monkeypatch.setattr(stemhost.sources, "check_unchanged", lambda *_: seen.append((source.done, source.frames_out)))
+    monkeypatch.setattr(
+        stemhost.engine.sources, "check_unchanged", lambda *_: seen.append((source.done, source.frames_out))
+    )
     source.read(65536)
     source.read(65536)
     assert seen == [(False, 65536)], "the last block is read, not yet counted: not done"

@@ -9,10 +9,10 @@ import subprocess
 import numpy as np
 import pytest
 
-import stemhost.limiter
-from stemhost.cli import main
-from stemhost.model import Session
-from stemhost.render import RenderOptions, render_session
+import stemhost.render.limiter
+from stemhost.cli.main import main
+from stemhost.render.driver import RenderOptions, render_session
+from stemhost.session.model import Session
 
 from conftest import noise, read_audio, write_audio, write_session
 
@@ -109,7 +109,7 @@ def test_limiting_does_not_depend_on_the_block_size(tmp_path, monkeypatch):
     path = write_session(tmp_path, data)
     outs = []
     for block in (65536, 7777):
-        monkeypatch.setattr(stemhost.limiter, "BLOCK", block)
+        monkeypatch.setattr(stemhost.render.limiter, "BLOCK", block)
         render_session(
             Session.model_validate(data), path, tmp_path / f"{block}.wav", RenderOptions(tail_s=0, bit_depth="32f")
         )

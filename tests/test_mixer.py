@@ -17,12 +17,12 @@ import pytest
 from textual import events
 from textual.pilot import Pilot
 
+from stemhost.engine.graph import pan_gains
 from stemhost.errors import DeviceError, SessionError
-from stemhost.graph import pan_gains
-from stemhost.live import Player
-from stemhost.mixer import FADER_STEP_DB, MixerApp, mss, run_mixer
-from stemhost.play import PlayOptions, playing
-from stemhost.sessions import load_session
+from stemhost.live.mixer import FADER_STEP_DB, MixerApp, mss, run_mixer
+from stemhost.live.play import PlayOptions, playing
+from stemhost.live.player import Player
+from stemhost.session.files import load_session
 
 from conftest import tone, write_audio, write_session
 

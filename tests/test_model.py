@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from stemhost.effects import EFFECT_CLASSES, build_plugin
+from stemhost.engine.plugins import build_plugin
 from stemhost.errors import SessionError
-from stemhost.model import Session, session_schema
-from stemhost.routing import bus_order, check_routing, render_tree
-from stemhost.sessions import guess_role, load_session
-from stemhost.validation import load_model, read_json
+from stemhost.session.effects import EFFECT_CLASSES
+from stemhost.session.files import guess_role, load_session
+from stemhost.session.model import Session, session_schema
+from stemhost.session.routing import bus_order, check_routing, render_tree
+from stemhost.session.validation import load_model, read_json
 
 ROOT = Path(__file__).resolve().parents[1]
 

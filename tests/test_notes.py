@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stemhost.errors import SessionError
-from stemhost.notes import (
+from stemhost.session.notes import (
     KEY_NAMES,
     VOICE_RANGES,
     key_name,

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from stemhost.cli import main
+from stemhost.cli.main import main
 from stemhost.errors import OutputError
 from stemhost.ownership import remove_leftovers, replaced_atomically, temporary_beside
-from stemhost.sessions import set_key_shift
+from stemhost.session.files import set_key_shift
 
 from conftest import noise, snapshot, tone, write_audio, write_session
 
@@ -205,7 +205,7 @@ def test_interrupted_after_the_output_is_written_says_so(tmp_path, capsys, monke
     def interrupted(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("stemhost.render.write_report", interrupted)
+    monkeypatch.setattr("stemhost.render.driver.write_report", interrupted)
     out = tmp_path / "mix.wav"
     code = main(["render", str(session), "-o", str(out), "--report", str(tmp_path / "r.html"), "--master", "streaming"])
     assert code == 130

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stemhost.cli import main
+from stemhost.cli.main import main
 
 from conftest import noise, snapshot, tone, write_audio
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from stemhost.errors import SessionError
-from stemhost.model import Session
-from stemhost.presets import Preset, apply_preset, bundled_presets, load_preset, override_preset
-from stemhost.validation import load_model
+from stemhost.session.model import Session
+from stemhost.session.presets import Preset, apply_preset, bundled_presets, load_preset, override_preset
+from stemhost.session.validation import load_model
 
 BAND = {
     "stems": [
@@ -157,7 +157,7 @@ def test_bad_overrides_are_clear_errors(kwargs, message):
 
 
 def test_karaoke_render_silences_exactly_the_lead(tmp_path):
-    from stemhost.render import RenderOptions, render_session
+    from stemhost.render.driver import RenderOptions, render_session
 
     from conftest import read_audio, tone, write_audio, write_session
 

@@ -9,10 +9,10 @@ import numpy as np
 import pedalboard
 import pytest
 
-from stemhost.effects import EFFECT_TYPES
 from stemhost.limits import MAX_BLOCK_SIZE, MIN_BLOCK_SIZE
-from stemhost.model import Session
-from stemhost.render import RenderOptions, render_session
+from stemhost.render.driver import RenderOptions, render_session
+from stemhost.session.effects import EFFECT_TYPES
+from stemhost.session.model import Session
 
 from conftest import noise, read_audio, tone, write_audio, write_session
 

@@ -15,17 +15,18 @@ import pedalboard
 import pyloudnorm
 import pytest
 
-import stemhost.compile
-from stemhost.cli import main
-from stemhost.compile import compile_graph
-from stemhost.effects import Gain
+import stemhost.engine.compile
+from stemhost.cli.main import main
+from stemhost.engine.compile import compile_graph
 from stemhost.errors import OutputError
-from stemhost.meter import LoudnessMeter
-from stemhost.model import Session
-from stemhost.outputs import output_format
-from stemhost.render import ClipReport, RenderOptions, RenderResult, render_graph
-from stemhost.report import FFT_SIZE, StemMeters, analyse_output, check_report_path, report_figure, write_report
-from stemhost.stem_files import StemFiles
+from stemhost.render.clips import ClipReport
+from stemhost.render.driver import RenderOptions, RenderResult, render_graph
+from stemhost.render.meter import LoudnessMeter
+from stemhost.render.outputs import output_format
+from stemhost.render.report import FFT_SIZE, StemMeters, analyse_output, check_report_path, report_figure, write_report
+from stemhost.render.stem_files import StemFiles
+from stemhost.session.effects import Gain
+from stemhost.session.model import Session
 
 from conftest import noise, read_audio, tone, write_audio, write_session
 
@@ -112,14 +113,14 @@ def test_stem_table_matches_the_stem_files_through_chains_and_sends(tmp_path, mo
     late by its own amount and the meters drop it as the stem files do.
     """
     if latent:
-        build = stemhost.compile.build_plugin
+        build = stemhost.engine.compile.build_plugin
 
         def latent_gain(effect, **kwargs):
             return (
                 pedalboard.Resample(target_sample_rate=16000) if isinstance(effect, Gain) else build(effect, **kwargs)
             )
 
-        monkeypatch.setattr(stemhost.compile, "build_plugin", latent_gain)
+        monkeypatch.setattr(stemhost.engine.compile, "build_plugin", latent_gain)
     write_audio(tmp_path / "gtr.wav", noise(2.0, channels=2, level=0.3, seed=4))
     write_audio(tmp_path / "keys.wav", tone(330, 2.5, level=0.5))
     data = {

@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 
-import stemhost.stretch
-from stemhost.cache import StemCache
-from stemhost.cli import main
+import stemhost.engine.stretch
+from stemhost.cli.main import main
+from stemhost.engine.cache import StemCache
 from stemhost.errors import SessionError
-from stemhost.model import Session
-from stemhost.render import RenderOptions, render_session
+from stemhost.render.driver import RenderOptions, render_session
+from stemhost.session.model import Session
 
 from conftest import read_audio, write_audio, write_session
 
@@ -134,7 +134,7 @@ def half_peak_onsets(x: np.ndarray, near: np.ndarray) -> np.ndarray:
     return np.array(found)
 
 
-@pytest.mark.skipif(stemhost.stretch.engine() != "rubberband", reason="needs the rubberband command")
+@pytest.mark.skipif(stemhost.engine.stretch.engine() != "rubberband", reason="needs the rubberband command")
 @pytest.mark.parametrize(("tempo", "key"), [(1.3, -3.0), (0.75, 5.0)])
 def test_drums_and_bass_stay_together_through_a_30_second_song(tmp_path, tempo, key):
     """pedalboard.time_stretch drifts 40-50 ms apart over 30 s at these settings; the offline engine must not."""
@@ -150,26 +150,26 @@ def test_drums_and_bass_stay_together_through_a_30_second_song(tmp_path, tempo, 
 
 
 def test_without_the_rubberband_command_pedalboard_does_the_work_with_a_warning(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(stemhost.stretch.shutil, "which", lambda name: None)
-    stemhost.stretch._warn_drift.cache_clear()
-    stemhost.stretch.engine_version.cache_clear()
+    monkeypatch.setattr(stemhost.engine.stretch.shutil, "which", lambda name: None)
+    stemhost.engine.stretch._warn_drift.cache_clear()
+    stemhost.engine.stretch.engine_version.cache_clear()
     write_audio(tmp_path / "v.wav", sung_note(220.0))
     out = render(tmp_path, {"stems": [{"name": "v", "file": "v.wav"}], "key_shift": -3})
     target = 220.0 * 2 ** (-3 / 12)
     assert abs(1200 * math.log2(fundamental(out, target) / target)) <= 10
     assert "apt-get install rubberband-cli" in capsys.readouterr().err
-    stemhost.stretch.engine_version.cache_clear()
+    stemhost.engine.stretch.engine_version.cache_clear()
 
 
 def count_stretches(monkeypatch) -> list[int]:
     calls = [0]
-    real = stemhost.stretch.stretch
+    real = stemhost.engine.stretch.stretch
 
     def counting(*args, **kwargs):
         calls[0] += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(stemhost.stretch, "stretch", counting)
+    monkeypatch.setattr(stemhost.engine.stretch, "stretch", counting)
     return calls
 
 
@@ -255,6 +255,6 @@ def test_key_and_tempo_out_of_range_are_one_clear_error(tmp_path, capsys, args, 
 
 def test_session_key_out_of_range_names_the_field():
     with pytest.raises(SessionError, match=r"key_shift: 20 is out of range"):
-        from stemhost.validation import load_model
+        from stemhost.session.validation import load_model
 
         load_model(Session, {"stems": [{"name": "a", "file": "a.wav"}], "key_shift": 20}, "s.json")

@@ -23,6 +23,7 @@ import atexit
 import contextlib
 import fcntl
 import itertools
+import json
 import os
 import secrets
 import shutil
@@ -195,6 +196,12 @@ def replaced_atomically(path: Path, what: str | None = None, follow_symlinks: bo
         commit_replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_json_atomic(path: Path, data: object, what: str | None = None, follow_symlinks: bool = False) -> None:
+    """Write JSON to a temporary file beside the target, then rename it into place (see :func:`replaced_atomically`)."""
+    with replaced_atomically(path, what, follow_symlinks) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def written() -> list[Path]:

@@ -16,8 +16,8 @@ from stemhost.analysis.audio import ANALYSIS_RATE, StemFigures, measure_stem
 from stemhost.analysis.key import KeyEstimate, detect_key
 from stemhost.analysis.tempo import estimate_tempo
 from stemhost.analysis.vocal import SungNote, VocalRange, vocal_range
-from stemhost.compile import stem_path
-from stemhost.model import UNPITCHED_ROLES, Session
+from stemhost.engine.compile import stem_path
+from stemhost.session.model import UNPITCHED_ROLES, Session
 
 TEMPO_ROLES: tuple[str, ...] = ("drums", "percussion")
 LEAD_ROLE = "lead_vocal"

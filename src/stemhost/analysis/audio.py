@@ -10,9 +10,9 @@ import numpy as np
 import soundfile
 import soxr
 
+from stemhost.engine.sources import AudioInfo, check_finite, open_reader, probe
 from stemhost.errors import AudioFileError
-from stemhost.meter import LoudnessMeter
-from stemhost.sources import AudioInfo, check_finite, open_reader, probe
+from stemhost.render.meter import LoudnessMeter
 
 ANALYSIS_RATE = 22050  # Hz: key, tempo and pitch analysis run on mono audio at this rate
 ACTIVE_WINDOW_S = 0.1  # seconds: the window active time is counted in

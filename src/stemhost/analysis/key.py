@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stemhost.analysis.backend import load_librosa
-from stemhost.notes import key_name
+from stemhost.session.notes import key_name
 
 # Albrecht & Shanahan (2013), "The use of large corpora to train a new type of key-finding algorithm",
 # Music Perception 31(1): pitch-class distributions of major and minor keys, tonic first. Measured on

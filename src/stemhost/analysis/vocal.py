@@ -9,7 +9,7 @@ import numpy as np
 
 from stemhost.analysis.audio import window_levels_db
 from stemhost.analysis.backend import load_librosa
-from stemhost.notes import note_name
+from stemhost.session.notes import note_name
 
 LOWEST_HZ = 60.0  # B1: pYIN's search range, wide enough for a bass's low notes ...
 HIGHEST_HZ = 1400.0  # F6: ... and a soprano's high ones

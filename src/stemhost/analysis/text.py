@@ -1,0 +1,61 @@
+"""The text report of ``stemhost analyze``."""
+
+from __future__ import annotations
+
+import math
+
+from stemhost.analysis import SessionAnalysis
+from stemhost.session.notes import note_name, transpose_key
+
+BAR_WIDTH = 40
+
+
+def report_lines(analysis: SessionAnalysis, key_shift: float = 0.0, tempo: float = 1.0) -> list[str]:
+    """Key, tempo, a table of stem levels and the lead vocal's range with a histogram of its notes.
+
+    The figures are the recordings'; when the session moves the key or the tempo, the key and tempo
+    it plays at are given as well.
+    """
+    lines = []
+    key = analysis.key
+    if key is None:
+        lines.append("key: none found (no pitched stem, or silence)")
+    else:
+        lines.append(
+            f"key: {key.name} (confidence {key.confidence:.2f}; runner-up {key.runner_up} "
+            f"{key.runner_up_confidence:.2f}) from {', '.join(analysis.key_stems)}"
+        )
+        if key_shift:
+            lines.append(
+                f"     {transpose_key(key.tonic, key.mode, key_shift)} in this session (key_shift {key_shift:+g})"
+            )
+    bpm = "none found" if analysis.tempo_bpm is None else f"{analysis.tempo_bpm:.1f} BPM"
+    lines.append(f"tempo: {bpm} from {', '.join(analysis.tempo_stems)}")
+    if tempo != 1.0 and analysis.tempo_bpm is not None:
+        lines.append(f"       {analysis.tempo_bpm * tempo:.1f} BPM in this session (tempo {tempo:g})")
+    lines.append("")
+    lines.append(f"{'stem':<20} {'role':<15} {'peak dBFS':>10} {'LUFS':>8} {'active s':>9}")
+    for stem in analysis.stems:
+        lines.append(
+            f"{stem.name:<20} {stem.role:<15} {_db(stem.peak_dbfs):>10} {_db(stem.loudness_lufs):>8} {stem.active_s:>9.1f}"
+        )
+    lines.append("")
+    vocal = analysis.lead_vocal
+    if not analysis.lead_vocal_stems:
+        lines.append("lead vocal: no stem has the role lead_vocal")
+    elif vocal is None:
+        lines.append("lead vocal: no sung note found")
+    else:
+        lines.append(
+            f"lead vocal: {vocal.low_note} to {vocal.high_note}, tessitura {note_name(vocal.tessitura_low_midi)} "
+            f"to {note_name(vocal.tessitura_high_midi)} ({vocal.sung_s:.1f} s sung)"
+        )
+        longest = max(vocal.histogram.values())
+        for midi, seconds in sorted(vocal.histogram.items(), reverse=True):
+            bar = "#" * max(1, round(BAR_WIDTH * seconds / longest))
+            lines.append(f"  {note_name(midi):>4} {seconds:6.1f} s {bar}")
+    return lines
+
+
+def _db(value: float) -> str:
+    return "-inf" if math.isinf(value) else f"{value:.1f}"

@@ -1,0 +1,174 @@
+"""The one bridge from the session model to audio: build a MixGraph from a validated session."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pedalboard
+
+from stemhost.engine.cache import StemCache
+from stemhost.engine.graph import AlignedChain, BusNode, Edge, MixGraph, StemNode, pan_gains
+from stemhost.engine.plugins import build_plugin
+from stemhost.engine.sources import AudioInfo, StemSource, probe
+from stemhost.engine.stretch import prepared_source, stem_settings
+from stemhost.errors import AudioFileError
+from stemhost.limits import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, check_open_files, check_render_memory
+from stemhost.session.effects import Convolution
+from stemhost.session.model import MASTER, Session
+from stemhost.session.routing import bus_order, check_routing
+
+
+def stem_path(session_path: Path, file: str, where: str = "") -> Path:
+    """A stem's (or impulse response's) file, relative to the session file's folder unless absolute.
+
+    Args:
+        where: the field that names it, for messages (``session.json: stems[0].file``).
+    """
+    path = session_path.parent / file
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:  # Python 3.11 says RuntimeError for a symlink loop, 3.13 OSError ELOOP
+        loop = isinstance(exc, RuntimeError) or exc.errno == errno.ELOOP
+        fix = (
+            "a symbolic link on the way leads back to itself: point it at the audio file" if loop else "check the path"
+        )
+        raise AudioFileError(f"{where or session_path.name}: {str(path)!r} cannot be followed ({exc}); {fix}") from None
+
+
+def input_paths(session: Session, session_path: Path) -> dict[Path, str]:
+    """Every file a render reads, with what it is: the session, its stems and its impulse responses."""
+    inputs = {session_path.resolve(): "the session file"}
+    strips = [(f"stems[{i}]", s.chain) for i, s in enumerate(session.stems)]
+    strips += [(f"buses[{i}]", b.chain) for i, b in enumerate(session.buses)] + [("master", session.master.chain)]
+    for where, chain in strips:
+        for k, effect in enumerate(chain):
+            if isinstance(effect, Convolution):
+                field = f"{where}.chain[{k}].impulse_response_filename"
+                path = stem_path(session_path, effect.impulse_response_filename, f"{session_path.name}: {field}")
+                inputs[path] = f"an impulse response the session reads ({where}.chain[{k}])"
+    for i, stem in enumerate(session.stems):
+        path = stem_path(session_path, stem.file, f"{session_path.name}: stems[{i}].file")
+        inputs[path] = f"one of the session's stems (stems[{i}].file)"
+    return inputs
+
+
+def probe_stems(session: Session, session_path: Path) -> list[AudioInfo]:
+    """Open every stem's header: missing, unreadable, empty or non-audio files, and rates out of range, fail here."""
+    infos = []
+    for i, stem in enumerate(session.stems):
+        where = f"{session_path.name}: stems[{i}].file"
+        info = probe(stem_path(session_path, stem.file, where), where)
+        if not MIN_SAMPLE_RATE <= info.sample_rate <= MAX_SAMPLE_RATE:
+            raise AudioFileError(
+                f"{where}: {str(info.path)!r} says its rate is {info.sample_rate} Hz; stemhost reads "
+                f"{MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz: resample the file or repair its header"
+            )
+        infos.append(info)
+    return infos
+
+
+def session_rate(session: Session, infos: list[AudioInfo]) -> int:
+    """The session's sample rate: its own setting, else the highest of its stems."""
+    return session.sample_rate or max(info.sample_rate for info in infos)
+
+
+def prepare_sources(
+    session: Session,
+    session_path: Path,
+    infos: list[AudioInfo],
+    cache: StemCache,
+    workers: int | None = None,
+    decode: bool = False,
+) -> list[AudioInfo]:
+    """The files the stems are read from: key-shifted and time-stretched versions where needed (cached).
+
+    Stems that need processing go through Rubber Band in parallel threads (pedalboard releases the GIL).
+    With decode, compressed stems are decoded into the cache once (see :func:`prepared_source`).
+    """
+    label = session_path.name
+    jobs = [
+        (info, stem_settings(session, stem), f"{label}: stems[{i}].file")
+        for i, (stem, info) in enumerate(zip(session.stems, infos, strict=True))
+    ]
+    moved = [job for job in jobs if not job[1].is_identity]
+    if moved and sys.stderr.isatty():
+        print(
+            f"preparing {len(moved)} stem{'s' if len(moved) > 1 else ''} at key {session.key_shift:+g}, "
+            f"tempo {session.tempo:g} (cached after the first time)",
+            file=sys.stderr,
+        )
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1, thread_name_prefix="stemhost-stretch") as pool:
+        return list(pool.map(lambda job: prepared_source(*job, cache, decode), jobs))
+
+
+def compile_graph(
+    session: Session,
+    session_path: Path,
+    block_size: int,
+    workers: int | None = None,
+    cache: StemCache | None = None,
+    stretch: bool = True,
+    decode: bool = False,
+) -> MixGraph:
+    """Build the mix graph of a session.
+
+    Args:
+        session: a validated session (presets and overrides already applied).
+        session_path: the session file; relative stem and impulse-response paths start from its folder.
+        block_size: frames per block.
+        workers: DSP threads; by default one per CPU core.
+        cache: where shifted and stretched stems are kept; by default the user's cache folder.
+        stretch: False reads every stem as it is, ignoring key and tempo (to check a session quickly).
+        decode: decode compressed stems into the cache once, for renders that read them many times.
+    """
+    label = session_path.name
+    check_routing(session, label)
+    check_render_memory(len(session.stems), len(session.buses), block_size, label)
+    check_open_files(len(session.stems), label)
+    originals = probe_stems(session, session_path)
+    rate = session_rate(session, originals)  # the stems' own rates decide it, not the cache's
+    infos = (
+        prepare_sources(session, session_path, originals, cache or StemCache.default(), workers, decode)
+        if stretch
+        else originals
+    )
+    base = session_path.parent
+
+    def chain(effects: tuple, channels: int, where: str) -> AlignedChain:
+        plugins = [
+            build_plugin(e, base_dir=base, sample_rate=rate, where=f"{where}.chain[{k}]") for k, e in enumerate(effects)
+        ]
+        return AlignedChain(pedalboard.Pedalboard(plugins), rate, channels, block_size)
+
+    stems = []
+    for i, (stem, info) in enumerate(zip(session.stems, infos, strict=True)):
+        node_chain = chain(stem.chain, info.channels, f"{label}: stems[{i}]")
+        source = StemSource(info, rate, stem.name, f"{label}: stems[{i}].file")
+        gains = pan_gains(stem.pan, stem.gain_db, info.channels)
+        stems.append(StemNode(stem.name, source, node_chain, gains, session.is_audible(stem)))
+
+    buses: dict[str, BusNode] = {}
+    for name in bus_order(session, label):
+        i, bus = next((i, b) for i, b in enumerate(session.buses) if b.name == name)
+        buses[name] = BusNode(name, chain(bus.chain, 2, f"{label}: buses[{i}]"), _linear(bus.gain_db))
+    master = BusNode(MASTER, chain(session.master.chain, 2, f"{label}: master"), _linear(session.master.gain_db))
+
+    def target(name: str) -> BusNode:
+        return master if name == MASTER else buses[name]
+
+    for stem in session.stems:
+        target(stem.output).edges.append(Edge(f"stem:{stem.name}", 1.0))
+        for send in stem.sends:
+            buses[send.bus].edges.append(Edge(f"stem:{stem.name}", _linear(send.level_db)))
+    for bus in session.buses:
+        if bus.device_channels is None:  # a bus for other device channels reaches no mix (live playback sends it)
+            target(bus.output).edges.append(Edge(f"bus:{bus.name}", 1.0))
+    return MixGraph(stems, list(buses.values()), master, rate, block_size, workers)
+
+
+def _linear(db: float) -> float:
+    return 10.0 ** (db / 20.0)

@@ -1,0 +1,312 @@
+"""The compiled mix graph: stems → buses → master, processed one block at a time.
+
+Offline rendering and live playback drive the same :meth:`MixGraph.stream`. Chains run in
+pedalboard's streaming mode (``reset=False``) and keep their state from block to block. Every
+node knows its latency; a bus delays each input by ``max − own`` so all paths stay aligned, and
+the master's output is late by :attr:`MixGraph.latency` frames, which the caller drops.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pedalboard
+
+from stemhost.engine.buffers import SampleFifo
+from stemhost.engine.sources import StemSource
+
+
+def measure_latency(board: pedalboard.Pedalboard, sample_rate: float, channels: int, block_size: int) -> int:
+    """Frames a chain withholds when streamed: pedalboard reports no latency, so count them.
+
+    Latent plugins return fewer frames than they are given at the start of a stream, and their
+    output is aligned with its input. Silence is fed until two blocks in a row come back whole
+    (at most half a second or 4 blocks); the largest shortfall seen is the latency. The chain is
+    reset afterwards.
+    """
+    if len(board) == 0:
+        return 0
+    silence = np.zeros((channels, block_size), dtype=np.float32)
+    fed = returned = shortfall = whole_in_a_row = 0
+    for _ in range(max(4, math.ceil(0.5 * sample_rate / block_size))):
+        got = board.process(silence, sample_rate, reset=False).shape[1]
+        fed, returned = fed + block_size, returned + got
+        shortfall = max(shortfall, fed - returned)
+        whole_in_a_row = whole_in_a_row + 1 if got == block_size else 0
+        if whole_in_a_row == 2:
+            break
+    board.reset()
+    return shortfall
+
+
+class AlignedChain:
+    """A pedalboard chain streamed in fixed blocks that returns full blocks, late by its latency.
+
+    Args:
+        board: the plugins, in order.
+        sample_rate: Hz.
+        channels: channel count of the audio it processes.
+        block_size: frames per call to :meth:`process`.
+    """
+
+    def __init__(self, board: pedalboard.Pedalboard, sample_rate: float, channels: int, block_size: int) -> None:
+        self.board = board
+        self.sample_rate = sample_rate
+        self.latency = measure_latency(board, sample_rate, channels, block_size)
+        self._fifo = SampleFifo(channels, prefill=self.latency) if self.latency else None
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Process ``(channels, n)`` audio; returns ``(channels, n)``."""
+        if len(self.board) == 0:
+            return block
+        out = self.board.process(block, self.sample_rate, reset=False)
+        if self._fifo is None:
+            if out.shape[1] != block.shape[1]:
+                raise RuntimeError("a chain measured without latency returned a short block")
+            return out
+        self._fifo.push(out)
+        return self._fifo.pop(block.shape[1])
+
+
+def pan_gains(pan: float, gain_db: float, channels: int) -> tuple[float, float]:
+    """Left and right gains of a strip's fader and pan.
+
+    Mono sources use the constant-power law (−3 dB each side at centre); stereo sources use a
+    balance control that leaves both sides untouched at centre and turns the far side down.
+    """
+    gain = 10.0 ** (gain_db / 20.0)
+    if channels == 1:
+        # sin of complementary angles: exactly 0 at the far side, identical sides at centre
+        return gain * math.sin((1.0 - pan) * math.pi / 4.0), gain * math.sin((1.0 + pan) * math.pi / 4.0)
+    return gain * min(1.0, 1.0 - pan), gain * min(1.0, 1.0 + pan)
+
+
+def ramp(start: float, end: float, n: int) -> np.ndarray:
+    """Gains moving linearly from start to end over n frames (the end reached on the last frame)."""
+    return np.linspace(start, end, n + 1, dtype=np.float32)[1:]
+
+
+@dataclass
+class StemNode:
+    """One stem's strip: source → chain → fader and pan → a stereo block.
+
+    Live changes go through :meth:`set_gains`: the next block ramps from the old gains to the new
+    ones, so nothing clicks; a stem ramped to silence stops running its chain.
+    """
+
+    name: str
+    source: StemSource
+    chain: AlignedChain
+    gains: tuple[float, float]
+    audible: bool
+    _target: tuple[float, float] | None = None
+
+    @property
+    def latency(self) -> int:
+        return self.chain.latency
+
+    def set_gains(self, gains: tuple[float, float]) -> None:
+        """Ramp to new left and right gains over the next block ((0, 0) mutes)."""
+        if not self.audible:
+            self.gains, self.audible = (0.0, 0.0), True
+        self._target = gains
+
+    def render(self, n: int) -> np.ndarray | None:
+        """The next n frames as ``(2, n)``, or None when the stem is silent (muted or not soloed)."""
+        block = self.source.read(n)
+        if not self.audible:  # the source still advances, so the song's length counts it
+            return None
+        wet = self.chain.process(block)
+        start, end = self.gains, self._target or self.gains
+        if wet.shape[0] == 2 and start == end == (1.0, 1.0):
+            return wet
+        out = np.empty((2, n), dtype=np.float32)
+        for side in (0, 1):
+            gain = start[side] if start[side] == end[side] else ramp(start[side], end[side], n)
+            np.multiply(wet[-1 if side else 0], gain, out=out[side])
+        if self._target is not None:
+            self.gains, self._target = self._target, None
+            self.audible = self.gains != (0.0, 0.0)
+        return out
+
+
+@dataclass
+class Edge:
+    """An input of a bus: a stem's or a bus's output at a level, delayed to line up with the others."""
+
+    source: str  # "stem:NAME" or "bus:NAME"
+    level: float  # linear
+    delay: SampleFifo | None = None
+    target: float | None = None  # live: the level to ramp to over the next block
+
+
+@dataclass
+class BusNode:
+    """A summing point with a chain and a fader. The master is a bus too.
+
+    Live changes to its fader and its inputs' levels (``target_gain``, ``Edge.target``) ramp over
+    the next block.
+    """
+
+    name: str
+    chain: AlignedChain
+    gain: float
+    edges: list[Edge] = field(default_factory=list)
+    input_latency: int = 0
+    target_gain: float | None = None
+
+    @property
+    def latency(self) -> int:
+        return self.input_latency + self.chain.latency
+
+    def render(self, n: int, outputs: dict[str, np.ndarray | None]) -> np.ndarray:
+        """Sum the inputs (each already rendered into outputs), run the chain and the fader."""
+        mix = np.zeros((2, n), dtype=np.float32)
+        for edge in self.edges:
+            signal = outputs[edge.source]
+            if edge.delay is not None:
+                edge.delay.push(signal if signal is not None else np.zeros((2, n), np.float32))
+                signal = edge.delay.pop(n)
+            if signal is not None and edge.target is not None:
+                mix += signal * ramp(edge.level, edge.target, n)
+            elif signal is not None:
+                mix += signal if edge.level == 1.0 else signal * np.float32(edge.level)
+            if edge.target is not None:
+                edge.level, edge.target = edge.target, None
+        out = self.chain.process(mix)  # a new array, or mix itself: either way this node's own
+        if self.target_gain is not None:
+            out *= ramp(self.gain, self.target_gain, n)
+            self.gain, self.target_gain = self.target_gain, None
+        elif self.gain != 1.0:
+            out *= np.float32(self.gain)
+        return out
+
+
+@dataclass(frozen=True)
+class MixBlock:
+    """One block of the mix, every part as ``(2, n)``; each part is late by its own node's latency.
+
+    Attributes:
+        master: the master's output.
+        stems: every stem's output after its chain, fader and pan (None when silent).
+        buses: every bus's output after its chain and fader.
+    """
+
+    master: np.ndarray
+    stems: dict[str, np.ndarray | None]
+    buses: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class MixGraph:
+    """Stems, buses in dependency order, and the master; compiled, aligned and ready to stream.
+
+    Args:
+        stems: the stem nodes.
+        buses: the bus nodes, each after every bus that feeds it.
+        master: the master node.
+        sample_rate: Hz.
+        block_size: frames per block.
+        workers: threads used for stems and independent buses (pedalboard releases the GIL).
+    """
+
+    def __init__(
+        self,
+        stems: Sequence[StemNode],
+        buses: Sequence[BusNode],
+        master: BusNode,
+        sample_rate: int,
+        block_size: int,
+        workers: int | None = None,
+    ) -> None:
+        self.stems = list(stems)
+        self.buses = list(buses)
+        self.master = master
+        self.sample_rate = sample_rate
+        self.block_size = block_size
+        self._levels = _bus_levels(self.buses)
+        _compensate(self.stems, self.buses + [master])
+        self.latency = master.latency
+        threads = workers if workers is not None else (os.cpu_count() or 1)
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="stemhost-dsp")
+
+    @property
+    def sources_done(self) -> bool:
+        """True once every stem has delivered its last real frame."""
+        return all(s.source.done for s in self.stems)
+
+    @property
+    def content_frames(self) -> int:
+        """Frames of real audio in the longest stem delivered so far (its length once done)."""
+        return max(s.source.frames_out for s in self.stems)
+
+    def stream(self, control: Callable[[], None] | None = None) -> Iterator[MixBlock]:
+        """The mix, block after block, pipelined for throughput (offline rendering and live playback both use it).
+
+        Once a block's stems are done, its first level of buses goes to the workers and, behind
+        it, the next block's stems; those run while the caller's thread renders this block's master
+        and consumes it. The stems (and :attr:`sources_done`) are thus a block ahead of the output.
+
+        Args:
+            control: called whenever no stem is rendering, just before the next block's stems start:
+                the one safe moment to change stems and their sources (live playback's changes).
+                What it changes is heard from the block after the next one yielded.
+        """
+        n = self.block_size
+        if control is not None:
+            control()
+        pending = [self._pool.submit(stem.render, n) for stem in self.stems]
+        while True:
+            stems = {stem.name: job.result() for stem, job in zip(self.stems, pending, strict=True)}
+            outputs = {f"stem:{name}": out for name, out in stems.items()}
+            first = (
+                [(bus, self._pool.submit(bus.render, n, outputs)) for bus in self._levels[0]] if self._levels else []
+            )
+            if control is not None:
+                control()
+            pending = [self._pool.submit(stem.render, n) for stem in self.stems]
+            for bus, job in first:
+                outputs[f"bus:{bus.name}"] = job.result()
+            self._render_buses(outputs, self._levels[1:])
+            buses = {bus.name: outputs[f"bus:{bus.name}"] for bus in self.buses}
+            yield MixBlock(self.master.render(n, outputs), stems, buses)
+
+    def _render_buses(self, outputs: dict[str, np.ndarray | None], levels: list[list[BusNode]]) -> None:
+        """Render the buses of these levels from what they sum, level by level, into outputs."""
+        for level in levels:
+            results = self._pool.map(lambda b: b.render(self.block_size, outputs), level)
+            for bus, out in zip(level, results, strict=True):
+                outputs[f"bus:{bus.name}"] = out
+
+    def close(self) -> None:
+        """Stop the worker threads and close the stem files."""
+        self._pool.shutdown()
+        for stem in self.stems:
+            stem.source.close()
+
+
+def _bus_levels(buses: list[BusNode]) -> list[list[BusNode]]:
+    """Group buses (given in dependency order) into levels that can run at the same time."""
+    depth: dict[str, int] = {}
+    for bus in buses:
+        feeders = [depth[e.source[4:]] for e in bus.edges if e.source.startswith("bus:")]
+        depth[bus.name] = 1 + max(feeders, default=-1)
+    levels: list[list[BusNode]] = [[] for _ in range(1 + max(depth.values(), default=-1))]
+    for bus in buses:
+        levels[depth[bus.name]].append(bus)
+    return levels
+
+
+def _compensate(stems: list[StemNode], buses: list[BusNode]) -> None:
+    """Give every bus input the delay that lines it up with the latest one (Tracktion's max − own)."""
+    latency = {f"stem:{s.name}": s.latency for s in stems}
+    for bus in buses:  # dependency order: every feeding bus has its latency already
+        bus.input_latency = max((latency[e.source] for e in bus.edges), default=0)
+        for edge in bus.edges:
+            lag = bus.input_latency - latency[edge.source]
+            edge.delay = SampleFifo(2, prefill=lag) if lag else None
+        latency[f"bus:{bus.name}"] = bus.latency

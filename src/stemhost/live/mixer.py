@@ -1,0 +1,339 @@
+"""The terminal mixer of ``stemhost play``: a strip per stem, bus and the master, a transport line, keys.
+
+The mixer only reads the player's figures and calls the :class:`~stemhost.live.player.Player` methods that
+queue changes (``change``, ``seek``, ``toggle_play``, ``set_loop``, ...), so the audio callback never
+waits for the UI. Meters show each strip's peak in dBFS, refreshed 25 times a second, falling at
+20 dB/s, with a peak hold of 1.5 s.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, Static
+
+from stemhost.errors import StemhostError
+from stemhost.live.play import PlayOptions, playing, report
+from stemhost.live.player import Player, Strip, Transport
+from stemhost.render.meter import db
+from stemhost.session.model import Session
+
+REFRESH_S = 1 / 25  # meter and transport refresh
+START_AFTER_S = 0.6  # the sound starts this long after the mixer is first drawn
+FADER_STEP_DB = 1.0  # shift+up / shift+down, pageup / pagedown
+FADER_RANGE_DB = (-120.0, 24.0)  # the session format's limits
+SEEK_S = 5.0
+FLOOR_DB = -60.0  # the meter's bottom
+METER_CELLS = (12, 50)  # the meter's width: what is left of the row, within these bounds
+FALL_DB_PER_S = 20.0
+HOLD_S = 1.5
+PARTS = " ▏▎▍▌▋▊▉"  # eighths of a meter cell
+STRIP = Binding.Group("strip", compact=True)  # footer entries: keys that share a description
+FADER = Binding.Group(f"fader ±{FADER_STEP_DB:g} dB", compact=True)
+SEEK = Binding.Group(f"seek {SEEK_S:g} s", compact=True)
+LOOP = Binding.Group("loop", compact=True)
+KEY = Binding.Group("key", compact=True)
+TEMPO = Binding.Group("tempo", compact=True)
+
+
+def mss(seconds: float, tenths: bool = False) -> str:
+    """Seconds as m:ss, or m:ss.s with tenths (truncated, as a clock counts)."""
+    if not tenths:
+        minutes, rest = divmod(int(max(0.0, seconds)), 60)
+        return f"{minutes}:{rest:02d}"
+    minutes, rest = divmod(int(max(0.0, seconds) * 10), 600)
+    return f"{minutes}:{rest // 10:02d}.{rest % 10}"
+
+
+def meter_bar(level_db: float, hold_db: float, cells: int) -> Text:
+    """A horizontal dBFS meter from FLOOR_DB to 0 in ``cells`` characters, with a tick at the hold.
+
+    Lit cells are green up to -18 dBFS, yellow up to -6, red above.
+    """
+    filled = min(1.0, max(0.0, (level_db - FLOOR_DB) / -FLOOR_DB)) * cells
+    full, part = int(filled), int(filled % 1 * 8)
+    lit = "█" * full + (PARTS[part] if part and full < cells else "")
+    hold = min(int((hold_db - FLOOR_DB) / -FLOOR_DB * cells), cells - 1) if hold_db > FLOOR_DB else -1
+    if hold >= len(lit):
+        bar = lit + "·" * (hold - len(lit)) + "│" + "·" * (cells - hold - 1)
+    else:
+        hold, bar = -1, lit + "·" * (cells - len(lit))
+    text = Text(bar, "grey30")
+    for low, high, style in ((0, 0.7, "green"), (0.7, 0.9, "yellow"), (0.9, 1.0, "red")):
+        first, last = round(low * cells), round(high * cells)
+        text.stylize(style, first, min(last, len(lit)))
+        if first <= hold < last:
+            text.stylize(style, hold, hold + 1)
+    return text
+
+
+class StripRow(Static):
+    """One strip on one line: name, role, fader, pan, mute, solo and a peak meter with its hold in dBFS."""
+
+    def __init__(self, strip: Strip) -> None:
+        super().__init__()
+        self.strip = strip
+        self.peak_db = -math.inf  # the peak of the last refresh
+        self.level_db = FLOOR_DB  # what the bar shows: the peak, falling at FALL_DB_PER_S
+        self.hold_db = -math.inf
+        self._hold_until = 0.0
+
+    def feed(self, peak: float, dt: float, now: float) -> None:
+        """Take the linear peak since the last refresh (``dt`` seconds ago) and redraw."""
+        self.peak_db = level = db(peak)
+        self.level_db = max(level, self.level_db - FALL_DB_PER_S * dt, FLOOR_DB)
+        if level >= self.hold_db or now >= self._hold_until:
+            self.hold_db, self._hold_until = level, now + HOLD_S
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Show the strip's values now (the meters wait for the next refresh); unchanged rows cost nothing."""
+        line = self.line()
+        if line != self.content:
+            self.update(line, layout=False)
+
+    def line(self) -> Text:
+        """The row's text as it is shown."""
+        s = self.strip
+        text = Text(f"{s.name[:16]:<16} {s.role[:14]:<14} {s.gain_db:+6.1f} dB ", overflow="ellipsis", no_wrap=True)
+        if s.kind == "stem":
+            pan = "C" if abs(s.pan) < 0.005 else f"{'L' if s.pan < 0 else 'R'}{round(abs(s.pan) * 100)}"
+            text.append(f"{pan:>4}  ")
+            text.append("M", "bold white on red" if s.mute else "grey35")
+            text.append(" ")
+            text.append("S", "bold black on yellow" if s.solo else "grey35")
+        else:
+            text.append(" " * 9)
+        text.append("  ")
+        hold = "  -inf" if self.hold_db == -math.inf else f"{self.hold_db:+6.1f}"
+        cells = min(max(self.size.width - len(text) - len(hold) - 1, METER_CELLS[0]), METER_CELLS[1])
+        text.append_text(meter_bar(self.level_db, self.hold_db, cells))
+        text.append(f" {hold}", "bold red" if self.hold_db >= 0.0 else "")
+        return text
+
+
+class StripList(VerticalScroll, can_focus=False):
+    """The strips, scrolled by the selection (never focused, so the arrows reach the app)."""
+
+
+class MixerApp(App[None]):
+    """The mixer for a playing :class:`~stemhost.live.player.Player`.
+
+    Args:
+        player: a started player (see :func:`stemhost.live.play.playing`).
+        save_path: where ``w`` writes the mix (the session file, or ``--save-as``).
+        device_name: shown on the transport line.
+    """
+
+    TITLE = "stemhost"
+    ENABLE_COMMAND_PALETTE = False
+    CSS = """
+    #transport { height: auto; padding: 0 1; background: $boost; }
+    #heading { height: 1; padding: 0 1; color: $text-muted; }
+    StripRow { height: 1; padding: 0 1; }
+    StripRow.selected { background: $accent 40%; }
+    StripRow.first-bus { margin-top: 1; }
+    #message { height: 1; padding: 0 1; }
+    """
+    BINDINGS = [
+        Binding("up", "select(-1)", "strip", group=STRIP, key_display="↑"),
+        Binding("down", "select(1)", "strip", group=STRIP, key_display="↓"),
+        Binding("shift+up", "fader(1)", f"fader +{FADER_STEP_DB:g} dB", group=FADER, key_display="⇧↑"),
+        Binding("shift+down", "fader(-1)", f"fader -{FADER_STEP_DB:g} dB", group=FADER, key_display="⇧↓"),
+        Binding("pageup", "fader(1)", "fader up", show=False),
+        Binding("pagedown", "fader(-1)", "fader down", show=False),
+        Binding("left", f"seek({-SEEK_S})", "seek back", group=SEEK, key_display="←"),
+        Binding("right", f"seek({SEEK_S})", "seek on", group=SEEK, key_display="→"),
+        Binding("m", "toggle('mute')", "mute"),
+        Binding("s", "toggle('solo')", "solo"),
+        Binding("space", "play_pause", "play/pause"),
+        Binding("left_square_bracket", "loop_point('start')", "loop start", group=LOOP, key_display="["),
+        Binding("right_square_bracket", "loop_point('end')", "loop end", group=LOOP, key_display="]"),
+        Binding("l", "toggle_loop", "loop", group=LOOP),
+        Binding("plus", "key(1)", "key up", group=KEY, key_display="+"),
+        Binding("minus", "key(-1)", "key down", group=KEY, key_display="-"),
+        Binding("less_than_sign", "tempo(-0.05)", "slower", group=TEMPO, key_display="<"),
+        Binding("greater_than_sign", "tempo(0.05)", "faster", group=TEMPO, key_display=">"),
+        Binding("w", "save", "save"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(self, player: Player, save_path: Path, device_name: str = "") -> None:
+        super().__init__()
+        self.player = player
+        self.save_path = save_path
+        self.device_name = device_name
+        self.rows = {key: StripRow(strip) for key, strip in player.strips.items()}
+        self.order = list(self.rows)  # stems, then buses, then the master
+        self.selected = 0
+        self.transport_line = Static(id="transport")
+        self.message = Static(id="message")
+        transport = player.transport()
+        self.key_shift, self.tempo = transport.key_shift, transport.tempo  # asked for; may still be preparing
+        self._last = time.monotonic()
+
+    def compose(self) -> ComposeResult:
+        yield self.transport_line
+        yield Static(f"{'strip':<16} {'role':<14} {'fader':>9} {'pan':>4}  M S  peak (dBFS)", id="heading")
+        with StripList():
+            yield from self.rows.values()
+        yield self.message
+        yield Footer()
+
+    def on_mount(self) -> None:
+        buses = [row for (kind, _), row in self.rows.items() if kind != "stem"]
+        if buses:
+            buses[0].add_class("first-bus")
+        self.action_select(0)
+        self.refresh_view()
+        self.set_interval(REFRESH_S, self.refresh_view)
+        # The first drawing holds the GIL for about half a second: start the sound after it, not during it.
+        self.set_timer(START_AFTER_S, self.player.release)
+
+    # ------------------------------------------------------------------ refresh
+
+    def refresh_view(self) -> None:
+        """Take the peaks, update the CPU figure and redraw the meters and the transport line."""
+        now = time.monotonic()
+        dt, self._last = now - self._last, now
+        stream = self.player.stream
+        if stream is not None:
+            self.player.cpu_load = float(stream.cpu_load)
+        for key, peak in self.player.take_peaks().items():
+            self.rows[key].feed(peak, dt, now)
+        text = self.transport_text(self.player.transport())
+        if text != self.transport_line.content:  # a new layout only when a line comes or goes
+            self.transport_line.update(
+                text, layout=text.plain.count("\n") != str(self.transport_line.content).count("\n")
+            )
+
+    def transport_text(self, t: Transport) -> Text:
+        """The transport line (and a second line for preparing, errors and a stopped device)."""
+        state = "■ ended" if t.ended else "▶ playing" if t.playing else "⏸ paused"
+        loop = (
+            "off" if t.loop is None else f"{mss(t.loop[0], True)}–{mss(t.loop[1], True)} {'on' if t.loop_on else 'off'}"
+        )
+        text = Text(f"{self.device_name}  " if self.device_name else "", "bold")
+        text.append(f"{state} {mss(t.position_s)} / {mss(t.length_s)}", "bold")
+        text.append(
+            f"  key {t.key_shift:+g}  tempo {t.tempo:.2f}  loop {loop}  CPU {100 * t.cpu_load:.1f} %"
+            f"  xruns {t.device_xruns} device / {t.render_underruns} render  latency {t.latency_ms:.1f} ms"
+        )
+        if t.preparing:
+            text.append(f"\n{t.preparing}", "yellow")
+        stream = self.player.stream
+        if self.player.error is not None:
+            text.append(f"\nerror: {self.player.error}", "bold red")
+        elif stream is not None and not t.ended and not stream.active:
+            text.append("\ndevice stopped (was it unplugged, or did its server stop?)", "bold red")
+        return text
+
+    def say(self, message: str, error: bool = False) -> None:
+        """Show a message under the strips."""
+        self.message.update(Text(message, "bold red" if error else "green"))
+
+    # ------------------------------------------------------------------ actions
+
+    @property
+    def strip(self) -> Strip:
+        """The selected strip."""
+        return self.player.strips[self.order[self.selected]]
+
+    def action_select(self, step: int) -> None:
+        self.rows[self.order[self.selected]].remove_class("selected")
+        self.selected = min(max(self.selected + step, 0), len(self.order) - 1)
+        row = self.rows[self.order[self.selected]]
+        row.add_class("selected")
+        row.scroll_visible(animate=False)
+
+    def action_fader(self, steps: int) -> None:
+        s = self.strip
+        gain = min(max(round(s.gain_db + steps * FADER_STEP_DB, 1), FADER_RANGE_DB[0]), FADER_RANGE_DB[1])
+        self.player.change(s.kind, s.name, gain_db=gain)
+        self.rows[self.order[self.selected]].redraw()
+
+    def action_toggle(self, what: str) -> None:
+        """Mute or solo the selected stem (buses and the master have neither)."""
+        s = self.strip
+        if s.kind != "stem":
+            self.say(f"{s.name}: only stems {what}; buses and the master have a fader", error=True)
+            return
+        self.player.change("stem", s.name, **{what: not getattr(s, what)})
+        self.rows[self.order[self.selected]].redraw()
+
+    def action_play_pause(self) -> None:
+        self.player.toggle_play()
+
+    def action_seek(self, seconds: float) -> None:
+        """Seek from where the song is heard (after the end, from the end: playing starts again)."""
+        self.player.seek(self.player.position_s + seconds)
+
+    def action_loop_point(self, which: str) -> None:
+        """Set the loop's start or end where the song is heard now."""
+        self.player.set_loop(**{f"{which}_s": self.player.position_s})
+
+    def action_toggle_loop(self) -> None:
+        if self.player.loop is None:
+            self.say("set the loop first: [ at its start, ] at its end", error=True)
+            return
+        self.player.toggle_loop()
+
+    def action_key(self, semitones: int) -> None:
+        """Move the key a semitone from the last one asked for (presses add up while the stems are prepared)."""
+        key = self.key_shift + semitones
+        if self._ask(self.player.set_key, key):
+            self.key_shift = key
+            self.say(f"key {key:+g} semitones")
+
+    def action_tempo(self, step: float) -> None:
+        """Change the tempo from the last one asked for."""
+        tempo = round(self.tempo + step, 2)
+        if self._ask(self.player.set_tempo, tempo):
+            self.tempo = tempo
+            self.say(f"tempo {tempo:.2f}")
+
+    def _ask(self, change: Callable[[float], None], value: float) -> bool:
+        """Ask the player for a key or tempo; show why it refuses one (SessionError) instead of failing."""
+        try:
+            change(value)
+        except StemhostError as exc:
+            self.say(str(exc), error=True)
+            return False
+        return True
+
+    def action_save(self) -> None:
+        try:
+            self.player.save(self.save_path)
+        except (StemhostError, OSError) as exc:
+            self.say(f"not saved: {exc}", error=True)
+        else:
+            self.say(f"saved {self.save_path}")
+
+
+def run_mixer(session: Session, session_path: Path, options: PlayOptions, save_path: Path) -> int:
+    """Play a session with the mixer in the terminal; print the playback report after it closes.
+
+    Args:
+        session: the session with presets and overrides applied.
+        session_path: its file (stems are found from its folder).
+        options: device, block size, start, duration.
+        save_path: where ``w`` saves the mix.
+
+    Returns:
+        0; an error the player met while playing is raised after the report.
+    """
+    started = time.monotonic()
+    with playing(session, session_path, replace(options, held=True)) as (player, device):
+        MixerApp(player, save_path, device.name).run()
+    print("\n".join(report(player, device, options.blocksize, time.monotonic() - started)))
+    if player.error is not None:
+        raise player.error
+    return 0

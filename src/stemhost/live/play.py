@@ -1,0 +1,97 @@
+"""``stemhost play``: open the device, start the player, run the mixer or play headless, report."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from stemhost.engine.sources import format_time
+from stemhost.errors import DeviceError
+from stemhost.live.devices import Device, find_device, open_stream
+from stemhost.live.player import CallbackStats, Player
+from stemhost.session.model import Session
+
+
+@dataclass(frozen=True)
+class PlayOptions:
+    device: str | None = None
+    blocksize: int = 256
+    start_s: float = 0.0
+    duration_s: float | None = None
+    capture_s: float = 0.0
+    held: bool = False  # silent until Player.release()
+
+
+@contextlib.contextmanager
+def playing(session: Session, session_path: Path, options: PlayOptions) -> Iterator[tuple[Player, Device]]:
+    """A player rendering ahead and a started output stream on the device; both closed on exit."""
+    device = find_device(options.device)
+    channels = max([2, *(max(b.device_channels) for b in session.buses if b.device_channels)])
+    player = Player(
+        session,
+        session_path,
+        device.sample_rate,
+        channels,
+        options.start_s,
+        options.duration_s,
+        options.capture_s,
+        held=options.held,
+        device_block=options.blocksize,
+    )
+    try:
+        stream = open_stream(device, device.sample_rate, options.blocksize, channels, player.callback)
+        player.start()
+        with stream:
+            player.device_latency_s = float(stream.latency)
+            player.stream = stream
+            yield player, device
+    finally:
+        player.close()
+
+
+def wait_until_done(player: Player) -> None:
+    """Headless: wait for the end (of the song or of --duration), keeping the CPU figure current."""
+    stream = player.stream
+    while not player.ended:
+        if not stream.active:
+            raise DeviceError("the audio device stopped playing (was it unplugged, or did its server stop?)")
+        player.cpu_load = float(stream.cpu_load)
+        time.sleep(0.05)
+    deadline = time.monotonic() + 2.0
+    while player.ring.fill and time.monotonic() < deadline:  # let the last frames play out
+        time.sleep(0.01)
+    if player.error is not None:
+        raise player.error
+
+
+def report(player: Player, device: Device, blocksize: int, played_s: float) -> list[str]:
+    """The lines printed when playback ends: time played, xruns (the device's and the program's), latency, load."""
+    stats: CallbackStats = player.callback_stats(blocksize)
+    return [
+        f"played {format_time(played_s)} on {device.name!r} ({device.host_api}) at {player.sample_rate} Hz, "
+        f"blocksize {blocksize}",
+        f"xruns: {player.device_xruns} reported by the device, {player.render_underruns} render underruns "
+        "(the render thread fell behind)",
+        f"latency: {player.latency_ms:.1f} ms ({1000 * player.device_latency_s:.1f} ms device buffer + "
+        f"{1000 * player.ring.capacity / player.sample_rate:.1f} ms rendered ahead)",
+        f"audio callback: median {100 * stats.median:.2f} %, 99th percentile {100 * stats.p99:.2f} % of a block's "
+        f"duration over {stats.calls} blocks; PortAudio CPU load {100 * player.cpu_load:.1f} %",
+    ]
+
+
+def play_headless(session: Session, session_path: Path, options: PlayOptions) -> int:
+    started = time.monotonic()
+    with playing(session, session_path, options) as (player, device):
+        print(
+            f"playing {session_path.name} on {device.name!r} at {device.sample_rate} Hz (Ctrl-C stops)", file=sys.stderr
+        )
+        try:
+            wait_until_done(player)
+        except KeyboardInterrupt:
+            print("stopped", file=sys.stderr)
+    print("\n".join(report(player, device, options.blocksize, time.monotonic() - started)))
+    return 0

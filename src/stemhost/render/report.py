@@ -1,0 +1,409 @@
+"""``--report FILE.html`` or ``.png``: what a mixing engineer looks at after a render.
+
+The master's waveform with its clipped regions marked, its short-term loudness against the target,
+its long-term average spectrum, and a table of every stem's peak and loudness. The stems are
+measured while the mix renders (:class:`StemMeters`, a mix tap); the master is read back from the
+written file (:func:`analyse_output`), so its figures are what a player decodes. Memory stays flat
+in the song's length. An HTML report is one self-contained file, its plots embedded as a PNG.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+import numpy as np
+import pyebur128
+import soundfile
+
+from stemhost.engine.buffers import LatencyTrim
+from stemhost.engine.sources import format_time, open_reader
+from stemhost.errors import AudioFileError, OutputError
+from stemhost.ownership import replaced_atomically
+from stemhost.render.clips import MAX_CLIP_REGIONS, ClipReport
+from stemhost.render.meter import LoudnessMeter, db
+
+if TYPE_CHECKING:  # types only: importing this module stays light, and render may import it
+    from matplotlib.figure import Figure
+
+    from stemhost.engine.graph import MixBlock, MixGraph
+    from stemhost.session.model import Session
+
+REPORT_FORMATS = (".html", ".png")
+ENVELOPE_COLUMNS = 2000
+SHORT_TERM_STEP_S = 0.1  # one short-term (3 s) loudness reading every 100 ms
+FFT_SIZE = 8192  # long-term average spectrum: Hann windows of this many frames, half overlapping
+READ_FRAMES = 65536
+
+
+@dataclass(frozen=True)
+class StemRow:
+    """One line of the stem table.
+
+    Attributes:
+        name: the stem's name.
+        role: its role in the session.
+        peak_dbfs: highest sample of its output (after chain, fader and pan) in dBFS; None when muted.
+        loudness_lufs: integrated loudness of that output in LUFS, -inf when silent; None when muted.
+        muted: muted, or left out by another stem's solo.
+    """
+
+    name: str
+    role: str
+    peak_dbfs: float | None
+    loudness_lufs: float | None
+    muted: bool
+
+
+class StemMeters:
+    """A mix tap that measures every audible stem's output over exactly the frames the master holds.
+
+    Each stem's output is late by its own latency; that much is dropped at its start, as
+    ``--stems-out`` does, so the figures are those of the stem files.
+
+    Args:
+        graph: the compiled graph being rendered.
+        session: its session (for the stems' roles).
+    """
+
+    def __init__(self, graph: MixGraph, session: Session) -> None:
+        roles = {stem.name: stem.role for stem in session.stems}
+        self._order = [(stem.name, roles[stem.name]) for stem in graph.stems]
+        self._meters = {s.name: LoudnessMeter(2, graph.sample_rate) for s in graph.stems if s.audible}
+        self._trims = {s.name: LatencyTrim(s.latency) for s in graph.stems if s.audible}
+
+    def push(self, mix: MixBlock, frames: int) -> None:
+        """Measure the next block of every stem, as many frames as the master wrote for it."""
+        for name, meter in self._meters.items():
+            meter.add(self._trims[name].take(mix.stems[name], mix.master.shape[1], frames))
+
+    def finish(self) -> None:
+        """Nothing to flush: the meters hold their figures."""
+
+    def rows(self) -> list[StemRow]:
+        """Every stem in session order; muted ones without figures."""
+        rows = []
+        for name, role in self._order:
+            meter = self._meters.get(name)
+            if meter is None:
+                rows.append(StemRow(name, role, None, None, muted=True))
+            else:
+                rows.append(StemRow(name, role, meter.peak_dbfs, meter.integrated_lufs, muted=False))
+        return rows
+
+
+@dataclass(frozen=True)
+class OutputAnalysis:
+    """The master as the report shows it, read back from the written file.
+
+    Attributes:
+        sample_rate: Hz.
+        frames: frames read from the file.
+        column_s: the width of one waveform column in seconds.
+        envelope_min: lowest sample of each column over all channels (full scale ±1), shape ``(columns,)``.
+        envelope_max: highest sample of each column, shape ``(columns,)``.
+        short_term_s: end of each short-term window in seconds, one every 100 ms.
+        short_term_lufs: loudness of the 3 s ending there in LUFS (-inf in silence; the first 3 s count silence
+            before the start).
+        integrated_lufs: gated integrated loudness in LUFS (-inf for silence).
+        true_peak_dbtp: highest 4x-oversampled peak over all channels in dBTP.
+        spectrum_hz: FFT bin frequencies in Hz, DC left out.
+        spectrum_db: Hann-windowed power averaged over the file and the channels in dB, scaled so that a sine of
+            amplitude A centred on a bin peaks at 20·log10(A).
+    """
+
+    sample_rate: int
+    frames: int
+    column_s: float
+    envelope_min: np.ndarray
+    envelope_max: np.ndarray
+    short_term_s: np.ndarray
+    short_term_lufs: np.ndarray
+    integrated_lufs: float
+    true_peak_dbtp: float
+    spectrum_hz: np.ndarray
+    spectrum_db: np.ndarray
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate
+
+    @property
+    def envelope_s(self) -> np.ndarray:
+        """The centre of each waveform column in seconds."""
+        return (np.arange(self.envelope_max.size) + 0.5) * self.column_s
+
+
+class _Envelope:
+    """The lowest and highest sample of each of a fixed number of columns, whatever the length."""
+
+    def __init__(self, frames_hint: int) -> None:
+        self.width = max(1, math.ceil(frames_hint / ENVELOPE_COLUMNS))  # frames per column
+        self.low, self.high = np.full(ENVELOPE_COLUMNS, np.inf), np.full(ENVELOPE_COLUMNS, -np.inf)
+        self.frames = 0
+
+    def add(self, block: np.ndarray) -> None:
+        n = block.shape[1]
+        columns = np.minimum((self.frames + np.arange(n)) // self.width, ENVELOPE_COLUMNS - 1)
+        starts = np.flatnonzero(np.r_[True, columns[1:] != columns[:-1]])
+        at = columns[starts]
+        self.high[at] = np.maximum(self.high[at], np.maximum.reduceat(block.max(axis=0), starts))
+        self.low[at] = np.minimum(self.low[at], np.minimum.reduceat(block.min(axis=0), starts))
+        self.frames += n
+
+
+class _Spectrum:
+    """Hann-windowed FFT power of half-overlapping windows, summed over the file and the channels."""
+
+    def __init__(self, channels: int) -> None:
+        import scipy.fft  # float32 transforms: 3x numpy's float64 ones
+
+        self.rfft = scipy.fft.rfft
+        self.window = np.hanning(FFT_SIZE).astype(np.float32)
+        self.power = np.zeros(FFT_SIZE // 2 + 1)
+        self.count = 0
+        self.pending = np.zeros((channels, 0), np.float32)  # the start of the next window
+
+    def add(self, block: np.ndarray) -> None:
+        data = np.concatenate([self.pending, block], axis=1)
+        hop = FFT_SIZE // 2
+        count = (data.shape[1] - FFT_SIZE) // hop + 1 if data.shape[1] >= FFT_SIZE else 0
+        if count:
+            windows = np.lib.stride_tricks.sliding_window_view(data, FFT_SIZE, axis=1)[:, ::hop][:, :count]
+            bins = self.rfft(windows * self.window, axis=-1)
+            self.power += np.sum(bins.real**2 + bins.imag**2, axis=(0, 1), dtype=np.float64)
+            self.count += count * data.shape[0]
+        self.pending = data[:, count * hop :]
+
+    def db(self) -> np.ndarray:
+        """The average in dB, DC left out; a file shorter than one window is zero-padded."""
+        if self.count == 0 and self.pending.shape[1]:
+            self.add(np.zeros((self.pending.shape[0], FFT_SIZE - self.pending.shape[1]), np.float32))
+        mean = self.power[1:] / max(1, self.count) / (float(self.window.sum()) / 2.0) ** 2
+        return 10.0 * np.log10(np.maximum(mean, 1e-20))
+
+
+def analyse_output(path: Path) -> OutputAnalysis:
+    """Read a rendered file block by block: waveform envelope, short-term and integrated loudness, true peak, spectrum.
+
+    Raises:
+        AudioFileError: the file cannot be read back.
+    """
+    try:
+        info = soundfile.info(str(path))
+        reader = open_reader(path)
+    except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
+        raise AudioFileError(f"--report: cannot read the render {str(path)!r} back ({exc})") from None
+    rate, channels = int(info.samplerate), int(info.channels)
+    envelope, spectrum = _Envelope(info.frames), _Spectrum(channels)
+    mode = pyebur128.MeasurementMode
+    state = pyebur128.R128State(channels, rate, mode.MODE_S | mode.MODE_I | mode.MODE_TRUE_PEAK | mode.MODE_HISTOGRAM)
+    step, since, short_term = max(1, round(SHORT_TERM_STEP_S * rate)), 0, []
+    try:
+        while (block := reader.read(READ_FRAMES)).shape[1]:
+            envelope.add(block)
+            spectrum.add(block)
+            interleaved, done = np.ascontiguousarray(block.T).ravel(), 0
+            while done < block.shape[1]:  # a reading every step; short runs also hand the GIL back often
+                take = min(block.shape[1] - done, step - since)
+                state.add_frames(interleaved[done * channels : (done + take) * channels], take)
+                done, since = done + take, since + take
+                if since == step:
+                    short_term.append(pyebur128.get_loudness_shortterm(state))
+                    since = 0
+    except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise AudioFileError(f"--report: cannot decode the render {str(path)!r} ({exc})") from None
+    finally:
+        reader.close()
+    used = min(ENVELOPE_COLUMNS, math.ceil(envelope.frames / envelope.width))
+    loudness = pyebur128.get_loudness_global(state) if envelope.frames else -math.inf
+    return OutputAnalysis(
+        sample_rate=rate,
+        frames=envelope.frames,
+        column_s=envelope.width / rate,
+        envelope_min=envelope.low[:used],
+        envelope_max=envelope.high[:used],
+        short_term_s=np.arange(1, len(short_term) + 1) * step / rate,
+        short_term_lufs=np.asarray(short_term, dtype=np.float64),
+        integrated_lufs=loudness if math.isfinite(loudness) else -math.inf,
+        true_peak_dbtp=db(max(pyebur128.get_true_peak(state, c) for c in range(channels))),
+        spectrum_hz=np.fft.rfftfreq(FFT_SIZE, 1.0 / rate)[1:],
+        spectrum_db=spectrum.db(),
+    )
+
+
+def check_report_path(path: Path) -> None:
+    """Refuse a report path that cannot be written: unknown format, a folder, a missing or read-only folder.
+
+    Raises:
+        OutputError: with one line naming the path and the fix.
+    """
+    where = f"--report {str(path)!r}"
+    if path.is_dir():
+        raise OutputError(f"{where}: that is a folder; give a file name such as {str(path / 'report.html')!r}")
+    if path.suffix.lower() not in REPORT_FORMATS:
+        raise OutputError(f"{where}: unknown report format {path.suffix or '(no extension)'!r}; use .html or .png")
+    if not path.parent.is_dir():
+        raise OutputError(f"{where}: the folder {str(path.parent)!r} does not exist; create it first")
+    if not os.access(path.parent, os.W_OK):
+        raise OutputError(f"{where}: the folder {str(path.parent)!r} is not writable")
+
+
+def write_report(
+    path: Path, audio: Path, stems: StemMeters, clips: ClipReport, target_lufs: float | None, title: str
+) -> None:
+    """Analyse the rendered file and write the report, atomically: an HTML page or one PNG figure.
+
+    Args:
+        path: the report, ``.html`` or ``.png``.
+        audio: the rendered master file.
+        stems: the meters that were fed the render.
+        clips: where the master went above 0 dBFS (times in seconds).
+        target_lufs: the loudness target drawn as a line, in LUFS; None for none.
+        title: the report's heading (the song's title or the session's name).
+    """
+    check_report_path(path)
+    analysis, rows = analyse_output(audio), stems.rows()
+    summary = summary_line(analysis, clips, target_lufs)
+
+    def write_png(file: BinaryIO) -> None:
+        report_figure(analysis, clips, target_lufs, f"{title}\n{textwrap.fill(summary, 130)}", rows).savefig(
+            file, format="png", dpi=100
+        )
+
+    def write_html(file: BinaryIO) -> None:
+        image = io.BytesIO()
+        report_figure(analysis, clips, target_lufs, None, None).savefig(image, format="png", dpi=100)
+        file.write(_html_page(title, summary, base64.b64encode(image.getvalue()).decode("ascii"), rows).encode())
+
+    _write_atomic(path, write_png if path.suffix.lower() == ".png" else write_html)
+
+
+def summary_line(analysis: OutputAnalysis, clips: ClipReport, target_lufs: float | None) -> str:
+    """Duration, integrated loudness, true peak, target and clipping on one line."""
+    count = len(clips.regions)
+    regions = f"{count} or more" if count >= MAX_CLIP_REGIONS else f"{count}"
+    if clips.samples:
+        regions += f", {clips.samples} samples over 0 dBFS, peak {db(clips.peak):+.1f} dBFS"
+    target = "none" if target_lufs is None else f"{target_lufs:.1f} LUFS"
+    return (
+        f"duration {format_time(analysis.duration_s)} at {analysis.sample_rate} Hz · "
+        f"integrated {_figure(analysis.integrated_lufs)} LUFS · "
+        f"true peak {_figure(analysis.true_peak_dbtp, '+')} dBTP · "
+        f"target: {target} · clipped regions: {regions}"
+    )
+
+
+def report_figure(
+    analysis: OutputAnalysis,
+    clips: ClipReport,
+    target_lufs: float | None,
+    title: str | None,
+    rows: list[StemRow] | None,
+) -> Figure:
+    """Waveform with clipped regions, short-term loudness with the target, spectrum, and the stem table if rows."""
+    from matplotlib.figure import Figure  # Agg through Figure.savefig; no pyplot, no global state
+
+    table_height = 0.0 if rows is None else 0.3 * (len(rows) + 1) + 0.3
+    heights = [2.2, 2.2, 2.6] + ([table_height] if rows is not None else [])
+    figure = Figure(figsize=(11, sum(heights) + 1.0 + (0.5 if title else 0.0)), layout="constrained")
+    axes = figure.subplots(len(heights), 1, gridspec_kw={"height_ratios": heights})
+    wave, loud, spectrum = axes[:3]
+    wave.fill_between(analysis.envelope_s, analysis.envelope_min, analysis.envelope_max, color="#3465a4", lw=0)
+    for level in (-1.0, 1.0):
+        wave.axhline(level, color="grey", lw=0.6, ls="--")
+    shortest = max(analysis.column_s, analysis.duration_s / 400.0)  # a few pixels: a single clipped sample shows
+    for start, end in clips.regions:
+        wave.axvspan(start, max(end, start + shortest), color="red", alpha=0.4, lw=0)
+    wave.set(title=f"waveform (clipped regions in red: {len(clips.regions)})", ylabel="amplitude", ylim=(-1.1, 1.1))
+    wave.set_xlim(0.0, max(analysis.duration_s, 1e-3))
+    values = np.where(np.isfinite(analysis.short_term_lufs), analysis.short_term_lufs, np.nan)
+    loud.plot(analysis.short_term_s, values, color="#3465a4", lw=1.0, label="short-term (3 s)")
+    if math.isfinite(analysis.integrated_lufs):
+        loud.axhline(analysis.integrated_lufs, color="grey", ls=":", label=f"integrated {analysis.integrated_lufs:.1f}")
+    if target_lufs is not None:
+        loud.axhline(target_lufs, color="#4e9a06", ls="--", lw=1.5, label=f"target {target_lufs:.1f}")
+    lines = [v for v in (np.nanmax(values, initial=-np.inf), target_lufs) if v is not None and math.isfinite(v)]
+    top = max(lines, default=0.0) + 3.0
+    loud.set(title="short-term loudness", ylabel="LUFS", xlabel="time (s)", ylim=(max(-60.0, top - 40.0), top))
+    loud.set_xlim(wave.get_xlim())
+    loud.legend(loc="lower right", fontsize="small")
+    spectrum.semilogx(analysis.spectrum_hz, analysis.spectrum_db, color="#3465a4", lw=0.8)
+    high = float(np.max(analysis.spectrum_db, initial=-200.0))
+    spectrum.set(title="long-term average spectrum", xlabel="frequency (Hz)", ylabel="dB (sine peak = dBFS)")
+    spectrum.set_xlim(20.0, analysis.sample_rate / 2.0)
+    spectrum.set_ylim(high - 90.0, high + 6.0)
+    for ax in axes[:3]:
+        ax.grid(True, which="both", alpha=0.25)
+    if rows is not None:
+        axes[3].axis("off")
+        cells = [_cells(row) for row in rows]
+        table = axes[3].table(cellText=cells, colLabels=TABLE_HEADER, cellLoc="center", bbox=(0, 0, 1, 1))
+        table.auto_set_font_size(False)
+        table.set_fontsize(9)
+        for (line, _), cell in table.get_celld().items():
+            if line > 0 and rows[line - 1].muted:
+                cell.get_text().set_color("grey")
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+TABLE_HEADER = ("stem", "role", "peak dBFS", "loudness LUFS")
+
+
+def _cells(row: StemRow) -> list[str]:
+    if row.muted:
+        return [row.name, row.role, "muted", "muted"]
+    return [row.name, row.role, _figure(row.peak_dbfs), _figure(row.loudness_lufs)]
+
+
+def _figure(value: float | None, sign: str = "") -> str:
+    return "-inf" if value is None or math.isinf(value) else f"{value:{sign}.1f}"
+
+
+def _html_page(title: str, summary: str, png_base64: str, rows: list[StemRow]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in TABLE_HEADER)
+    body = "\n".join(
+        ('<tr class="muted">' if row.muted else "<tr>")
+        + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(row))
+        + "</tr>"
+        for row in rows
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: sans-serif; max-width: 1120px; margin: 1.5em auto; color: #222; }}
+img {{ max-width: 100%; }} table {{ border-collapse: collapse; }}
+th, td {{ padding: 0.25em 0.9em; border-bottom: 1px solid #ddd; text-align: right; }}
+th:nth-child(-n+2), td:nth-child(-n+2) {{ text-align: left; }} tr.muted {{ color: #888; }}
+</style></head>
+<body>
+<h1>{html.escape(title)}</h1>
+<p class="summary">{html.escape(summary)}</p>
+<img alt="waveform, short-term loudness and spectrum of the master" src="data:image/png;base64,{png_base64}">
+<h2>Stems</h2>
+<table><thead><tr>{head}</tr></thead><tbody>
+{body}
+</tbody></table>
+</body></html>
+"""
+
+
+def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write through a temporary file beside the target, renamed into place; nothing half-written stays."""
+    try:
+        with replaced_atomically(path) as tmp, open(tmp, "wb") as f:
+            write(f)
+    except OSError as exc:
+        raise OutputError(
+            f"--report {str(path)!r}: cannot write the report in {str(path.parent)!r} ({exc.strerror or exc})"
+        ) from None

@@ -1,0 +1,127 @@
+"""Session files: loading and checking them, and creating one from a folder of stems."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from stemhost.errors import SessionError
+from stemhost.formats import FORMATS
+from stemhost.ownership import write_json_atomic
+from stemhost.session.model import Session
+from stemhost.session.routing import check_routing
+from stemhost.session.validation import load_model, read_json
+
+# Words in a file name that give away a stem's role; the first rule that matches wins, so
+# instruments come before lead_vocal ("lead guitar" is a guitar, "lead.wav" a vocal).
+ROLE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "backing_vocals",
+        ("backing", "bvox", "bgv", "bv", "harmony", "harmonies", "choir", "backvocals", "backs"),
+    ),
+    ("click", ("click", "metronome", "clicktrack")),
+    ("guide", ("guide", "cue", "cues", "count", "countin")),
+    ("percussion", ("perc", "percussion", "shaker", "tambourine", "conga", "congas", "bongo", "cajon")),
+    ("drums", ("drum", "drums", "kit", "kick", "snare", "hats", "hihat", "overheads", "oh", "toms", "beat")),
+    ("bass", ("bass", "sub", "808")),
+    ("piano", ("piano", "pno", "grand", "rhodes")),
+    ("keys", ("keys", "keyboard", "keyboards", "organ", "epiano", "wurli", "chords")),
+    ("guitar", ("guitar", "guitars", "gtr", "gtrs", "acoustic", "electric", "strat")),
+    ("synth", ("synth", "synths", "lead_synth", "arp", "pluck", "moog")),
+    ("strings", ("strings", "string", "violin", "violins", "viola", "cello", "orchestra")),
+    ("brass", ("brass", "horn", "horns", "trumpet", "trombone", "sax", "saxophone")),
+    ("pad", ("pad", "pads", "atmos", "ambience", "texture")),
+    ("lead_vocal", ("lead", "vocal", "vocals", "vox", "voice", "leadvocal", "singer")),
+    ("fx", ("fx", "sfx", "riser", "risers", "impact", "noise", "effects")),
+)
+
+
+def load_session(path: Path) -> Session:
+    """Read, validate and check the routing of a session file."""
+    return load_session_data(read_json(path), path)
+
+
+def guess_role(file_name: str) -> str:
+    """A stem's role from words in its file name (``"03 Lead Vox.wav"`` → ``lead_vocal``)."""
+    stem = Path(file_name).stem.lower()
+    words = re.findall(r"[a-z]+|[0-9]+", stem)  # "BV1" → ["bv", "1"]
+    joined = "".join(words)
+    for role, keys in ROLE_WORDS:
+        if any(k in words for k in keys) or any(len(k) > 3 and k in joined for k in keys):
+            return role
+    return "other"
+
+
+def stem_name(file_name: str, taken: set[str]) -> str:
+    """A unique stem name from a file name: lower case, words joined by underscores."""
+    base = "_".join(w for w in re.split(r"[^a-z0-9]+", Path(file_name).stem.lower()) if w) or "stem"
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}_{n}", n + 1
+    return name
+
+
+def init_session(folder: Path, force: bool = False) -> tuple[Path, Session]:
+    """Write ``folder/session.json`` with every audio file in the folder as a stem.
+
+    Roles are guessed from the file names; everything else keeps its default.
+    """
+    if not folder.is_dir():
+        raise SessionError(f"{folder}: not a folder; give the folder that holds the stems")
+    target = folder / "session.json"
+    if (target.exists() or target.is_symlink()) and not force:  # a dangling or looping link is there too
+        raise SessionError(f"{target}: already exists; pass --force to replace it")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FORMATS)
+    if not files:
+        raise SessionError(f"{folder}: holds no audio files ({', '.join(sorted(set(FORMATS)))})")
+    taken: set[str] = set()
+    stems = []
+    for path in files:
+        name = stem_name(path.name, taken)
+        taken.add(name)
+        stems.append({"name": name, "file": path.name, "role": guess_role(path.name)})
+    session = load_model(Session, {"stems": stems}, target.name)
+    write_json_atomic(target, session.model_dump(mode="json", include={"stems": {"__all__": {"name", "file", "role"}}}))
+    return target, session
+
+
+def set_key_shift(path: Path, semitones: float) -> None:
+    """Write a key_shift into a session file, keeping everything else in it."""
+    data = read_json(path)
+    data["key_shift"] = semitones
+    load_session_data(data, path)  # never write a session that would not load
+    write_json_atomic(path, data, follow_symlinks=True)  # a linked session is edited where it lives
+
+
+def load_session_data(data: object, path: Path) -> Session:
+    """Validate already-parsed session JSON as if read from path."""
+    session = load_model(Session, data, path.name)
+    check_routing(session, path.name)
+    return session
+
+
+def save_mix(path: Path, session: Session, like: Path) -> None:
+    """Write a session's mix (faders, pans, mutes, solos, key and tempo) into a session file, keeping the rest.
+
+    Args:
+        path: the file to write (the session itself, or a new file beside it).
+        session: the session holding the mix.
+        like: the session file whose other contents are kept (stems are found relative to its folder).
+    """
+    data = read_json(like)
+    stems = {s.name: s for s in session.stems}
+    for entry in data.get("stems", []):
+        stem = stems.get(entry.get("name"))
+        if stem is not None:
+            entry.update(gain_db=stem.gain_db, pan=stem.pan, mute=stem.mute, solo=stem.solo)
+    buses = {b.name: b for b in session.buses}
+    for entry in data.get("buses", []):
+        if entry.get("name") in buses:
+            entry["gain_db"] = buses[entry["name"]].gain_db
+    data.setdefault("master", {})["gain_db"] = session.master.gain_db
+    data["key_shift"], data["tempo"] = session.key_shift, session.tempo
+    if path.resolve().parent != like.resolve().parent:  # stem paths are relative to the session's folder
+        for entry in data.get("stems", []):
+            entry["file"] = str((like.parent / entry["file"]).resolve())
+    load_session_data(data, path)  # never write a session that would not load
+    write_json_atomic(path, data, follow_symlinks=True)

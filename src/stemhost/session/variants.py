@@ -1,0 +1,116 @@
+"""Variants of a song: full, karaoke, minus-one, solo:ROLE, keys=A..B, and their combinations.
+
+A variant specification is a comma-separated list; each item is one variant or a product of
+factors joined by ``*``: ``karaoke*keys=-2..+2`` is the karaoke mix in five keys. A factor is
+``full``, a bundled preset (``karaoke``, ``instrumental``, ``acapella``, ``harmonies``, ...),
+``minus-one`` (one variant per non-vocal stem, that stem muted), ``solo:ROLE``, or ``keys=A..B``
+(every whole semitone from A to B, as the session's key shift from the recording).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+
+from stemhost.errors import SessionError
+from stemhost.session.model import MAX_KEY_SHIFT, VOCAL_ROLES, Session
+from stemhost.session.presets import Preset, StemPatch, apply_preset, bundled_presets, load_preset
+
+NOT_A_PLAYER = ("click",)  # minus-one leaves the click in: nobody plays it
+KEYS = re.compile(r"^keys=([+-]?\d+)\.\.([+-]?\d+)$")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One render of a song: a name for its file, the presets that make its mix, and its key.
+
+    Attributes:
+        name: e.g. ``karaoke-key-2``, ``minus-bass``, ``solo-drums``, ``full``.
+        presets: (label, preset) laid over the session in order.
+        key_shift: semitones from the recording, or None to keep the session's.
+    """
+
+    name: str
+    presets: tuple[tuple[str, Preset], ...] = ()
+    key_shift: int | None = None
+
+    def apply(self, session: Session) -> Session:
+        """The session as this variant plays it."""
+        for label, preset in self.presets:
+            session = apply_preset(session, preset, f"variant {self.name!r} ({label})")
+        if self.key_shift is not None:
+            session = session.model_copy(update={"key_shift": float(self.key_shift)})
+        return session
+
+
+def parse_variants(spec: str, session: Session | None) -> list[Variant]:
+    """Expand a ``--variants`` specification for a session, in the order given, without repeats.
+
+    With no session, only the specification itself is checked (minus-one and solo:ROLE depend on the stems).
+    """
+    items = [item.strip() for item in spec.split(",")]
+    if not spec.strip() or not all(items):
+        raise SessionError(f"--variants {spec!r}: give a comma-separated list, e.g. full,karaoke,keys=-2..+2")
+    variants: dict[str, Variant] = {}
+    for item in items:
+        factors = [_factor(part.strip(), session, spec) for part in item.split("*")]
+        if sum(any(v.key_shift is not None for v in f) for f in factors) > 1:
+            raise SessionError(f"--variants {spec!r}: {item!r} sets the key twice; use one keys= factor")
+        for combo in itertools.product(*factors):
+            variant = _combine(combo)
+            variants.setdefault(variant.name, variant)
+    return list(variants.values())
+
+
+def _combine(parts: tuple[Variant, ...]) -> Variant:
+    names = [p.name for p in parts if p.name != "full"] or ["full"]
+    key = next((p.key_shift for p in parts if p.key_shift is not None), None)
+    return Variant("-".join(names), tuple(pr for p in parts for pr in p.presets), key)
+
+
+def _factor(text: str, session: Session | None, spec: str) -> list[Variant]:
+    """The variants one factor stands for."""
+    if text == "full":
+        return [Variant("full")]
+    if text == "minus-one" and session is None:
+        return [Variant("minus-one")]
+    if text == "minus-one":
+        players = [s for s in session.stems if s.role not in VOCAL_ROLES and s.role not in NOT_A_PLAYER]
+        if not players:
+            raise SessionError(f"--variants {spec!r}: minus-one needs a non-vocal stem; this session has none")
+        return [
+            Variant(f"minus-{s.name}", ((f"minus {s.name}", Preset(stems=(StemPatch(name=s.name, mute=True),))),))
+            for s in players
+        ]
+    if text.startswith("solo:"):
+        role = text[5:]
+        if session is not None and not any(s.role == role for s in session.stems):
+            roles = ", ".join(sorted({s.role for s in session.stems}))
+            raise SessionError(f"--variants {spec!r}: {text!r}: no stem has the role {role!r}; roles: {roles}")
+        return [Variant(f"solo-{role}", ((text, Preset(stems=(StemPatch(role=role, solo=True),))),))]
+    if text.startswith("keys="):
+        return [Variant(f"key{k:+d}", key_shift=k) for k in _key_range(text, spec)]
+    if text in bundled_presets():
+        preset, label = load_preset(text)
+        return [Variant(text, ((label, preset),))]
+    presets = ", ".join(p for p in bundled_presets())
+    raise SessionError(
+        f"--variants {spec!r}: unknown variant {text!r}; use full, minus-one, solo:ROLE, keys=A..B "
+        f"or a bundled preset ({presets}), joined by * to combine"
+    )
+
+
+def _key_range(text: str, spec: str) -> list[int]:
+    match = KEYS.match(text)
+    if match is None:
+        raise SessionError(f"--variants {spec!r}: {text!r}: write keys=A..B with whole semitones, e.g. keys=-3..+3")
+    low, high = int(match[1]), int(match[2])
+    if low > high:
+        raise SessionError(f"--variants {spec!r}: {text!r}: the range runs from low to high, e.g. keys={high}..{low}")
+    if low < -MAX_KEY_SHIFT or high > MAX_KEY_SHIFT:
+        raise SessionError(
+            f"--variants {spec!r}: {text!r} reaches beyond -{MAX_KEY_SHIFT:g}..+{MAX_KEY_SHIFT:g} semitones; "
+            "narrow the range"
+        )
+    return list(range(low, high + 1))
