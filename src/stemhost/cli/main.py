@@ -398,9 +398,9 @@ def _render(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from stemhost.cli.progress import render_progress
-    from stemhost.engine.sources import format_time
     from stemhost.packs.export import export_pack
     from stemhost.session.variants import parse_variants
+    from stemhost.units import format_time
 
     session = _prepared_session(args)
     variants = parse_variants(args.variants, session)

@@ -6,9 +6,8 @@ import math
 import sys
 from pathlib import Path
 
-from stemhost.engine.sources import format_time
 from stemhost.render.driver import RenderResult
-from stemhost.render.meter import db
+from stemhost.units import db, format_time
 
 
 def print_summary(result: RenderResult, stems_out: Path | None = None) -> None:

@@ -20,6 +20,7 @@ from stemhost.limits import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, check_open_files, 
 from stemhost.session.effects import Convolution
 from stemhost.session.model import MASTER, Session
 from stemhost.session.routing import bus_order, check_routing
+from stemhost.units import db_to_gain
 
 
 def stem_path(session_path: Path, file: str, where: str = "") -> Path:
@@ -154,8 +155,8 @@ def compile_graph(
     buses: dict[str, BusNode] = {}
     for name in bus_order(session, label):
         i, bus = next((i, b) for i, b in enumerate(session.buses) if b.name == name)
-        buses[name] = BusNode(name, chain(bus.chain, 2, f"{label}: buses[{i}]"), _linear(bus.gain_db))
-    master = BusNode(MASTER, chain(session.master.chain, 2, f"{label}: master"), _linear(session.master.gain_db))
+        buses[name] = BusNode(name, chain(bus.chain, 2, f"{label}: buses[{i}]"), db_to_gain(bus.gain_db))
+    master = BusNode(MASTER, chain(session.master.chain, 2, f"{label}: master"), db_to_gain(session.master.gain_db))
 
     def target(name: str) -> BusNode:
         return master if name == MASTER else buses[name]
@@ -163,12 +164,8 @@ def compile_graph(
     for stem in session.stems:
         target(stem.output).edges.append(Edge(f"stem:{stem.name}", 1.0))
         for send in stem.sends:
-            buses[send.bus].edges.append(Edge(f"stem:{stem.name}", _linear(send.level_db)))
+            buses[send.bus].edges.append(Edge(f"stem:{stem.name}", db_to_gain(send.level_db)))
     for bus in session.buses:
         if bus.device_channels is None:  # a bus for other device channels reaches no mix (live playback sends it)
             target(bus.output).edges.append(Edge(f"bus:{bus.name}", 1.0))
     return MixGraph(stems, list(buses.values()), master, rate, block_size, workers)
-
-
-def _linear(db: float) -> float:
-    return 10.0 ** (db / 20.0)

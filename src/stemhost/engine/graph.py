@@ -19,6 +19,7 @@ import pedalboard
 
 from stemhost.engine.buffers import SampleFifo
 from stemhost.engine.sources import StemSource
+from stemhost.units import db_to_gain
 
 
 def measure_latency(board: pedalboard.Pedalboard, sample_rate: float, channels: int, block_size: int) -> int:
@@ -79,7 +80,7 @@ def pan_gains(pan: float, gain_db: float, channels: int) -> tuple[float, float]:
     Mono sources use the constant-power law (−3 dB each side at centre); stereo sources use a
     balance control that leaves both sides untouched at centre and turns the far side down.
     """
-    gain = 10.0 ** (gain_db / 20.0)
+    gain = db_to_gain(gain_db)
     if channels == 1:
         # sin of complementary angles: exactly 0 at the far side, identical sides at centre
         return gain * math.sin((1.0 - pan) * math.pi / 4.0), gain * math.sin((1.0 + pan) * math.pi / 4.0)

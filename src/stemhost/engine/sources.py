@@ -22,6 +22,7 @@ import soxr
 from stemhost.engine.buffers import SampleFifo
 from stemhost.errors import AudioFileError
 from stemhost.limits import available_memory
+from stemhost.units import format_time
 
 READ_FRAMES = 16384  # frames read from a file at a time when resampling
 WHOLE_READ_FRAMES = 1 << 20  # frames read at a time when a whole file is read into memory
@@ -227,12 +228,6 @@ def check_finite(data: np.ndarray, first_frame: int, sample_rate: int, what: str
         f"{what} holds a {kind} sample at {format_time(frame / sample_rate)} (frame {frame}); "
         "repair or re-export the file"
     )
-
-
-def format_time(seconds: float) -> str:
-    """Seconds as m:ss.mmm."""
-    minutes, rest = divmod(seconds, 60.0)
-    return f"{int(minutes)}:{rest:06.3f}"
 
 
 class StemSource:

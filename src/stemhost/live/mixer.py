@@ -23,8 +23,8 @@ from textual.widgets import Footer, Static
 from stemhost.errors import StemhostError
 from stemhost.live.play import PlayOptions, playing, report
 from stemhost.live.player import Player, Strip, Transport
-from stemhost.render.meter import db
 from stemhost.session.model import Session
+from stemhost.units import db
 
 REFRESH_S = 1 / 25  # meter and transport refresh
 START_AFTER_S = 0.6  # the sound starts this long after the mixer is first drawn

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from stemhost.engine.sources import format_time
 from stemhost.errors import DeviceError
 from stemhost.live.devices import Device, find_device, open_stream
 from stemhost.live.player import CallbackStats, Player
 from stemhost.session.model import Session
+from stemhost.units import format_time
 
 
 @dataclass(frozen=True)

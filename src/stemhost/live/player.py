@@ -33,6 +33,7 @@ from stemhost.live.ring import FrameRing
 from stemhost.live.versions import XFADE_S, ChunkProducer, CrossfadeSource, VersionChange, cached_source
 from stemhost.session.model import MASTER, Session
 from stemhost.session.validation import load_model
+from stemhost.units import db_to_gain
 
 RENDER_BLOCK = 512  # frames the graph renders at a time while playing
 RING_BLOCKS = 5  # render-ahead: the ring holds this many render blocks (53 ms at 48 kHz), more for big device blocks
@@ -489,7 +490,7 @@ class Player:
     def set_send(self, stem: str, bus: str, level_db: float) -> None:
         """Change a send's level (ramped)."""
         target = next(b for b in self.graph.buses if b.name == bus)
-        level = 10.0 ** (level_db / 20.0)
+        level = db_to_gain(level_db)
 
         def apply() -> None:
             for edge in target.edges:
@@ -504,8 +505,8 @@ class Player:
             if gains != node.gains or not node.audible:
                 node.set_gains(gains)
         for bus, node in zip(session.buses, self._bus_nodes(session), strict=True):
-            node.target_gain = 10.0 ** (bus.gain_db / 20.0)
-        self.graph.master.target_gain = 10.0 ** (session.master.gain_db / 20.0)
+            node.target_gain = db_to_gain(bus.gain_db)
+        self.graph.master.target_gain = db_to_gain(session.master.gain_db)
 
     def _bus_nodes(self, session: Session):
         nodes = {b.name: b for b in self.graph.buses}

@@ -33,9 +33,10 @@ from stemhost.render.report import StemMeters, check_report_path, write_report
 from stemhost.render.stem_files import StemFiles, planned_stem_files
 from stemhost.session.effects import Delay
 from stemhost.session.model import Loudness, Session
+from stemhost.units import db_to_gain
 
 DEFAULT_BLOCK_SIZE = 65536  # offline: large blocks cut per-call overhead; the output does not depend on it
-TAIL_FLOOR = 10.0 ** (-90.0 / 20.0)  # tails end once they fall below −90 dBFS
+TAIL_FLOOR = db_to_gain(-90.0)  # tails end once they fall below −90 dBFS
 TAIL_MAX_S = 30.0
 TAIL_HOLD_S = 0.5  # how long a tail must stay below the floor before it counts as ended
 MASTERING_TOLERANCE_LU = 0.2

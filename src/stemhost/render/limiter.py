@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from stemhost.units import db_to_gain
+
 OVERSAMPLE = 4
 RAMP_S = 0.005  # the gain eases down over 2 × 5 ms before a peak and back up over 2 × 5 ms after it
 SAFETY_DB = 0.05  # aim this much under the ceiling: the oversampling filter and a meter's differ slightly
@@ -48,8 +50,8 @@ def limited_blocks(path: Path, gain_db: float, ceiling_dbtp: float) -> Iterator[
 
     Yields ``(channels, n)`` float32 blocks; memory stays flat in the file's length.
     """
-    gain = 10.0 ** (gain_db / 20.0)
-    ceiling = 10.0 ** ((ceiling_dbtp - SAFETY_DB) / 20.0)
+    gain = db_to_gain(gain_db)
+    ceiling = db_to_gain(ceiling_dbtp - SAFETY_DB)
     with soundfile.SoundFile(str(path)) as f:
         rate, frames = f.samplerate, f.frames
         half = max(1, round(RAMP_S * rate))

@@ -8,13 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyebur128
 
-SILENCE_DB = -math.inf
-
-
-def db(amplitude: float) -> float:
-    """Linear amplitude in dB; -inf for 0."""
-    return 20.0 * math.log10(amplitude) if amplitude > 0 else SILENCE_DB
-
+from stemhost.units import SILENCE_DB, db
 
 FEED_FRAMES = 4096
 

@@ -25,11 +25,12 @@ import pyebur128
 import soundfile
 
 from stemhost.engine.buffers import LatencyTrim
-from stemhost.engine.sources import format_time, open_reader
+from stemhost.engine.sources import open_reader
 from stemhost.errors import AudioFileError, OutputError
 from stemhost.ownership import replaced_atomically
 from stemhost.render.clips import MAX_CLIP_REGIONS, ClipReport
-from stemhost.render.meter import LoudnessMeter, db
+from stemhost.render.meter import LoudnessMeter
+from stemhost.units import db, format_time
 
 if TYPE_CHECKING:  # types only: importing this module stays light, and render may import it
     from matplotlib.figure import Figure
