@@ -24,12 +24,12 @@ from stemhost import __version__
 from stemhost.engine.buffers import LatencyTrim
 from stemhost.engine.graph import MixBlock, MixGraph
 from stemhost.errors import OutputError
+from stemhost.formats import EXTENSIONS
 from stemhost.ownership import is_plain_name, write_json_atomic
 from stemhost.render.outputs import AtomicAudioWriter, OutputFormat, check_folder, make_output_folder
 from stemhost.session.model import MASTER, Session
 
 LISTING = "stems.json"
-EXTENSIONS = {"WAV": ".wav", "FLAC": ".flac", "AIFF": ".aiff"}
 
 
 def stem_file_names(session: Session, fmt: OutputFormat) -> dict[str, tuple[str, str]]:
