@@ -8,11 +8,12 @@ import math
 import signal
 import sys
 import threading
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
 from stemhost import __version__
-from stemhost.errors import OutputError, StemhostError
+from stemhost.errors import OutputError, StemhostError, StemhostWarning
 from stemhost.formats import OUTPUT_CHOICES
 from stemhost.limits import MAX_BLOCK_SIZE, MAX_DEVICE_BLOCK, MAX_SAMPLE_RATE, MIN_BLOCK_SIZE, MIN_SAMPLE_RATE
 
@@ -39,8 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         handlers = {signum: signal.signal(signum, _stop) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        remove_leftovers()  # temporary files of runs that were killed
-        return args.run(args)
+        with warnings.catch_warnings():
+            _print_stemhost_warnings()
+            remove_leftovers()  # temporary files of runs that were killed
+            return args.run(args)
     except StemhostError as exc:
         if args.debug:
             raise
@@ -61,6 +64,20 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
+
+
+def _print_stemhost_warnings() -> None:
+    """Print every StemhostWarning, each time, as one ``warning: ...`` line on stderr; others as Python does."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, StemhostWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.simplefilter("always", StemhostWarning)
+    warnings.showwarning = show
 
 
 def _what_was_written(args: argparse.Namespace, paths: list[Path]) -> str:

@@ -13,7 +13,6 @@ import json
 import math
 import re
 import shutil
-import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 from stemhost import __version__
 from stemhost.engine.cache import file_sha256, source_hash
 from stemhost.engine.compile import input_paths
-from stemhost.errors import OutputError
+from stemhost.errors import OutputError, warn
 from stemhost.ownership import check_outputs, is_plain_name, replaced_atomically, write_json_atomic
 from stemhost.render.driver import RenderOptions, render_session
 from stemhost.render.outputs import make_output_folder, output_format
@@ -186,10 +185,7 @@ def _remove_stale(path: Path, entry: PackEntry) -> None:
     if not path.is_file() or path.is_symlink():
         return
     if file_sha256(path) != entry.sha256:
-        print(
-            f"warning: kept {str(path)!r}: it changed since stemhost wrote it, so it is no longer the pack's",
-            file=sys.stderr,
-        )
+        warn(f"kept {str(path)!r}: it changed since stemhost wrote it, so it is no longer the pack's")
         return
     path.unlink()
 
