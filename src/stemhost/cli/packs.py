@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from stemhost.cli.arguments import prepared_session, render_options
-from stemhost.errors import StemhostError
 
 
 def export(args: argparse.Namespace) -> int:
@@ -44,38 +42,23 @@ def export(args: argparse.Namespace) -> int:
 
 def batch(args: argparse.Namespace) -> int:
     from stemhost.cli.progress import batch_progress
-    from stemhost.ownership import remove_leftovers
-    from stemhost.packs.batch import run_jobs
-    from stemhost.packs.catalog import JobResult, find_sessions, plan_jobs, read_manifest
-    from stemhost.render.outputs import make_output_folder, output_format
-    from stemhost.session.variants import parse_variants
+    from stemhost.packs.batch import run_catalog
+    from stemhost.packs.catalog import MANIFEST, count_statuses, plan_catalog
 
-    extension = f".{args.format}"
-    output_format(Path(f"x{extension}"), args.bit_depth, args.mp3)
-    parse_variants(args.variants, None)  # a bad list fails once, before any song is read
-    songs, failed = [], []
-    for path in find_sessions(args.catalog):
-        song = str(path.parent.relative_to(args.catalog))
-        try:
-            session = prepared_session(args, path)
-            songs.append((song, path, session, parse_variants(args.variants, session)))
-        except StemhostError as exc:  # a song that cannot even be planned fails alone
-            failed.append(JobResult(song, "*", str(Path(song) / "session.json"), "failed", error=str(exc)))
-    make_output_folder(args.output, "-o")
-    options = replace(render_options(args), workers=1)  # one DSP thread per job: the cluster runs jobs side by side
-    earlier = read_manifest(args.output)  # what an earlier run finished
-    jobs = plan_jobs(songs, args.output, extension, options, earlier, args.force)
+    def load(path: Path):
+        return prepared_session(args, path)
+
+    extension, options = f".{args.format}", render_options(args)
+    plan = plan_catalog(args.catalog, args.output, args.variants, extension, options, load, args.force)
     where = f"the Dask cluster at {args.scheduler}" if args.scheduler else "a local Dask cluster"
-    print(f"{len(jobs)} renders of {len(songs)} songs on {where}", file=sys.stderr)
-    with batch_progress(jobs) as advance:
-        results = run_jobs(jobs, args.output, earlier, args.scheduler, args.workers, advance, failed)
-    remove_leftovers()  # what workers killed on this machine during the run left
-    results += failed
-    counts = {status: sum(r.status == status for r in results) for status in ("done", "skipped", "failed")}
+    print(f"{len(plan.jobs)} renders of {plan.songs} songs on {where}", file=sys.stderr)
+    with batch_progress(plan.jobs) as advance:
+        results = run_catalog(plan, args.scheduler, args.workers, advance)
     for result in (r for r in results if r.status == "failed"):
         print(f"failed: {result.file}: {result.error}", file=sys.stderr)
+    counts = count_statuses(results)
     print(
         f"done {counts['done']}, skipped {counts['skipped']}, failed {counts['failed']}; "
-        f"listed in {args.output / 'catalog.json'}"
+        f"listed in {args.output / MANIFEST}"
     )
     return 1 if counts["failed"] else 0
