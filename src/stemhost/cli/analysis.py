@@ -12,7 +12,7 @@ from stemhost.errors import SessionError
 
 def analyze(args: argparse.Namespace) -> int:
     from stemhost.analysis import analyze_session
-    from stemhost.analysis.text import report_lines
+    from stemhost.analysis.text import analysis_lines
 
     session = prepared_session(args)
     to_file = args.json is not None and str(args.json) != "-"
@@ -23,7 +23,7 @@ def analyze(args: argparse.Namespace) -> int:
     if args.json is not None and not to_file:
         print(json.dumps(figures, indent=2))
         return 0
-    print("\n".join(report_lines(analysis, session.key_shift, session.tempo)))
+    print("\n".join(analysis_lines(analysis, session.key_shift, session.tempo)))
     if to_file:
         from stemhost.ownership import write_json_atomic
 

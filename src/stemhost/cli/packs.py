@@ -19,7 +19,7 @@ def export(args: argparse.Namespace) -> int:
     variants = parse_variants(args.variants, session)
     counts = {True: 0, False: 0}
 
-    def report(entry, rendered: bool) -> None:
+    def print_entry(entry, rendered: bool) -> None:
         counts[rendered] += 1
         loudness = "silent" if entry.loudness_lufs is None else f"{entry.loudness_lufs:.1f} LUFS"
         what = "wrote" if rendered else "up to date"
@@ -31,7 +31,7 @@ def export(args: argparse.Namespace) -> int:
     with render_progress(f"{len(variants)} variants") as progress:
         export_pack(
             session, args.session, variants, args.output, f".{args.format}", render_options(args), args.force,
-            progress, report,
+            progress, print_entry,
         )  # fmt: skip
     print(
         f"wrote {counts[True]} file{'s' if counts[True] != 1 else ''} into {args.output} "

@@ -123,7 +123,7 @@ def export_pack(
     options: RenderOptions,
     force: bool = False,
     progress: Callable[[float, float], None] | None = None,
-    report: Callable[[PackEntry, bool], None] | None = None,
+    on_entry: Callable[[PackEntry, bool], None] | None = None,
 ) -> list[PackEntry]:
     """Render every variant into folder as ``SONG-VARIANT.EXT`` and write ``manifest.json``.
 
@@ -137,7 +137,7 @@ def export_pack(
         options: output settings, as for a render.
         force: replace another pack; render every file again.
         progress: called with (variants done, variants) as fractions progress.
-        report: called with each entry and whether it was rendered (False: up to date, skipped).
+        on_entry: called with each entry and whether it was rendered (False: up to date, skipped).
     """
     output_format(Path(f"x{extension}"), options.bit_depth, options.mp3_mode)
     song = song_name(session, session_path)
@@ -169,8 +169,8 @@ def export_pack(
             entry, rendered = render_variant(played, session_path, variant.name, digest, output, options, step), True
         made[digest] = entry
         listing[name] = entry
-        if report is not None:
-            report(entry, rendered)
+        if on_entry is not None:
+            on_entry(entry, rendered)
         write_json_atomic(folder / MANIFEST, _manifest(pack, variants, listing))  # an interrupted pack stays listed
     for stale in old_files:
         if stale.file not in names:

@@ -28,7 +28,7 @@ from stemhost.engine.buffers import LatencyTrim
 from stemhost.engine.sources import open_reader
 from stemhost.errors import AudioFileError, OutputError
 from stemhost.ownership import replaced_atomically
-from stemhost.render.clips import MAX_CLIP_REGIONS, ClipReport
+from stemhost.render.clips import MAX_CLIP_REGIONS, Clipping
 from stemhost.render.meter import LoudnessMeter
 from stemhost.units import db, format_time
 
@@ -259,7 +259,7 @@ def check_report_path(path: Path) -> None:
 
 
 def write_report(
-    path: Path, audio: Path, stems: StemMeters, clips: ClipReport, target_lufs: float | None, title: str
+    path: Path, audio: Path, stems: StemMeters, clips: Clipping, target_lufs: float | None, title: str
 ) -> None:
     """Analyse the rendered file and write the report, atomically: an HTML page or one PNG figure.
 
@@ -288,7 +288,7 @@ def write_report(
     _write_atomic(path, write_png if path.suffix.lower() == ".png" else write_html)
 
 
-def summary_line(analysis: OutputAnalysis, clips: ClipReport, target_lufs: float | None) -> str:
+def summary_line(analysis: OutputAnalysis, clips: Clipping, target_lufs: float | None) -> str:
     """Duration, integrated loudness, true peak, target and clipping on one line."""
     count = len(clips.regions)
     regions = f"{count} or more" if count >= MAX_CLIP_REGIONS else f"{count}"
@@ -305,7 +305,7 @@ def summary_line(analysis: OutputAnalysis, clips: ClipReport, target_lufs: float
 
 def report_figure(
     analysis: OutputAnalysis,
-    clips: ClipReport,
+    clips: Clipping,
     target_lufs: float | None,
     title: str | None,
     rows: list[StemRow] | None,
