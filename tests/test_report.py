@@ -23,7 +23,8 @@ from stemhost.render.clips import Clipping
 from stemhost.render.driver import RenderOptions, RenderResult, render_graph
 from stemhost.render.meter import LoudnessMeter
 from stemhost.render.outputs import output_format
-from stemhost.render.report import FFT_SIZE, StemMeters, analyse_output, check_report_path, report_figure, write_report
+from stemhost.render.report import FFT_SIZE, StemMeters, analyse_output, check_report_path, write_report
+from stemhost.render.report_page import report_figure
 from stemhost.render.stem_files import StemFiles
 from stemhost.session.effects import Gain
 from stemhost.session.model import Session
