@@ -19,11 +19,12 @@ import stemhost.engine.compile
 from stemhost.cli.main import main
 from stemhost.engine.compile import compile_graph
 from stemhost.errors import OutputError
-from stemhost.render.clips import ClipReport
+from stemhost.render.clips import Clipping
 from stemhost.render.driver import RenderOptions, RenderResult, render_graph
 from stemhost.render.meter import LoudnessMeter
 from stemhost.render.outputs import output_format
-from stemhost.render.report import FFT_SIZE, StemMeters, analyse_output, check_report_path, report_figure, write_report
+from stemhost.render.report import FFT_SIZE, StemMeters, analyse_output, check_report_path, write_report
+from stemhost.render.report_page import report_figure
 from stemhost.render.stem_files import StemFiles
 from stemhost.session.effects import Gain
 from stemhost.session.model import Session
@@ -303,7 +304,7 @@ def test_a_failing_write_leaves_the_old_report_and_no_partial_file(tmp_path, mon
 
     monkeypatch.setattr(Figure, "savefig", full_disk)
     with pytest.raises(OutputError, match=rf"--report '.*old\{ext}': .*No space left on device"):
-        write_report(report, tmp_path / "mix.wav", meters, ClipReport(), -14.0, "song")
+        write_report(report, tmp_path / "mix.wav", meters, Clipping(), -14.0, "song")
     assert report.read_bytes() == b"the previous report"
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 

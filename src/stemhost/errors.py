@@ -1,6 +1,8 @@
-"""Error types. Each message names the file, the JSON path and the fix."""
+"""Error and warning types. Each message names the file, the JSON path and the fix."""
 
 from __future__ import annotations
+
+import warnings
 
 
 class StemhostError(Exception):
@@ -25,3 +27,13 @@ class DeviceError(StemhostError, RuntimeError):
 
 class ClusterError(StemhostError, RuntimeError):
     """A Dask cluster cannot be reached or used."""
+
+
+class StemhostWarning(UserWarning):
+    """A soft problem the caller should hear of (a preset entry matching no stem, a file kept); the CLI prints
+    each as one ``warning: ...`` line."""
+
+
+def warn(message: str) -> None:
+    """Issue a :class:`StemhostWarning` through :mod:`warnings`, so the caller decides how it is shown."""
+    warnings.warn(message, StemhostWarning, stacklevel=3)

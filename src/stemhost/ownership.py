@@ -28,12 +28,11 @@ import os
 import secrets
 import shutil
 import stat
-import sys
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from stemhost.errors import OutputError
+from stemhost.errors import OutputError, warn
 
 JOURNAL_SUFFIX = ".journal"
 MAX_NAME = 255  # bytes in a file name on common file systems
@@ -80,10 +79,9 @@ class _Run:
             fcntl.flock(journal, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             self.warned = True
-            print(
-                f"warning: cannot keep a journal of temporary files in {str(folder)!r} ({exc.strerror}); "
-                "if this run is killed, remove its .stemhost-* files by hand (set STEMHOST_STATE_DIR to fix)",
-                file=sys.stderr,
+            warn(
+                f"cannot keep a journal of temporary files in {str(folder)!r} ({exc.strerror}); "
+                "if this run is killed, remove its .stemhost-* files by hand (set STEMHOST_STATE_DIR to fix)"
             )
             return
         self.journal, self.journal_path = journal, path

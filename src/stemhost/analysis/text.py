@@ -1,4 +1,4 @@
-"""The text report of ``stemhost analyze``."""
+"""What ``stemhost analyze`` prints: key, tempo, stem levels and the lead vocal's range, as lines of text."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from stemhost.session.notes import note_name, transpose_key
 BAR_WIDTH = 40
 
 
-def report_lines(analysis: SessionAnalysis, key_shift: float = 0.0, tempo: float = 1.0) -> list[str]:
+def analysis_lines(analysis: SessionAnalysis, key_shift: float = 0.0, tempo: float = 1.0) -> list[str]:
     """Key, tempo, a table of stem levels and the lead vocal's range with a histogram of its notes.
 
     The figures are the recordings'; when the session moves the key or the tempo, the key and tempo

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import soundfile
 from stemhost import __version__
 from stemhost.engine.cache import StemCache, source_hash
 from stemhost.engine.sources import AudioInfo, probe, read_stem
-from stemhost.errors import AudioFileError
+from stemhost.errors import AudioFileError, warn
 from stemhost.ownership import temporary_folder
 from stemhost.session.model import VOCAL_ROLES, Session, Stem
 
@@ -130,10 +129,9 @@ def _rubberband_command(
 
 @functools.cache
 def _warn_drift() -> None:
-    print(
-        "warning: the rubberband command is missing, so key and tempo changes use pedalboard.time_stretch, "
-        "whose timing drifts up to 0.2 % (install it: apt-get install rubberband-cli)",
-        file=sys.stderr,
+    warn(
+        "the rubberband command is missing, so key and tempo changes use pedalboard.time_stretch, "
+        "whose timing drifts up to 0.2 % (install it: apt-get install rubberband-cli)"
     )
 
 

@@ -21,7 +21,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
 from stemhost.errors import StemhostError
-from stemhost.live.play import PlayOptions, playing, report
+from stemhost.live.play import PlayOptions, playback_summary, playing
 from stemhost.live.player import Player, Strip, Transport
 from stemhost.session.model import Session
 from stemhost.units import db
@@ -319,7 +319,7 @@ class MixerApp(App[None]):
 
 
 def run_mixer(session: Session, session_path: Path, options: PlayOptions, save_path: Path) -> int:
-    """Play a session with the mixer in the terminal; print the playback report after it closes.
+    """Play a session with the mixer in the terminal; print the playback summary after it closes.
 
     Args:
         session: the session with presets and overrides applied.
@@ -328,12 +328,12 @@ def run_mixer(session: Session, session_path: Path, options: PlayOptions, save_p
         save_path: where ``w`` saves the mix.
 
     Returns:
-        0; an error the player met while playing is raised after the report.
+        0; an error the player met while playing is raised after the summary.
     """
     started = time.monotonic()
     with playing(session, session_path, replace(options, held=True)) as (player, device):
         MixerApp(player, save_path, device.name).run()
-    print("\n".join(report(player, device, options.blocksize, time.monotonic() - started)))
+    print("\n".join(playback_summary(player, device, options.blocksize, time.monotonic() - started)))
     if player.error is not None:
         raise player.error
     return 0

@@ -1,4 +1,4 @@
-"""``stemhost play``: open the device, start the player, run the mixer or play headless, report."""
+"""``stemhost play``: open the device, start the player, run the mixer or play headless, summarise the playback."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def wait_until_done(player: Player) -> None:
         raise player.error
 
 
-def report(player: Player, device: Device, blocksize: int, played_s: float) -> list[str]:
+def playback_summary(player: Player, device: Device, blocksize: int, played_s: float) -> list[str]:
     """The lines printed when playback ends: time played, xruns (the device's and the program's), latency, load."""
     stats: CallbackStats = player.callback_stats(blocksize)
     return [
@@ -93,5 +93,5 @@ def play_headless(session: Session, session_path: Path, options: PlayOptions) ->
             wait_until_done(player)
         except KeyboardInterrupt:
             print("stopped", file=sys.stderr)
-    print("\n".join(report(player, device, options.blocksize, time.monotonic() - started)))
+    print("\n".join(playback_summary(player, device, options.blocksize, time.monotonic() - started)))
     return 0

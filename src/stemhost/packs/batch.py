@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from stemhost.errors import ClusterError
-from stemhost.packs.catalog import Job, JobResult, run_job, write_manifest
+from stemhost.ownership import remove_leftovers
+from stemhost.packs.catalog import CatalogPlan, Job, JobResult, run_job, write_manifest
 
 MANIFEST_EVERY_S = 2.0  # catalog.json is rewritten at most this often while jobs finish, and at the end
 
@@ -90,6 +91,18 @@ def run_jobs(
             client.cancel([f for f in futures if not f.done()])
             write_manifest(out, kept + results)
     return results
+
+
+def run_catalog(
+    plan: CatalogPlan,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    on_result: Callable[[JobResult], None] | None = None,
+) -> list[JobResult]:
+    """Run a planned catalog on Dask (see :func:`run_jobs`); the results include the songs that failed planning."""
+    results = run_jobs(plan.jobs, plan.out, plan.earlier, scheduler, workers, on_result, plan.unplanned)
+    remove_leftovers()  # what workers killed on this machine during the run left
+    return results + plan.unplanned
 
 
 def _result(future, job: Job) -> JobResult:

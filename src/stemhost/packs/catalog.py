@@ -10,6 +10,7 @@ manifest, ``catalog.json`` in the output folder, lists every output and every fa
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -20,8 +21,9 @@ from stemhost.errors import OutputError, StemhostError
 from stemhost.ownership import check_outputs, commit_replace, temporary_folder, write_json_atomic
 from stemhost.packs.export import PackEntry, inputs_digest, is_up_to_date, render_variant, song_name
 from stemhost.render.driver import RenderOptions
+from stemhost.render.outputs import make_output_folder, output_format
 from stemhost.session.model import Session
-from stemhost.session.variants import Variant
+from stemhost.session.variants import Variant, parse_variants
 
 MANIFEST = "catalog.json"
 SESSION_FILE = "session.json"
@@ -175,3 +177,63 @@ def plan_jobs(
             done = earlier.get(file)
             jobs.append(Job(song, session, path, variant, out, file, options, done and done.entry, force))
     return jobs
+
+
+@dataclass(frozen=True)
+class CatalogPlan:
+    """What a catalog run will do, before anything renders.
+
+    Attributes:
+        out: the output folder.
+        jobs: one per song and variant.
+        songs: how many songs were planned.
+        unplanned: songs that failed before any job (their session or presets do not load).
+        earlier: the outputs an earlier run finished (see :func:`read_manifest`).
+    """
+
+    out: Path
+    jobs: list[Job]
+    songs: int
+    unplanned: list[JobResult]
+    earlier: dict[str, JobResult]
+
+
+def plan_catalog(
+    catalog: Path,
+    out: Path,
+    variants: str,
+    extension: str,
+    options: RenderOptions,
+    load: Callable[[Path], Session],
+    force: bool = False,
+) -> CatalogPlan:
+    """Find every session under catalog and plan a job for each song and variant.
+
+    Args:
+        catalog: the folder holding the songs.
+        out: the output folder; made if missing.
+        variants: the variant list, as for export (e.g. "full,karaoke").
+        extension: the files' format, e.g. ".flac".
+        options: output settings; each job renders on one DSP thread (the cluster runs jobs side by side).
+        load: reads a session file and applies presets and overrides; a StemhostError fails that song alone.
+        force: render everything again, even what is up to date.
+    """
+    output_format(Path(f"x{extension}"), options.bit_depth, options.mp3_mode)
+    parse_variants(variants, None)  # a bad list fails once, before any song is read
+    songs, unplanned = [], []
+    for path in find_sessions(catalog):
+        song = str(path.parent.relative_to(catalog))
+        try:
+            session = load(path)
+            songs.append((song, path, session, parse_variants(variants, session)))
+        except StemhostError as exc:
+            unplanned.append(JobResult(song, "*", str(Path(song) / SESSION_FILE), "failed", error=str(exc)))
+    make_output_folder(out, "-o")
+    earlier = read_manifest(out)
+    jobs = plan_jobs(songs, out, extension, replace(options, workers=1), earlier, force)
+    return CatalogPlan(out, jobs, len(songs), unplanned, earlier)
+
+
+def count_statuses(results: list[JobResult]) -> dict[str, int]:
+    """How many results are done, skipped and failed."""
+    return {status: sum(r.status == status for r in results) for status in ("done", "skipped", "failed")}

@@ -13,7 +13,6 @@ import json
 import math
 import re
 import shutil
-import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 from stemhost import __version__
 from stemhost.engine.cache import file_sha256, source_hash
 from stemhost.engine.compile import input_paths
-from stemhost.errors import OutputError
+from stemhost.errors import OutputError, warn
 from stemhost.ownership import check_outputs, is_plain_name, replaced_atomically, write_json_atomic
 from stemhost.render.driver import RenderOptions, render_session
 from stemhost.render.outputs import make_output_folder, output_format
@@ -124,7 +123,7 @@ def export_pack(
     options: RenderOptions,
     force: bool = False,
     progress: Callable[[float, float], None] | None = None,
-    report: Callable[[PackEntry, bool], None] | None = None,
+    on_entry: Callable[[PackEntry, bool], None] | None = None,
 ) -> list[PackEntry]:
     """Render every variant into folder as ``SONG-VARIANT.EXT`` and write ``manifest.json``.
 
@@ -138,7 +137,7 @@ def export_pack(
         options: output settings, as for a render.
         force: replace another pack; render every file again.
         progress: called with (variants done, variants) as fractions progress.
-        report: called with each entry and whether it was rendered (False: up to date, skipped).
+        on_entry: called with each entry and whether it was rendered (False: up to date, skipped).
     """
     output_format(Path(f"x{extension}"), options.bit_depth, options.mp3_mode)
     song = song_name(session, session_path)
@@ -170,8 +169,8 @@ def export_pack(
             entry, rendered = render_variant(played, session_path, variant.name, digest, output, options, step), True
         made[digest] = entry
         listing[name] = entry
-        if report is not None:
-            report(entry, rendered)
+        if on_entry is not None:
+            on_entry(entry, rendered)
         write_json_atomic(folder / MANIFEST, _manifest(pack, variants, listing))  # an interrupted pack stays listed
     for stale in old_files:
         if stale.file not in names:
@@ -186,10 +185,7 @@ def _remove_stale(path: Path, entry: PackEntry) -> None:
     if not path.is_file() or path.is_symlink():
         return
     if file_sha256(path) != entry.sha256:
-        print(
-            f"warning: kept {str(path)!r}: it changed since stemhost wrote it, so it is no longer the pack's",
-            file=sys.stderr,
-        )
+        warn(f"kept {str(path)!r}: it changed since stemhost wrote it, so it is no longer the pack's")
         return
     path.unlink()
 

@@ -1,3 +1,3 @@
-"""Offline rendering: the block loop's driver, clip reports, mastering and the limiter, output files,
+"""Offline rendering: the block loop's driver, clipping, mastering and the limiter, output files,
 stem files, meters and the mix report. Imports the engine and below; never live playback.
 """

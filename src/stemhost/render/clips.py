@@ -11,7 +11,7 @@ MAX_CLIP_REGIONS = 1000
 
 
 @dataclass
-class ClipReport:
+class Clipping:
     """Where the master went above 0 dBFS, and which stems were loudest there.
 
     Attributes:

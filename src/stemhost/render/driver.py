@@ -20,7 +20,7 @@ from stemhost.errors import OutputError
 from stemhost.formats import PCM_FORMATS
 from stemhost.limits import MAX_BLOCK_SIZE, MAX_SAMPLE_RATE, MIN_BLOCK_SIZE, MIN_SAMPLE_RATE
 from stemhost.ownership import check_outputs, temporary_folder
-from stemhost.render.clips import ClipReport
+from stemhost.render.clips import Clipping
 from stemhost.render.limiter import limited_blocks
 from stemhost.render.meter import LoudnessMeter, measure_file
 from stemhost.render.outputs import (
@@ -93,7 +93,7 @@ class RenderResult:
     peak_dbfs: float
     loudness_lufs: float
     latency: int
-    clips: ClipReport
+    clips: Clipping
     true_peak_dbtp: float | None = None
 
     @property
@@ -178,7 +178,8 @@ def render_session(
         progress: called with (seconds done, seconds expected) after every block.
         stems_out: a folder for every stem as processed and every bus (see :mod:`stemhost.render.stem_files`),
             in the output's format when that is lossless, else WAV.
-        report: an HTML or PNG report of the output (see :mod:`stemhost.render.report`); needs an output.
+        report: where to write the mix report of the output, HTML or PNG (see :mod:`stemhost.render.report`);
+            needs an output.
     """
     inputs = input_paths(session, session_path)
     outputs: list[tuple[Path, str]] = []
@@ -279,7 +280,7 @@ def _mastered(
         peak_dbfs=meter.peak_dbfs,
         loudness_lufs=meter.integrated_lufs,
         latency=first.latency,
-        clips=ClipReport(),  # the limiter holds the ceiling; clipping before it is not the output's
+        clips=Clipping(),  # the limiter holds the ceiling; clipping before it is not the output's
         true_peak_dbtp=meter.true_peak_dbtp,
     )
 
@@ -304,7 +305,7 @@ def render_graph(
     trimmer = TailTrimmer(rate, options.tail_s, hold_s)
     resampler = soxr.ResampleStream(rate, out_rate, 2, dtype="float32", quality="VHQ") if out_rate != rate else None
     meter = LoudnessMeter(2, out_rate)
-    clips = ClipReport()
+    clips = Clipping()
     to_skip = graph.latency  # the master is late by the graph's latency: drop that much at the start
     frames_written = 0
     writer_or_none = (

@@ -4,13 +4,13 @@ The master's waveform with its clipped regions marked, its short-term loudness a
 its long-term average spectrum, and a table of every stem's peak and loudness. The stems are
 measured while the mix renders (:class:`StemMeters`, a mix tap); the master is read back from the
 written file (:func:`analyse_output`), so its figures are what a player decodes. Memory stays flat
-in the song's length. An HTML report is one self-contained file, its plots embedded as a PNG.
+in the song's length. An HTML report is one self-contained file, its plots embedded as a PNG; the drawing
+and the page are in :mod:`stemhost.render.report_page`.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 import math
 import os
@@ -28,13 +28,12 @@ from stemhost.engine.buffers import LatencyTrim
 from stemhost.engine.sources import open_reader
 from stemhost.errors import AudioFileError, OutputError
 from stemhost.ownership import replaced_atomically
-from stemhost.render.clips import MAX_CLIP_REGIONS, ClipReport
+from stemhost.render.clips import MAX_CLIP_REGIONS, Clipping
 from stemhost.render.meter import LoudnessMeter
+from stemhost.render.report_page import figure_text, html_page, report_figure
 from stemhost.units import db, format_time
 
 if TYPE_CHECKING:  # types only: importing this module stays light, and render may import it
-    from matplotlib.figure import Figure
-
     from stemhost.engine.graph import MixBlock, MixGraph
     from stemhost.session.model import Session
 
@@ -259,7 +258,7 @@ def check_report_path(path: Path) -> None:
 
 
 def write_report(
-    path: Path, audio: Path, stems: StemMeters, clips: ClipReport, target_lufs: float | None, title: str
+    path: Path, audio: Path, stems: StemMeters, clips: Clipping, target_lufs: float | None, title: str
 ) -> None:
     """Analyse the rendered file and write the report, atomically: an HTML page or one PNG figure.
 
@@ -283,12 +282,12 @@ def write_report(
     def write_html(file: BinaryIO) -> None:
         image = io.BytesIO()
         report_figure(analysis, clips, target_lufs, None, None).savefig(image, format="png", dpi=100)
-        file.write(_html_page(title, summary, base64.b64encode(image.getvalue()).decode("ascii"), rows).encode())
+        file.write(html_page(title, summary, base64.b64encode(image.getvalue()).decode("ascii"), rows).encode())
 
     _write_atomic(path, write_png if path.suffix.lower() == ".png" else write_html)
 
 
-def summary_line(analysis: OutputAnalysis, clips: ClipReport, target_lufs: float | None) -> str:
+def summary_line(analysis: OutputAnalysis, clips: Clipping, target_lufs: float | None) -> str:
     """Duration, integrated loudness, true peak, target and clipping on one line."""
     count = len(clips.regions)
     regions = f"{count} or more" if count >= MAX_CLIP_REGIONS else f"{count}"
@@ -297,106 +296,10 @@ def summary_line(analysis: OutputAnalysis, clips: ClipReport, target_lufs: float
     target = "none" if target_lufs is None else f"{target_lufs:.1f} LUFS"
     return (
         f"duration {format_time(analysis.duration_s)} at {analysis.sample_rate} Hz · "
-        f"integrated {_figure(analysis.integrated_lufs)} LUFS · "
-        f"true peak {_figure(analysis.true_peak_dbtp, '+')} dBTP · "
+        f"integrated {figure_text(analysis.integrated_lufs)} LUFS · "
+        f"true peak {figure_text(analysis.true_peak_dbtp, '+')} dBTP · "
         f"target: {target} · clipped regions: {regions}"
     )
-
-
-def report_figure(
-    analysis: OutputAnalysis,
-    clips: ClipReport,
-    target_lufs: float | None,
-    title: str | None,
-    rows: list[StemRow] | None,
-) -> Figure:
-    """Waveform with clipped regions, short-term loudness with the target, spectrum, and the stem table if rows."""
-    from matplotlib.figure import Figure  # Agg through Figure.savefig; no pyplot, no global state
-
-    table_height = 0.0 if rows is None else 0.3 * (len(rows) + 1) + 0.3
-    heights = [2.2, 2.2, 2.6] + ([table_height] if rows is not None else [])
-    figure = Figure(figsize=(11, sum(heights) + 1.0 + (0.5 if title else 0.0)), layout="constrained")
-    axes = figure.subplots(len(heights), 1, gridspec_kw={"height_ratios": heights})
-    wave, loud, spectrum = axes[:3]
-    wave.fill_between(analysis.envelope_s, analysis.envelope_min, analysis.envelope_max, color="#3465a4", lw=0)
-    for level in (-1.0, 1.0):
-        wave.axhline(level, color="grey", lw=0.6, ls="--")
-    shortest = max(analysis.column_s, analysis.duration_s / 400.0)  # a few pixels: a single clipped sample shows
-    for start, end in clips.regions:
-        wave.axvspan(start, max(end, start + shortest), color="red", alpha=0.4, lw=0)
-    wave.set(title=f"waveform (clipped regions in red: {len(clips.regions)})", ylabel="amplitude", ylim=(-1.1, 1.1))
-    wave.set_xlim(0.0, max(analysis.duration_s, 1e-3))
-    values = np.where(np.isfinite(analysis.short_term_lufs), analysis.short_term_lufs, np.nan)
-    loud.plot(analysis.short_term_s, values, color="#3465a4", lw=1.0, label="short-term (3 s)")
-    if math.isfinite(analysis.integrated_lufs):
-        loud.axhline(analysis.integrated_lufs, color="grey", ls=":", label=f"integrated {analysis.integrated_lufs:.1f}")
-    if target_lufs is not None:
-        loud.axhline(target_lufs, color="#4e9a06", ls="--", lw=1.5, label=f"target {target_lufs:.1f}")
-    lines = [v for v in (np.nanmax(values, initial=-np.inf), target_lufs) if v is not None and math.isfinite(v)]
-    top = max(lines, default=0.0) + 3.0
-    loud.set(title="short-term loudness", ylabel="LUFS", xlabel="time (s)", ylim=(max(-60.0, top - 40.0), top))
-    loud.set_xlim(wave.get_xlim())
-    loud.legend(loc="lower right", fontsize="small")
-    spectrum.semilogx(analysis.spectrum_hz, analysis.spectrum_db, color="#3465a4", lw=0.8)
-    high = float(np.max(analysis.spectrum_db, initial=-200.0))
-    spectrum.set(title="long-term average spectrum", xlabel="frequency (Hz)", ylabel="dB (sine peak = dBFS)")
-    spectrum.set_xlim(20.0, analysis.sample_rate / 2.0)
-    spectrum.set_ylim(high - 90.0, high + 6.0)
-    for ax in axes[:3]:
-        ax.grid(True, which="both", alpha=0.25)
-    if rows is not None:
-        axes[3].axis("off")
-        cells = [_cells(row) for row in rows]
-        table = axes[3].table(cellText=cells, colLabels=TABLE_HEADER, cellLoc="center", bbox=(0, 0, 1, 1))
-        table.auto_set_font_size(False)
-        table.set_fontsize(9)
-        for (line, _), cell in table.get_celld().items():
-            if line > 0 and rows[line - 1].muted:
-                cell.get_text().set_color("grey")
-    if title:
-        figure.suptitle(title)
-    return figure
-
-
-TABLE_HEADER = ("stem", "role", "peak dBFS", "loudness LUFS")
-
-
-def _cells(row: StemRow) -> list[str]:
-    if row.muted:
-        return [row.name, row.role, "muted", "muted"]
-    return [row.name, row.role, _figure(row.peak_dbfs), _figure(row.loudness_lufs)]
-
-
-def _figure(value: float | None, sign: str = "") -> str:
-    return "-inf" if value is None or math.isinf(value) else f"{value:{sign}.1f}"
-
-
-def _html_page(title: str, summary: str, png_base64: str, rows: list[StemRow]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in TABLE_HEADER)
-    body = "\n".join(
-        ('<tr class="muted">' if row.muted else "<tr>")
-        + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(row))
-        + "</tr>"
-        for row in rows
-    )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font-family: sans-serif; max-width: 1120px; margin: 1.5em auto; color: #222; }}
-img {{ max-width: 100%; }} table {{ border-collapse: collapse; }}
-th, td {{ padding: 0.25em 0.9em; border-bottom: 1px solid #ddd; text-align: right; }}
-th:nth-child(-n+2), td:nth-child(-n+2) {{ text-align: left; }} tr.muted {{ color: #888; }}
-</style></head>
-<body>
-<h1>{html.escape(title)}</h1>
-<p class="summary">{html.escape(summary)}</p>
-<img alt="waveform, short-term loudness and spectrum of the master" src="data:image/png;base64,{png_base64}">
-<h2>Stems</h2>
-<table><thead><tr>{head}</tr></thead><tbody>
-{body}
-</tbody></table>
-</body></html>
-"""
 
 
 def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:

@@ -7,14 +7,13 @@ each on top of the last; the CLI's overrides apply last.
 
 from __future__ import annotations
 
-import sys
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from stemhost.errors import SessionError
+from stemhost.errors import SessionError, warn
 from stemhost.session.model import Chain, FaderDb, Loudness, Name, Pan, Role, Semitones, Send, Session, Tempo
 from stemhost.session.routing import check_routing
 from stemhost.session.validation import load_model, read_json
@@ -147,7 +146,7 @@ def _unmatched(session: Session, patch: StemPatch, where: str, strict: bool) -> 
     message = f"{where}: no stem has the {what}; {_stems_and_roles(session)}"
     if strict:
         raise SessionError(message)
-    print(f"warning: {message}", file=sys.stderr)
+    warn(message)
 
 
 def override_preset(

@@ -1,0 +1,91 @@
+"""Commands that listen to a song: ``analyze`` and ``fit`` (and ``render --fit``'s choice of key)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from stemhost.cli.arguments import check_output, prepared_session
+from stemhost.errors import SessionError
+
+
+def analyze(args: argparse.Namespace) -> int:
+    from stemhost.analysis import analyze_session
+    from stemhost.analysis.text import analysis_lines
+
+    session = prepared_session(args)
+    to_file = args.json is not None and str(args.json) != "-"
+    if to_file:
+        check_output(args, session, args.json, f"--json {str(args.json)!r}")
+    analysis = analyze_session(session, args.session)
+    figures = analysis.to_dict()
+    if args.json is not None and not to_file:
+        print(json.dumps(figures, indent=2))
+        return 0
+    print("\n".join(analysis_lines(analysis, session.key_shift, session.tempo)))
+    if to_file:
+        from stemhost.ownership import write_json_atomic
+
+        write_json_atomic(args.json, figures, f"--json {str(args.json)!r}")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def fit(args: argparse.Namespace) -> int:
+    from stemhost.session.notes import transpose_key
+
+    session = prepared_session(args)
+    choice, key = fitted(session, args.session, args.range or args.voice)
+    new_key = f", new key {transpose_key(key.tonic, key.mode, choice.shift)} (from {key.name})" if key else ""
+    verdict = "fits" if choice.fits else "does not fit; the closest shift is"
+    print(f"{verdict} key shift {choice.shift:+d}{new_key}")
+    print(f"new melody range: {note_span(choice.low_midi, choice.high_midi)}")
+    print(f"room: {choice.room_low:+.1f} semitones below, {choice.room_high:+.1f} above (negative: beyond the range)")
+    if args.apply and choice.fits:
+        from stemhost.session.files import set_key_shift
+
+        set_key_shift(args.session, choice.shift)
+        print(f"wrote key_shift {choice.shift:+d} into {args.session}")
+    elif args.apply:
+        print(f"not applied: no shift fits; set key_shift {choice.shift:+d} by hand to take the closest")
+    return 0
+
+
+def fitted(session, session_path: Path, spec: str):
+    """Analyse the lead vocal, print it, and choose the key shift that fits it into a range or voice type.
+
+    Returns:
+        (the fit_key choice, the song's key or None).
+    """
+    from stemhost.analysis import analyze_session
+    from stemhost.analysis.fit import fit_key, singer_range
+
+    low, high, described = singer_range(spec)
+    if not any(stem.role == "lead_vocal" for stem in session.stems):
+        raise SessionError(
+            f"{session_path.name}: no stem has the role 'lead_vocal'; fit moves the lead melody into a range, "
+            "so set the lead vocal stem's role"
+        )
+    analysis = analyze_session(session, session_path)
+    vocal = analysis.lead_vocal
+    if vocal is None:
+        names = ", ".join(analysis.lead_vocal_stems)
+        raise SessionError(f"{session_path.name}: the lead_vocal stem ({names}) holds no sung note to fit")
+    tessitura = (vocal.tessitura_low_midi, vocal.tessitura_high_midi)
+    print(f"singer: {described}")
+    print(f"melody: {note_span(vocal.low_midi, vocal.high_midi)} (tessitura {note_span(*tessitura)})")
+    return fit_key(vocal.low_midi, vocal.high_midi, tessitura, low, high), analysis.key
+
+
+def voices() -> list[str]:
+    """The voice types ``fit --voice`` knows, with their ranges."""
+    from stemhost.session.notes import VOICE_RANGES
+
+    return [f"{name} ({low}-{high})" for name, (low, high) in VOICE_RANGES.items()]
+
+
+def note_span(low_midi: float, high_midi: float) -> str:
+    from stemhost.session.notes import note_name
+
+    return f"{note_name(low_midi)}-{note_name(high_midi)}"

@@ -1,0 +1,157 @@
+"""What the commands share: argument groups, argument types, and the session and options they turn into."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from stemhost.errors import OutputError
+from stemhost.limits import MAX_BLOCK_SIZE, MAX_SAMPLE_RATE, MIN_BLOCK_SIZE, MIN_SAMPLE_RATE
+
+
+def add_command(commands: argparse._SubParsersAction, name: str, summary: str) -> argparse.ArgumentParser:
+    """A subcommand whose one-line summary is also the first line of its own --help."""
+    return commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".")
+
+
+def session_arguments(parser: argparse.ArgumentParser) -> None:
+    """The session file, presets and the mix and transport overrides."""
+    parser.add_argument("session", type=Path, help="the session.json file")
+    parser.add_argument(
+        "--preset", action="append", default=[], help="a bundled preset name or a preset file (repeatable)"
+    )
+    parser.add_argument("--mute", action="append", default=[], metavar="STEM", help="mute a stem, by name or role")
+    parser.add_argument("--solo", action="append", default=[], metavar="STEM", help="solo a stem, by name or role")
+    parser.add_argument("--gain", action="append", default=[], metavar="STEM=DB", help="set a stem's fader in dB")
+    parser.add_argument("--pan", action="append", default=[], metavar="STEM=P", help="set a stem's pan, -1 to +1")
+    parser.add_argument(
+        "--key", type=number, metavar="SEMITONES", help="move every pitched stem, e.g. -3 or +1.5 (-12 to +12)"
+    )
+    parser.add_argument("--tempo", type=number, metavar="FACTOR", help="playback speed, 0.5 to 2.0 (1.0 = original)")
+
+
+def output_arguments(parser: argparse.ArgumentParser, threads: bool = True) -> None:
+    """How rendered files are made: format details, rate, tail, mastering, and (with threads) block size and threads."""
+    parser.add_argument("--bit-depth", choices=["16", "24", "32f"], help="WAV, FLAC, AIFF (default 24; 16 is dithered)")
+    parser.add_argument(
+        "--mp3", choices=["cbr320", "v0", "v2"], help="MP3 encoding: CBR 320 kbps (default), VBR V0 or V2"
+    )
+    parser.add_argument(
+        "--sample-rate",
+        type=int_between(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE, "Hz"),
+        help=f"output rate in Hz, {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} (default: the session's)",
+    )
+    parser.add_argument(
+        "--tail",
+        type=seconds,
+        metavar="S",
+        help="seconds after the longest stem (default: until reverb and delay tails fall below -90 dBFS, at most 30)",
+    )
+    if threads:
+        parser.add_argument(
+            "--block-size",
+            type=int_between(MIN_BLOCK_SIZE, MAX_BLOCK_SIZE, "frames"),
+            default=65536,
+            help=f"frames per block, {MIN_BLOCK_SIZE} to {MAX_BLOCK_SIZE} (default 65536; any gives the same output)",
+        )
+        parser.add_argument("--workers", type=positive_int, help="DSP threads (default: one per core)")
+    parser.add_argument(
+        "--master", metavar="PRESET", help="a mastering preset: streaming, apple, broadcast, podcast or club"
+    )
+    parser.add_argument("--loudness", type=number, metavar="LUFS", help="normalise to this integrated loudness")
+    parser.add_argument("--true-peak", type=number, metavar="DBTP", help="true-peak ceiling (default -1)")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
+
+
+def int_between(low: int, high: int, unit: str):
+    """An argparse type: a whole number from low to high."""
+
+    def parse(text: str) -> int:
+        value = positive_int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} must lie between {low} and {high} {unit}")
+        return value
+
+    return parse
+
+
+def number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def clock(text: str) -> float:
+    """Seconds, or m:ss(.fff)."""
+    minutes, _, seconds = text.rpartition(":")
+    try:
+        value = float(seconds) + 60.0 * (int(minutes) if minutes else 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time; write seconds (65) or m:ss (1:05)") from None
+    if not (0 <= value < 86400) or math.isnan(value):
+        raise argparse.ArgumentTypeError(f"{text!r} must lie between 0 and 24 hours")
+    return value
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (0 <= value <= 3600) or math.isnan(value):
+        raise argparse.ArgumentTypeError(f"{text!r} must lie between 0 and 3600 seconds")
+    return value
+
+
+def prepared_session(args: argparse.Namespace, path: Path | None = None):
+    """The session (args.session, or path) with presets and command-line overrides applied."""
+    from stemhost.session.files import load_session
+    from stemhost.session.presets import apply_preset, load_preset, override_preset
+
+    session = load_session(path or args.session)
+    for name in [*args.preset, *([args.master] if getattr(args, "master", None) else [])]:
+        preset, label = load_preset(name)
+        session = apply_preset(session, preset, label)
+    loudness = (getattr(args, "loudness", None), getattr(args, "true_peak", None))
+    mix = [getattr(args, name, None) or [] for name in ("mute", "solo", "gain", "pan")]
+    transport = (getattr(args, "key", None), getattr(args, "tempo", None))
+    overrides = override_preset(session, *mix, *transport, *loudness)
+    return apply_preset(session, overrides, "command line", strict=True)
+
+
+def render_options(args: argparse.Namespace):
+    """The RenderOptions of output_arguments (block size and threads only where the command has them)."""
+    from stemhost.render.driver import RenderOptions
+
+    threads = {"block_size": args.block_size, "workers": args.workers} if hasattr(args, "block_size") else {}
+    return RenderOptions(
+        tail_s=args.tail, bit_depth=args.bit_depth, sample_rate=args.sample_rate, mp3_mode=args.mp3, **threads
+    )
+
+
+def check_output(args: argparse.Namespace, session, path: Path, what: str, session_too: bool = True) -> None:
+    """Refuse an output file that is one of the command's inputs (stems, impulse responses, presets, the session)."""
+    from stemhost.engine.compile import input_paths
+    from stemhost.ownership import check_outputs
+
+    inputs = input_paths(session, args.session)
+    if not session_too:  # a mix saved into its own session file
+        inputs.pop(args.session.resolve(), None)
+    inputs |= {Path(p): "a preset this command reads" for p in args.preset if Path(p).is_file()}
+    if not path.parent.is_dir():
+        raise OutputError(f"{what}: the folder {str(path.parent)!r} does not exist; create it first")
+    check_outputs([(path, what)], inputs)

@@ -1,0 +1,33 @@
+"""Commands that use an audio device: ``devices`` and ``play``."""
+
+from __future__ import annotations
+
+import argparse
+
+from stemhost.cli.arguments import check_output, prepared_session
+
+
+def devices(_args: argparse.Namespace) -> int:
+    from stemhost.live.devices import NO_DEVICE_HELP, output_devices
+
+    found = output_devices()
+    for d in found:
+        mark = "*" if d.default else " "
+        print(f"{mark} {d.index:>3}  {d.name}  ({d.host_api}, {d.channels} out, {d.sample_rate} Hz)")
+    if not found:
+        print(f"no output device; {NO_DEVICE_HELP}")
+    return 0
+
+
+def play(args: argparse.Namespace) -> int:
+    from stemhost.live.play import PlayOptions, play_headless
+
+    session = prepared_session(args)
+    options = PlayOptions(args.device, args.blocksize, args.start, args.duration)
+    if args.no_ui:
+        return play_headless(session, args.session, options)
+    from stemhost.live.mixer import run_mixer
+
+    if args.save_as is not None:
+        check_output(args, session, args.save_as, f"--save-as {str(args.save_as)!r}", session_too=False)
+    return run_mixer(session, args.session, options, args.save_as or args.session)
