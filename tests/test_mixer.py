@@ -17,7 +17,7 @@ import pytest
 from textual import events
 from textual.pilot import Pilot
 
-from stemhost.engine.graph import pan_gains
+from stemhost.engine.mix import pan_gains
 from stemhost.errors import DeviceError, SessionError
 from stemhost.live.mixer import FADER_STEP_DB, MixerApp, mss, run_mixer
 from stemhost.live.play import PlayOptions, playing

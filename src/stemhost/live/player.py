@@ -25,7 +25,8 @@ import numpy as np
 from stemhost.engine.buffers import LatencyTrim
 from stemhost.engine.cache import StemCache
 from stemhost.engine.compile import compile_graph, probe_stems
-from stemhost.engine.graph import MixGraph, pan_gains, ramp
+from stemhost.engine.graph import MixGraph, ramp
+from stemhost.engine.mix import apply_levels, mix_levels
 from stemhost.engine.stretch import cache_key, stem_settings
 from stemhost.errors import DeviceError, SessionError
 from stemhost.limits import MAX_DEVICE_BLOCK
@@ -33,7 +34,6 @@ from stemhost.live.ring import FrameRing
 from stemhost.live.versions import XFADE_S, ChunkProducer, CrossfadeSource, VersionChange, cached_source
 from stemhost.session.model import MASTER, Session
 from stemhost.session.validation import load_model
-from stemhost.units import db_to_gain
 
 RENDER_BLOCK = 512  # frames the graph renders at a time while playing
 RING_BLOCKS = 5  # render-ahead: the ring holds this many render blocks (53 ms at 48 kHz), more for big device blocks
@@ -151,6 +151,7 @@ class Player:
                 f"--start {start_s:g}: the song is {self.length_frames / sample_rate:.1f} s long; start before its end"
             )
         self.strips = _strips(self.session)
+        self._send_levels: dict[tuple[str, str], float] = {}  # sends the mixer changed, in dB
         self._base = self.wanted = self.session  # base: what the compiled sources play; wanted: the mixer's key/tempo
         self._base_sources = {stem.name: stem.source for stem in self.graph.stems}
         self._originals = probe_stems(self.session, session_path)
@@ -489,40 +490,29 @@ class Player:
 
     def set_send(self, stem: str, bus: str, level_db: float) -> None:
         """Change a send's level (ramped)."""
-        target = next(b for b in self.graph.buses if b.name == bus)
-        level = db_to_gain(level_db)
-
-        def apply() -> None:
-            for edge in target.edges:
-                if edge.source == f"stem:{stem}":
-                    edge.target = level
-
-        self._changes.put(apply)
+        self._send_levels[(stem, bus)] = level_db
+        session = self.current_session()
+        self._changes.put(lambda: self._apply_mix(session))
 
     def _apply_mix(self, session: Session) -> None:
-        for stem, node in zip(session.stems, self.graph.stems, strict=True):
-            gains = pan_gains(stem.pan, stem.gain_db, node.source.channels) if session.is_audible(stem) else (0.0, 0.0)
-            if gains != node.gains or not node.audible:
-                node.set_gains(gains)
-        for bus, node in zip(session.buses, self._bus_nodes(session), strict=True):
-            node.target_gain = db_to_gain(bus.gain_db)
-        self.graph.master.target_gain = db_to_gain(session.master.gain_db)
-
-    def _bus_nodes(self, session: Session):
-        nodes = {b.name: b for b in self.graph.buses}
-        return [nodes[b.name] for b in session.buses]
+        apply_levels(self.graph, mix_levels(session, {n.name: n.source.channels for n in self.graph.stems}))
 
     def current_session(self) -> Session:
         """The session with the mixer's faders, pans, mutes and solos."""
         stems = [
             s.model_copy(
                 update={k: getattr(self.strips[("stem", s.name)], k) for k in ("gain_db", "pan", "mute", "solo")}
+                | {"sends": tuple(self._send(s.name, send) for send in s.sends)}
             )
             for s in self.session.stems
         ]
         buses = [b.model_copy(update={"gain_db": self.strips[("bus", b.name)].gain_db}) for b in self.session.buses]
         master = self.session.master.model_copy(update={"gain_db": self.strips[("master", MASTER)].gain_db})
         return self.session.model_copy(update={"stems": stems, "buses": buses, "master": master})
+
+    def _send(self, stem: str, send):
+        level_db = self._send_levels.get((stem, send.bus))
+        return send if level_db is None else send.model_copy(update={"level_db": level_db})
 
     def release(self) -> None:
         """Start playing a player made with held=True."""
