@@ -31,9 +31,13 @@ from stemhost.engine.stretch import cache_key, stem_settings
 from stemhost.errors import DeviceError, SessionError
 from stemhost.limits import MAX_DEVICE_BLOCK
 from stemhost.live.ring import FrameRing
+from stemhost.live.stats import CallbackStats, Timings
+from stemhost.live.strips import PeakMeters, Strip, session_with, strips_of
 from stemhost.live.versions import XFADE_S, ChunkProducer, CrossfadeSource, VersionChange, cached_source
-from stemhost.session.model import MASTER, Session
+from stemhost.session.model import Session
 from stemhost.session.validation import load_model
+
+__all__ = ["RENDER_BLOCK", "CallbackStats", "Player", "Strip", "Transport", "ring_capacity"]
 
 RENDER_BLOCK = 512  # frames the graph renders at a time while playing
 RING_BLOCKS = 5  # render-ahead: the ring holds this many render blocks (53 ms at 48 kHz), more for big device blocks
@@ -41,21 +45,6 @@ FADE_S = 0.005  # fade out before and in after a seek, a loop's jump, a pause
 GIL_SWITCH_S = 0.0005  # while playing, Python threads hand the GIL over this often (the default is 5 ms)
 PLAN_LEAD_S = 1.0  # a key or tempo change is rendered from this far past the play position: about when it is ready
 SWITCH_AHEAD_S = 1.0  # ... and taken over once this much of it is rendered ahead of the play position
-TIMING_SLOTS = 1 << 16  # callback timings kept for statistics (a ring of the latest)
-
-
-@dataclass
-class Strip:
-    """One mixer strip as the user sees and changes it."""
-
-    kind: str  # "stem", "bus" or "master"
-    name: str
-    role: str = ""
-    gain_db: float = 0.0
-    pan: float = 0.0
-    mute: bool = False
-    solo: bool = False
-    peak: float = 0.0  # linear peak since the UI last took it
 
 
 @dataclass
@@ -75,16 +64,6 @@ class Transport:
     render_underruns: int  # callbacks the render thread left short: the program's fault
     latency_ms: float  # device buffer plus render-ahead
     preparing: str = ""  # a key or tempo change being prepared
-
-
-@dataclass
-class CallbackStats:
-    """Timings of the audio callback, in fractions of a block's duration."""
-
-    calls: int
-    median: float
-    p99: float
-    worst: float
 
 
 @dataclass
@@ -150,7 +129,8 @@ class Player:
             raise SessionError(
                 f"--start {start_s:g}: the song is {self.length_frames / sample_rate:.1f} s long; start before its end"
             )
-        self.strips = _strips(self.session)
+        self.strips = strips_of(self.session)
+        self._meters = PeakMeters(self.strips)
         self._send_levels: dict[tuple[str, str], float] = {}  # sends the mixer changed, in dB
         self._base = self.wanted = self.session  # base: what the compiled sources play; wanted: the mixer's key/tempo
         self._base_sources = {stem.name: stem.source for stem in self.graph.stems}
@@ -181,10 +161,8 @@ class Player:
         self.cpu_load = 0.0
         self.error: BaseException | None = None
         self.min_fill = self.ring.capacity  # the emptiest the ring was when a callback came (frames)
-        self._times = np.zeros(TIMING_SLOTS, dtype=np.int64)
-        self._render_times = np.zeros(TIMING_SLOTS, dtype=np.int64)  # the render thread's work per block
-        self._renders = 0
-        self._calls = 0
+        self._times = Timings()
+        self._render_times = Timings()  # the render thread's work per block
         self._capture = np.zeros((round(capture_s * sample_rate), channels), np.float32) if capture_s else None
         self.captured = 0
         self._to_skip = self.graph.latency
@@ -214,8 +192,7 @@ class Player:
             n = min(frames, len(self._capture) - self.captured)
             np.copyto(self._capture[self.captured : self.captured + n], outdata[:n])
             self.captured += n
-        self._times[self._calls % TIMING_SLOTS] = time.perf_counter_ns() - began
-        self._calls += 1
+        self._times.add(time.perf_counter_ns() - began)
 
     # ------------------------------------------------------------------ the render thread
 
@@ -236,8 +213,7 @@ class Player:
         try:
             began = time.perf_counter_ns()
             for mix in self.graph.stream(control=self._control):
-                self._render_times[self._renders % TIMING_SLOTS] = time.perf_counter_ns() - began
-                self._renders += 1
+                self._render_times.add(time.perf_counter_ns() - began)
                 if self._stop.is_set():
                     return
                 self._write(mix)
@@ -294,7 +270,7 @@ class Player:
             routed = trim.take(mix.buses[name], mix.master.shape[1], n)
             out[:, left - 1] += routed[0]
             out[:, right - 1] += routed[1]
-        self._meter(mix)
+        self._meters.add(mix)
         if self._fade_out_next:  # the last block before a jump or a pause
             out *= _fade(n, self.sample_rate, out_=True)[:, None]
             self._fade_out_next = False
@@ -467,17 +443,6 @@ class Player:
         self._pending_jump = _Jump(frame)
         self._fade_out_next = True  # the block already rendered fades out; the jump waits for it
 
-    def _meter(self, mix) -> None:
-        for name, out in mix.stems.items():
-            if out is not None:
-                strip = self.strips[("stem", name)]
-                strip.peak = max(strip.peak, float(np.max(np.abs(out))))
-        for name, out in mix.buses.items():
-            strip = self.strips[("bus", name)]
-            strip.peak = max(strip.peak, float(np.max(np.abs(out))))
-        master = self.strips[("master", MASTER)]
-        master.peak = max(master.peak, float(np.max(np.abs(mix.master))))
-
     # ------------------------------------------------------------------ what the mixer calls
 
     def change(self, kind: str, name: str, **values) -> None:
@@ -498,21 +463,8 @@ class Player:
         apply_levels(self.graph, mix_levels(session, {n.name: n.source.channels for n in self.graph.stems}))
 
     def current_session(self) -> Session:
-        """The session with the mixer's faders, pans, mutes and solos."""
-        stems = [
-            s.model_copy(
-                update={k: getattr(self.strips[("stem", s.name)], k) for k in ("gain_db", "pan", "mute", "solo")}
-                | {"sends": tuple(self._send(s.name, send) for send in s.sends)}
-            )
-            for s in self.session.stems
-        ]
-        buses = [b.model_copy(update={"gain_db": self.strips[("bus", b.name)].gain_db}) for b in self.session.buses]
-        master = self.session.master.model_copy(update={"gain_db": self.strips[("master", MASTER)].gain_db})
-        return self.session.model_copy(update={"stems": stems, "buses": buses, "master": master})
-
-    def _send(self, stem: str, send):
-        level_db = self._send_levels.get((stem, send.bus))
-        return send if level_db is None else send.model_copy(update={"level_db": level_db})
+        """The session with the mixer's faders, pans, mutes, solos and sends."""
+        return session_with(self.session, self.strips, self._send_levels)
 
     def release(self) -> None:
         """Start playing a player made with held=True."""
@@ -594,18 +546,15 @@ class Player:
 
     def take_peaks(self) -> dict[tuple[str, str], float]:
         """Every strip's peak since the last call (linear), reset to 0."""
-        peaks = {}
-        for key, strip in self.strips.items():
-            peaks[key], strip.peak = strip.peak, 0.0
-        return peaks
+        return self._meters.take()
 
     def callback_stats(self, blocksize: int) -> CallbackStats:
         """The callback's time per block as a fraction of the block's duration."""
-        return _stats(self._times, self._calls, blocksize / self.sample_rate)
+        return self._times.stats(blocksize / self.sample_rate)
 
     def render_stats(self) -> CallbackStats:
         """The render thread's work per render block (the graph, not its waits) as a fraction of its duration."""
-        return _stats(self._render_times, self._renders, self.render_block / self.sample_rate)
+        return self._render_times.stats(self.render_block / self.sample_rate)
 
     def capture(self) -> np.ndarray:
         """What the callback handed the device so far, as ``(frames, channels)``."""
@@ -633,21 +582,6 @@ def ring_capacity(render_block: int, device_block: int) -> int:
     block get the plain RING_BLOCKS render blocks.
     """
     return (RING_BLOCKS - 1 + max(1, math.ceil(device_block / render_block))) * render_block
-
-
-def _stats(times_ns: np.ndarray, count: int, budget_s: float) -> CallbackStats:
-    kept = min(count, TIMING_SLOTS)
-    if kept == 0:
-        return CallbackStats(0, math.nan, math.nan, math.nan)
-    times = times_ns[:kept] / (budget_s * 1e9)
-    return CallbackStats(count, float(np.median(times)), float(np.percentile(times, 99)), float(times.max()))
-
-
-def _strips(session: Session) -> dict[tuple[str, str], Strip]:
-    strips = {("stem", s.name): Strip("stem", s.name, s.role, s.gain_db, s.pan, s.mute, s.solo) for s in session.stems}
-    strips |= {("bus", b.name): Strip("bus", b.name, "bus", b.gain_db) for b in session.buses}
-    strips[("master", MASTER)] = Strip("master", MASTER, "master", session.master.gain_db)
-    return strips
 
 
 def _fade(n: int, rate: int, out_: bool) -> np.ndarray:
