@@ -174,7 +174,7 @@ def test_space_pauses_and_resumes(session_path: Path) -> None:
         assert player.position_s == pytest.approx(held, abs=0.01)
         assert "paused" in str(app.transport_line.content)
         await press(pilot, "space")
-        assert player.playing
+        assert await until(pilot, lambda: player.playing)  # the render thread goes on at its next block
         await pilot.pause(0.5)
         assert player.position_s - held == pytest.approx(0.5, abs=0.25)
         assert "playing" in str(app.transport_line.content)
