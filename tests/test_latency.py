@@ -11,7 +11,7 @@ import pedalboard
 import pytest
 
 from stemhost.engine.compile import compile_graph
-from stemhost.engine.graph import AlignedChain, BusNode, Edge, MixGraph, measure_latency
+from stemhost.engine.graph import AlignedChain, BusNode, Edge, MixGraph, NodeId, measure_latency
 from stemhost.render.driver import RenderOptions, render_graph
 from stemhost.session.model import Session
 
@@ -47,9 +47,9 @@ def test_latent_stem_send_and_dry_path_stay_aligned(tmp_path, block_size):
     graph = compile_graph(Session.model_validate(data), path, block_size)
     stems = graph.stems
     stems[1].chain = AlignedChain(latent(), SR, 2, block_size)
-    bus = BusNode("lat", AlignedChain(latent(), SR, 2, block_size), 1.0, [Edge("stem:a", 1.0)])
+    bus = BusNode("lat", AlignedChain(latent(), SR, 2, block_size), 1.0, [Edge(NodeId("stem", "a"), 1.0)])
     master = BusNode("master", AlignedChain(pedalboard.Pedalboard([]), SR, 2, block_size), 1.0)
-    master.edges = [Edge("stem:a", 1.0), Edge("stem:b", 1.0), Edge("bus:lat", 1.0)]
+    master.edges = [Edge(NodeId("stem", "a"), 1.0), Edge(NodeId("stem", "b"), 1.0), Edge(NodeId("bus", "lat"), 1.0)]
     aligned = MixGraph(stems, [bus], master, SR, block_size, workers=2)
     assert aligned.latency == max(stems[1].latency, bus.latency) > 0
     try:

@@ -17,7 +17,7 @@ import pytest
 from textual import events
 from textual.pilot import Pilot
 
-from stemhost.engine.graph import pan_gains
+from stemhost.engine.mix import pan_gains
 from stemhost.errors import DeviceError, SessionError
 from stemhost.live.mixer import FADER_STEP_DB, MixerApp, mss, run_mixer
 from stemhost.live.play import PlayOptions, playing
@@ -174,7 +174,7 @@ def test_space_pauses_and_resumes(session_path: Path) -> None:
         assert player.position_s == pytest.approx(held, abs=0.01)
         assert "paused" in str(app.transport_line.content)
         await press(pilot, "space")
-        assert player.playing
+        assert await until(pilot, lambda: player.playing)  # the render thread goes on at its next block
         await pilot.pause(0.5)
         assert player.position_s - held == pytest.approx(0.5, abs=0.25)
         assert "playing" in str(app.transport_line.content)

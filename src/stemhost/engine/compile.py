@@ -11,7 +11,8 @@ from pathlib import Path
 import pedalboard
 
 from stemhost.engine.cache import StemCache
-from stemhost.engine.graph import AlignedChain, BusNode, Edge, MixGraph, StemNode, pan_gains
+from stemhost.engine.graph import AlignedChain, BusNode, MixGraph, StemNode
+from stemhost.engine.mix import mix_levels, route
 from stemhost.engine.plugins import build_plugin
 from stemhost.engine.sources import AudioInfo, StemSource, probe
 from stemhost.engine.stretch import prepared_source, stem_settings
@@ -20,7 +21,6 @@ from stemhost.limits import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, check_open_files, 
 from stemhost.session.effects import Convolution
 from stemhost.session.model import MASTER, Session
 from stemhost.session.routing import bus_order, check_routing
-from stemhost.units import db_to_gain
 
 
 def stem_path(session_path: Path, file: str, where: str = "") -> Path:
@@ -145,27 +145,18 @@ def compile_graph(
         ]
         return AlignedChain(pedalboard.Pedalboard(plugins), rate, channels, block_size)
 
+    levels = mix_levels(session, {stem.name: info.channels for stem, info in zip(session.stems, infos, strict=True)})
     stems = []
     for i, (stem, info) in enumerate(zip(session.stems, infos, strict=True)):
         node_chain = chain(stem.chain, info.channels, f"{label}: stems[{i}]")
         source = StemSource(info, rate, stem.name, f"{label}: stems[{i}].file")
-        gains = pan_gains(stem.pan, stem.gain_db, info.channels)
-        stems.append(StemNode(stem.name, source, node_chain, gains, session.is_audible(stem)))
+        mix = levels.stems[stem.name]
+        stems.append(StemNode(stem.name, source, node_chain, mix.gains, mix.audible))
 
     buses: dict[str, BusNode] = {}
     for name in bus_order(session, label):
         i, bus = next((i, b) for i, b in enumerate(session.buses) if b.name == name)
-        buses[name] = BusNode(name, chain(bus.chain, 2, f"{label}: buses[{i}]"), db_to_gain(bus.gain_db))
-    master = BusNode(MASTER, chain(session.master.chain, 2, f"{label}: master"), db_to_gain(session.master.gain_db))
-
-    def target(name: str) -> BusNode:
-        return master if name == MASTER else buses[name]
-
-    for stem in session.stems:
-        target(stem.output).edges.append(Edge(f"stem:{stem.name}", 1.0))
-        for send in stem.sends:
-            buses[send.bus].edges.append(Edge(f"stem:{stem.name}", db_to_gain(send.level_db)))
-    for bus in session.buses:
-        if bus.device_channels is None:  # a bus for other device channels reaches no mix (live playback sends it)
-            target(bus.output).edges.append(Edge(f"bus:{bus.name}", 1.0))
+        buses[name] = BusNode(name, chain(bus.chain, 2, f"{label}: buses[{i}]"), levels.buses[name])
+    master = BusNode(MASTER, chain(session.master.chain, 2, f"{label}: master"), levels.buses[MASTER])
+    route(levels, buses | {MASTER: master})
     return MixGraph(stems, list(buses.values()), master, rate, block_size, workers)

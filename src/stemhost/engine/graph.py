@@ -13,13 +13,13 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pedalboard
 
 from stemhost.engine.buffers import SampleFifo
 from stemhost.engine.sources import StemSource
-from stemhost.units import db_to_gain
 
 
 def measure_latency(board: pedalboard.Pedalboard, sample_rate: float, channels: int, block_size: int) -> int:
@@ -74,19 +74,6 @@ class AlignedChain:
         return self._fifo.pop(block.shape[1])
 
 
-def pan_gains(pan: float, gain_db: float, channels: int) -> tuple[float, float]:
-    """Left and right gains of a strip's fader and pan.
-
-    Mono sources use the constant-power law (−3 dB each side at centre); stereo sources use a
-    balance control that leaves both sides untouched at centre and turns the far side down.
-    """
-    gain = db_to_gain(gain_db)
-    if channels == 1:
-        # sin of complementary angles: exactly 0 at the far side, identical sides at centre
-        return gain * math.sin((1.0 - pan) * math.pi / 4.0), gain * math.sin((1.0 + pan) * math.pi / 4.0)
-    return gain * min(1.0, 1.0 - pan), gain * min(1.0, 1.0 + pan)
-
-
 def ramp(start: float, end: float, n: int) -> np.ndarray:
     """Gains moving linearly from start to end over n frames (the end reached on the last frame)."""
     return np.linspace(start, end, n + 1, dtype=np.float32)[1:]
@@ -136,11 +123,18 @@ class StemNode:
         return out
 
 
+class NodeId(NamedTuple):
+    """A node of the graph by kind and name: a stem and a bus may share a name."""
+
+    kind: Literal["stem", "bus"]
+    name: str
+
+
 @dataclass
 class Edge:
     """An input of a bus: a stem's or a bus's output at a level, delayed to line up with the others."""
 
-    source: str  # "stem:NAME" or "bus:NAME"
+    source: NodeId
     level: float  # linear
     delay: SampleFifo | None = None
     target: float | None = None  # live: the level to ramp to over the next block
@@ -165,7 +159,7 @@ class BusNode:
     def latency(self) -> int:
         return self.input_latency + self.chain.latency
 
-    def render(self, n: int, outputs: dict[str, np.ndarray | None]) -> np.ndarray:
+    def render(self, n: int, outputs: dict[NodeId, np.ndarray | None]) -> np.ndarray:
         """Sum the inputs (each already rendered into outputs), run the chain and the fader."""
         mix = np.zeros((2, n), dtype=np.float32)
         for edge in self.edges:
@@ -263,7 +257,7 @@ class MixGraph:
         pending = [self._pool.submit(stem.render, n) for stem in self.stems]
         while True:
             stems = {stem.name: job.result() for stem, job in zip(self.stems, pending, strict=True)}
-            outputs = {f"stem:{name}": out for name, out in stems.items()}
+            outputs: dict[NodeId, np.ndarray | None] = {NodeId("stem", name): out for name, out in stems.items()}
             first = (
                 [(bus, self._pool.submit(bus.render, n, outputs)) for bus in self._levels[0]] if self._levels else []
             )
@@ -271,17 +265,17 @@ class MixGraph:
                 control()
             pending = [self._pool.submit(stem.render, n) for stem in self.stems]
             for bus, job in first:
-                outputs[f"bus:{bus.name}"] = job.result()
+                outputs[NodeId("bus", bus.name)] = job.result()
             self._render_buses(outputs, self._levels[1:])
-            buses = {bus.name: outputs[f"bus:{bus.name}"] for bus in self.buses}
+            buses = {bus.name: outputs[NodeId("bus", bus.name)] for bus in self.buses}
             yield MixBlock(self.master.render(n, outputs), stems, buses)
 
-    def _render_buses(self, outputs: dict[str, np.ndarray | None], levels: list[list[BusNode]]) -> None:
+    def _render_buses(self, outputs: dict[NodeId, np.ndarray | None], levels: list[list[BusNode]]) -> None:
         """Render the buses of these levels from what they sum, level by level, into outputs."""
         for level in levels:
             results = self._pool.map(lambda b: b.render(self.block_size, outputs), level)
             for bus, out in zip(level, results, strict=True):
-                outputs[f"bus:{bus.name}"] = out
+                outputs[NodeId("bus", bus.name)] = out
 
     def close(self) -> None:
         """Stop the worker threads and close the stem files."""
@@ -294,7 +288,7 @@ def _bus_levels(buses: list[BusNode]) -> list[list[BusNode]]:
     """Group buses (given in dependency order) into levels that can run at the same time."""
     depth: dict[str, int] = {}
     for bus in buses:
-        feeders = [depth[e.source[4:]] for e in bus.edges if e.source.startswith("bus:")]
+        feeders = [depth[e.source.name] for e in bus.edges if e.source.kind == "bus"]
         depth[bus.name] = 1 + max(feeders, default=-1)
     levels: list[list[BusNode]] = [[] for _ in range(1 + max(depth.values(), default=-1))]
     for bus in buses:
@@ -304,10 +298,10 @@ def _bus_levels(buses: list[BusNode]) -> list[list[BusNode]]:
 
 def _compensate(stems: list[StemNode], buses: list[BusNode]) -> None:
     """Give every bus input the delay that lines it up with the latest one (Tracktion's max − own)."""
-    latency = {f"stem:{s.name}": s.latency for s in stems}
+    latency: dict[NodeId, int] = {NodeId("stem", s.name): s.latency for s in stems}
     for bus in buses:  # dependency order: every feeding bus has its latency already
         bus.input_latency = max((latency[e.source] for e in bus.edges), default=0)
         for edge in bus.edges:
             lag = bus.input_latency - latency[edge.source]
             edge.delay = SampleFifo(2, prefill=lag) if lag else None
-        latency[f"bus:{bus.name}"] = bus.latency
+        latency[NodeId("bus", bus.name)] = bus.latency
