@@ -61,7 +61,12 @@ def test_every_bundled_preset_is_valid_and_described(name):
     ],
 )
 def test_bundled_presets_choose_the_right_stems(name, expected):
-    assert audible(apply_bundled(name)) == expected
+    if name == "piano-only":  # the session has no 'keys' stem: the preset says so, and still picks the piano
+        with pytest.warns(StemhostWarning, match="no stem has the role 'keys'"):
+            session = apply_bundled(name)
+    else:
+        session = apply_bundled(name)
+    assert audible(session) == expected
 
 
 def test_presets_apply_in_order_each_on_top_of_the_last():

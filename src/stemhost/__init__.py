@@ -30,6 +30,7 @@ from stemhost.errors import (  # noqa: E402
     OutputError,
     SessionError,
     StemhostError,
+    StemhostWarning,
 )
 
 _LAZY = {  # public name → the module that defines it
@@ -63,6 +64,7 @@ __all__ = [  # sorted; a test checks every name resolves
     "SessionAnalysis",
     "SessionError",
     "StemhostError",
+    "StemhostWarning",
     "__version__",
     "analyze_session",
     "apply_preset",
