@@ -112,3 +112,15 @@ def test_no_import_cycle():
 def test_no_module_is_over_about_400_lines():
     long = {m: n for m, p in modules().items() if (n := len(p.read_text().splitlines())) > 420}
     assert not long, f"split these: {long}"
+
+
+def test_only_the_cli_prints():
+    """Library code hands warnings and notes to the caller (warnings, the stemhost logger); the CLI prints them."""
+    printing = []
+    for module, path in modules().items():
+        if module.startswith("stemhost.cli"):
+            continue
+        calls = ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if any(isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id == "print" for c in calls):
+            printing.append(module)
+    assert not printing, f"these print: {printing}"

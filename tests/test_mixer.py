@@ -359,7 +359,8 @@ def test_run_mixer_plays_until_q_and_prints_the_report(session_path: Path, monke
     run_app = MixerApp.run
     monkeypatch.setattr(MixerApp, "run", lambda self: run_app(self, headless=True, auto_pilot=quit_soon))
     options = PlayOptions(device="system")
-    assert run_mixer(load_session(session_path), session_path, options, session_path) == 0
-    out = capsys.readouterr().out
+    played = run_mixer(load_session(session_path), session_path, options, session_path)
+    assert played.error is None
+    out = "\n".join(played.summary)
     assert "on 'system' (JACK Audio Connection Kit) at 48000 Hz" in out
     assert "reported by the device" in out and "render underruns" in out and "latency: " in out

@@ -25,9 +25,14 @@ def play(args: argparse.Namespace) -> int:
     session = prepared_session(args)
     options = PlayOptions(args.device, args.blocksize, args.start, args.duration)
     if args.no_ui:
-        return play_headless(session, args.session, options)
-    from stemhost.live.mixer import run_mixer
+        played = play_headless(session, args.session, options)
+    else:
+        from stemhost.live.mixer import run_mixer
 
-    if args.save_as is not None:
-        check_output(args, session, args.save_as, f"--save-as {str(args.save_as)!r}", session_too=False)
-    return run_mixer(session, args.session, options, args.save_as or args.session)
+        if args.save_as is not None:
+            check_output(args, session, args.save_as, f"--save-as {str(args.save_as)!r}", session_too=False)
+        played = run_mixer(session, args.session, options, args.save_as or args.session)
+    print("\n".join(played.summary))
+    if played.error is not None:
+        raise played.error
+    return 0

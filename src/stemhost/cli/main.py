@@ -4,6 +4,7 @@ signals into one-line messages and exit statuses. Each command lives in its fami
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers, before = {}, len(written())
     if threading.current_thread() is threading.main_thread():
         handlers = {signum: signal.signal(signum, _stop) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    notes = _print_notes()
     try:
         with warnings.catch_warnings():
             _print_stemhost_warnings()
@@ -64,6 +66,17 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
+        logging.getLogger("stemhost").removeHandler(notes)
+
+
+def _print_notes() -> logging.Handler:
+    """Print what the library notes on the ``stemhost`` logger (preparing stems, playing) as lines on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("stemhost")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    return handler
 
 
 def _print_stemhost_warnings() -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,6 +21,8 @@ from stemhost.limits import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, check_open_files, 
 from stemhost.session.effects import Convolution
 from stemhost.session.model import MASTER, Session
 from stemhost.session.routing import bus_order, check_routing
+
+log = logging.getLogger("stemhost")  # progress notes for the caller (the CLI prints them)
 
 
 def stem_path(session_path: Path, file: str, where: str = "") -> Path:
@@ -96,11 +98,10 @@ def prepare_sources(
         for i, (stem, info) in enumerate(zip(session.stems, infos, strict=True))
     ]
     moved = [job for job in jobs if not job[1].is_identity]
-    if moved and sys.stderr.isatty():
-        print(
+    if moved:
+        log.info(
             f"preparing {len(moved)} stem{'s' if len(moved) > 1 else ''} at key {session.key_shift:+g}, "
-            f"tempo {session.tempo:g} (cached after the first time)",
-            file=sys.stderr,
+            f"tempo {session.tempo:g} (cached after the first time)"
         )
     with ThreadPoolExecutor(workers or os.cpu_count() or 1, thread_name_prefix="stemhost-stretch") as pool:
         return list(pool.map(lambda job: prepared_source(*job, cache, decode), jobs))

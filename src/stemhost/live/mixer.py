@@ -21,7 +21,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
 from stemhost.errors import StemhostError
-from stemhost.live.play import PlayOptions, playback_summary, playing
+from stemhost.live.play import Played, PlayOptions, playback_summary, playing
 from stemhost.live.player import Player, Strip, Transport
 from stemhost.session.model import Session
 from stemhost.units import db
@@ -318,8 +318,8 @@ class MixerApp(App[None]):
             self.say(f"saved {self.save_path}")
 
 
-def run_mixer(session: Session, session_path: Path, options: PlayOptions, save_path: Path) -> int:
-    """Play a session with the mixer in the terminal; print the playback summary after it closes.
+def run_mixer(session: Session, session_path: Path, options: PlayOptions, save_path: Path) -> Played:
+    """Play a session with the mixer in the terminal until it closes.
 
     Args:
         session: the session with presets and overrides applied.
@@ -328,12 +328,9 @@ def run_mixer(session: Session, session_path: Path, options: PlayOptions, save_p
         save_path: where ``w`` saves the mix.
 
     Returns:
-        0; an error the player met while playing is raised after the summary.
+        the playback summary, and an error the player met while playing, if any.
     """
     started = time.monotonic()
     with playing(session, session_path, replace(options, held=True)) as (player, device):
         MixerApp(player, save_path, device.name).run()
-    print("\n".join(playback_summary(player, device, options.blocksize, time.monotonic() - started)))
-    if player.error is not None:
-        raise player.error
-    return 0
+    return Played(playback_summary(player, device, options.blocksize, time.monotonic() - started), player.error)

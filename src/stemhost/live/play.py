@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import sys
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +14,8 @@ from stemhost.live.devices import Device, find_device, open_stream
 from stemhost.live.player import CallbackStats, Player
 from stemhost.session.model import Session
 from stemhost.units import format_time
+
+log = logging.getLogger("stemhost")
 
 
 @dataclass(frozen=True)
@@ -83,15 +85,21 @@ def playback_summary(player: Player, device: Device, blocksize: int, played_s: f
     ]
 
 
-def play_headless(session: Session, session_path: Path, options: PlayOptions) -> int:
+@dataclass(frozen=True)
+class Played:
+    """How a playback ended: the summary lines, and the error the player met while playing, if any."""
+
+    summary: list[str]
+    error: BaseException | None = None
+
+
+def play_headless(session: Session, session_path: Path, options: PlayOptions) -> Played:
+    """Play a session without the mixer until it ends (or Ctrl-C); notes go to the ``stemhost`` logger."""
     started = time.monotonic()
     with playing(session, session_path, options) as (player, device):
-        print(
-            f"playing {session_path.name} on {device.name!r} at {device.sample_rate} Hz (Ctrl-C stops)", file=sys.stderr
-        )
+        log.info(f"playing {session_path.name} on {device.name!r} at {device.sample_rate} Hz (Ctrl-C stops)")
         try:
             wait_until_done(player)
         except KeyboardInterrupt:
-            print("stopped", file=sys.stderr)
-    print("\n".join(playback_summary(player, device, options.blocksize, time.monotonic() - started)))
-    return 0
+            log.info("stopped")
+    return Played(playback_summary(player, device, options.blocksize, time.monotonic() - started))
