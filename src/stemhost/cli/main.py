@@ -70,9 +70,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_notes() -> logging.Handler:
-    """Print what the library notes on the ``stemhost`` logger (preparing stems, playing) as lines on stderr."""
+    """Print what the library notes on the ``stemhost`` logger (playing, stopped) as lines on stderr, and its
+    progress notes (``stemhost.progress``: preparing stems) when stderr is a terminal."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(lambda record: not record.name.startswith("stemhost.progress") or sys.stderr.isatty())
     logger = logging.getLogger("stemhost")
     logger.setLevel(logging.INFO)
     logger.addHandler(handler)

@@ -22,7 +22,7 @@ from stemhost.session.effects import Convolution
 from stemhost.session.model import MASTER, Session
 from stemhost.session.routing import bus_order, check_routing
 
-log = logging.getLogger("stemhost")  # progress notes for the caller (the CLI prints them)
+log = logging.getLogger("stemhost.progress")  # progress notes for the caller (the CLI shows them on a terminal)
 
 
 def stem_path(session_path: Path, file: str, where: str = "") -> Path:
