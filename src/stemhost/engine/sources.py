@@ -47,18 +47,56 @@ class SequentialSoundFile(soundfile.SoundFile):
         return np.ascontiguousarray(super().read(frames, dtype="float32", always_2d=True).T)
 
 
-Reader = SequentialSoundFile | pedalboard.io.ReadableAudioFile
+PEDALBOARD_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24}  # integer samples pedalboard scales its own way
+
+
+class RescaledReader:
+    """pedalboard's reader, its integer samples scaled as libsndfile scales them, exactly.
+
+    pedalboard divides a b-bit sample by 2^(b-1) - 1 (16-bit -32768 reads as -1.0000305); libsndfile,
+    ffmpeg and DAWs divide by 2^(b-1), so a unity mix read through pedalboard is 0.00027 dB hot and does
+    not null against its stems. Multiplying back by 2^(b-1) - 1 lands within 0.25 of the integer (float32
+    holds 8- and 16-bit samples closely enough, 24-bit ones need float64), so rounding recovers it, and
+    dividing by 2^(b-1) is exact in float32. Measured equal to ``soundfile.read`` for 8, 16 and 24-bit
+    WAV, AIFF and FLAC, at 0.1 to 1 ms a stereo minute on top of the read.
+    """
+
+    def __init__(self, reader: pedalboard.io.ReadableAudioFile, bits: int) -> None:
+        self._reader = reader
+        self._up = float(2 ** (bits - 1) - 1)
+        self._down = 1.0 / 2 ** (bits - 1)
+        self._dtype = np.float64 if bits > 16 else np.float32
+
+    def read(self, frames: int) -> np.ndarray:
+        """The next frames as ``(channels, n)`` float32."""
+        block = self._reader.read(frames)
+        if self._dtype is np.float32:
+            np.multiply(block, np.float32(self._up), out=block)
+            np.rint(block, out=block)
+            np.multiply(block, np.float32(self._down), out=block)
+            return block
+        return (np.rint(block.astype(np.float64) * self._up) * self._down).astype(np.float32)
+
+    def seek(self, frame: int) -> None:
+        self._reader.seek(frame)
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+Reader = SequentialSoundFile | pedalboard.io.ReadableAudioFile | RescaledReader
 
 
 def open_reader(path: Path) -> Reader:
-    """A reader whose ``read(n)`` returns the next ``(channels, n)`` float32 frames.
+    """A reader whose ``read(n)`` returns the next ``(channels, n)`` float32 frames, scaled as libsndfile scales them.
 
     pedalboard's reader is 3.5x faster than python-soundfile's in 4096-frame blocks (measured:
     21 µs against 72 µs a call) and releases the GIL, but it decodes MP3 1105 frames late
     (it ignores the encoder delay); libsndfile decodes MP3 sample-exact. pedalboard also takes
     a header's length on trust and reads silence past the data present: where its frame count
     differs from libsndfile's, which counts what the file holds, libsndfile reads the file,
-    as it does the formats pedalboard cannot open.
+    as it does the formats pedalboard cannot open. Integer samples are rescaled to libsndfile's
+    convention (:class:`RescaledReader`), so every reader gives the same numbers.
     """
     if path.suffix.lower() == ".mp3":
         return SequentialSoundFile(str(path))
@@ -66,10 +104,12 @@ def open_reader(path: Path) -> Reader:
         reader = pedalboard.io.AudioFile(str(path))
     except (RuntimeError, ValueError):  # a format only libsndfile reads (CAF, W64, ...)
         return SequentialSoundFile(str(path))
-    if reader.frames != soundfile.info(str(path)).frames:
+    info = soundfile.info(str(path))
+    if reader.frames != info.frames:
         reader.close()
         return SequentialSoundFile(str(path))
-    return reader
+    bits = PEDALBOARD_BITS.get(info.subtype)
+    return reader if bits is None else RescaledReader(reader, bits)
 
 
 @dataclass(frozen=True)

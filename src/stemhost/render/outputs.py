@@ -190,7 +190,7 @@ class AtomicAudioWriter:
         # Two uniform draws per sample, taken frame by frame so the noise is the same whatever the block size.
         uniform = self._rng.random((*frames.shape, 2))
         noise = uniform[..., 0] - uniform[..., 1]
-        return np.clip(np.round(frames * 32767.0 + noise), -32768, 32767).astype(np.int16)
+        return np.clip(np.round(frames * 32768.0 + noise), -32768, 32767).astype(np.int16)  # libsndfile's scale
 
     def commit(self) -> None:
         """Finish the file, tag it, and give it its final name."""
