@@ -154,7 +154,7 @@ def check_replaceable(path: Path, what: str) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise OutputError(f"{what}: cannot be checked ({exc.strerror})") from None
+        raise OutputError(f"{what}: cannot be checked ({exc.strerror})") from exc
     if stat.S_ISLNK(info.st_mode):
         raise OutputError(
             f"{what}: is a symbolic link; stemhost does not replace links (name the file it points to, or another)"

@@ -88,7 +88,7 @@ def measure_stem(
             try:
                 data = np.ascontiguousarray(reader.read(block), dtype=np.float32)
             except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
-                raise AudioFileError(f"{where}: {str(path)!r} cannot be decoded ({exc})") from None
+                raise AudioFileError(f"{where}: {str(path)!r} cannot be decoded ({exc})") from exc
             last = data.shape[1] < block or done + data.shape[1] >= info.frames
             check_finite(data, done, rate, f"{where}: {str(path)!r}")
             meter.add(data)

@@ -66,8 +66,8 @@ def output_arguments(parser: argparse.ArgumentParser, threads: bool = True) -> N
 def positive_int(text: str) -> int:
     try:
         value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
     return value
@@ -88,8 +88,8 @@ def int_between(low: int, high: int, unit: str):
 def number(text: str) -> float:
     try:
         value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     return value
@@ -100,8 +100,8 @@ def clock(text: str) -> float:
     minutes, _, seconds = text.rpartition(":")
     try:
         value = float(seconds) + 60.0 * (int(minutes) if minutes else 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time; write seconds (65) or m:ss (1:05)") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time; write seconds (65) or m:ss (1:05)") from exc
     if not (0 <= value < 86400) or math.isnan(value):
         raise argparse.ArgumentTypeError(f"{text!r} must lie between 0 and 24 hours")
     return value
@@ -110,8 +110,8 @@ def clock(text: str) -> float:
 def seconds(text: str) -> float:
     try:
         value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from exc
     if not (0 <= value <= 3600) or math.isnan(value):
         raise argparse.ArgumentTypeError(f"{text!r} must lie between 0 and 3600 seconds")
     return value

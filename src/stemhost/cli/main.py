@@ -4,7 +4,9 @@ signals into one-line messages and exit statuses. Each command lives in its fami
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -55,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         how = f"stopped by {exc.args[0]}" if isinstance(exc, Stopped) else "interrupted"
         print(f"error: {how}; {_what_was_written(args, written()[before:])}", file=sys.stderr)
         return 128 + (exc.signum if isinstance(exc, Stopped) else signal.SIGINT)
+    except BrokenPipeError:  # the reader went away (`stemhost schema | head`): stop quietly, as Unix tools do
+        _silence_stdout()
+        return 128 + signal.SIGPIPE
     except Exception as exc:  # a bug: one line, the traceback with --debug
         if args.debug:
             raise
@@ -67,6 +72,14 @@ def main(argv: list[str] | None = None) -> int:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
         logging.getLogger("stemhost").removeHandler(notes)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so flushing it at exit raises no second BrokenPipeError."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _print_notes() -> logging.Handler:

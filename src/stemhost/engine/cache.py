@@ -158,7 +158,7 @@ class StemCache:
             raise OutputError(
                 f"{self.name}: cannot write a cache entry ({reason}); "
                 "make the folder writable, or point STEMHOST_CACHE_DIR at another folder"
-            ) from None
+            ) from exc
         return entry / AUDIO
 
     def lookup(self, key: str) -> Path | None:
@@ -242,7 +242,7 @@ class StemCache:
         except OSError as exc:
             if isinstance(exc, OutputError):
                 raise
-            raise OutputError(f"{label}: cannot {doing} ({exc.strerror}); point it at another folder") from None
+            raise OutputError(f"{label}: cannot {doing} ({exc.strerror}); point it at another folder") from exc
         self._ready = True
         return True
 

@@ -39,7 +39,7 @@ def stem_path(session_path: Path, file: str, where: str = "") -> Path:
         fix = (
             "a symbolic link on the way leads back to itself: point it at the audio file" if loop else "check the path"
         )
-        raise AudioFileError(f"{where or session_path.name}: {str(path)!r} cannot be followed ({exc}); {fix}") from None
+        raise AudioFileError(f"{where or session_path.name}: {str(path)!r} cannot be followed ({exc}); {fix}") from exc
 
 
 def input_paths(session: Session, session_path: Path) -> dict[Path, str]:

@@ -37,5 +37,5 @@ def build_plugin(effect: _Effect, *, base_dir: Path, sample_rate: float, where: 
         try:
             return pedalboard.Convolution(impulse_response, mix=effect.mix, sample_rate=rate)
         except (RuntimeError, ValueError) as exc:
-            raise AudioFileError(f"{where}: {str(path)!r} cannot be used as an impulse response ({exc})") from None
+            raise AudioFileError(f"{where}: {str(path)!r} cannot be used as an impulse response ({exc})") from exc
     return getattr(pedalboard, type(effect).__name__)(**kwargs)

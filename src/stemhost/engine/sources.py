@@ -134,7 +134,7 @@ def check_unchanged(info: AudioInfo, what: str) -> None:
     try:
         now = file_stamp(info.path)
     except OSError as exc:
-        raise AudioFileError(f"{what} changed while being read ({exc.strerror}); render again") from None
+        raise AudioFileError(f"{what} changed while being read ({exc.strerror}); render again") from exc
     if now != info.stamp:
         (was, _), (size, _) = info.stamp, now
         change = f"it held {was:,} bytes, now {size:,}" if size != was else "it was rewritten"
@@ -157,7 +157,7 @@ def probe(path: Path, where: str) -> AudioInfo:
     except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioFileError(
             f"{where}: {str(path)!r} is not a readable audio file ({exc}); use WAV, FLAC, AIFF, OGG or MP3"
-        ) from None
+        ) from exc
     if info.frames <= 0:
         raise AudioFileError(f"{where}: {str(path)!r} holds no audio (0 frames)")
     if info.channels not in (1, 2):
@@ -245,7 +245,7 @@ def read_whole(info: AudioInfo, what: str, opener: Callable[[Path], Reader]) -> 
                 )
             done += block.shape[1]
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise AudioFileError(f"{what} cannot be decoded ({exc})") from None
+        raise AudioFileError(f"{what} cannot be decoded ({exc})") from exc
     finally:
         reader.close()
     check_unchanged(info, what)
@@ -331,7 +331,7 @@ class StemSource:
         try:
             data = self._file.read(wanted)
         except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
-            raise AudioFileError(f"{self._what} cannot be decoded ({exc})") from None
+            raise AudioFileError(f"{self._what} cannot be decoded ({exc})") from exc
         check_finite(data, self._frames_read, self.info.sample_rate, self._what)
         self._frames_read += data.shape[1]
         self._eof = data.shape[1] < wanted or self._frames_read >= self.info.frames

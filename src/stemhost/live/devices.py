@@ -19,11 +19,11 @@ def sounddevice():
     """The sounddevice module, or a DeviceError saying which system package PortAudio comes in."""
     try:
         import sounddevice as sd
-    except OSError:
+    except OSError as exc:
         raise DeviceError(
             "PortAudio is missing, so no audio device can be opened; install it "
             "(Debian/Ubuntu: apt-get install libportaudio2; Fedora: dnf install portaudio; macOS: brew install portaudio)"
-        ) from None
+        ) from exc
     return sd
 
 
@@ -100,4 +100,4 @@ def open_stream(device: Device, sample_rate: int, blocksize: int, channels: int,
         raise DeviceError(
             f"--device {device.name!r} cannot play at {sample_rate} Hz with --blocksize {blocksize} ({exc}); "
             f"its own rate is {device.sample_rate} Hz: try another --blocksize (e.g. 256, 512, 1024)"
-        ) from None
+        ) from exc

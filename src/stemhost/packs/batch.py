@@ -33,12 +33,12 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator:
         except ValueError as exc:  # distributed parses the address first: "missing port number", "invalid address"
             raise ClusterError(
                 f"--scheduler {scheduler!r}: not a scheduler address ({exc}); give one such as tcp://host:8786"
-            ) from None
+            ) from exc
         except (OSError, TimeoutError) as exc:
             raise ClusterError(
                 f"--scheduler {scheduler!r}: cannot reach a Dask scheduler there ({exc}); "
                 "start one with `dask scheduler` or check the address"
-            ) from None
+            ) from exc
         with client:  # closes the connection only; the cluster keeps running
             yield client
         return

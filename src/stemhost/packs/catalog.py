@@ -144,8 +144,8 @@ def read_manifest(out: Path) -> dict[str, JobResult]:
                 entry = PackEntry(**{k: o[k] for k in PackEntry.__dataclass_fields__})
                 finished[o["file"]] = JobResult(o["song"], o["variant"], o["file"], o["status"], entry)
         return finished
-    except (OSError, ValueError, KeyError, TypeError):
-        raise OutputError(f"{path}: not a stemhost catalog manifest; move it away or choose another folder") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise OutputError(f"{path}: not a stemhost catalog manifest; move it away or choose another folder") from exc
 
 
 def _inside(file: object) -> bool:

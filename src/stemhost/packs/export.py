@@ -103,8 +103,8 @@ def read_manifest(folder: Path) -> dict | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         data["files"] = [PackEntry(**entry) for entry in data["files"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise OutputError(f"{path}: not a stemhost pack manifest; move it away or choose another folder") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise OutputError(f"{path}: not a stemhost pack manifest; move it away or choose another folder") from exc
     for i, entry in enumerate(data["files"]):
         if not is_plain_name(entry.file) or not isinstance(entry.sha256, str):
             raise OutputError(

@@ -98,7 +98,7 @@ def make_output_folder(folder: Path, option: str) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"{option} {str(folder)!r}: cannot make the folder ({exc.strerror})") from None
+        raise OutputError(f"{option} {str(folder)!r}: cannot make the folder ({exc.strerror})") from exc
 
 
 def write_tags(path: Path, fmt: str, tags: dict[str, str]) -> None:
@@ -152,7 +152,7 @@ class AtomicAudioWriter:
         try:
             self._tmp = temporary_beside(path)
         except OSError as exc:
-            raise OutputError(f"-o {str(path)!r}: cannot write in {str(path.parent)!r} ({exc.strerror})") from None
+            raise OutputError(f"-o {str(path)!r}: cannot write in {str(path.parent)!r} ({exc.strerror})") from exc
         try:
             codec = {"bitrate_mode": fmt.bitrate_mode, "compression_level": fmt.compression_level}
             self._file = soundfile.SoundFile(
@@ -164,9 +164,9 @@ class AtomicAudioWriter:
                 subtype=fmt.subtype,
                 **{k: v for k, v in codec.items() if v is not None},
             )
-        except Exception as exc:
+        except (RuntimeError, ValueError, TypeError, OSError) as exc:  # libsndfile's errors are RuntimeErrors
             self._tmp.unlink(missing_ok=True)
-            raise OutputError(f"-o {str(path)!r}: cannot encode {fmt.format}/{fmt.subtype} ({exc})") from None
+            raise OutputError(f"-o {str(path)!r}: cannot encode {fmt.format}/{fmt.subtype} ({exc})") from exc
 
     def write(self, block: np.ndarray) -> np.ndarray:
         """Append ``(channels, n)`` float32 audio at full scale ±1; returns it as stored (clipped, quantised)."""
@@ -182,7 +182,7 @@ class AtomicAudioWriter:
         try:
             self._file.write(frames)
         except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
-            raise OutputError(f"-o {str(self.path)!r}: writing failed ({exc})") from None
+            raise OutputError(f"-o {str(self.path)!r}: writing failed ({exc})") from exc
         return stored
 
     def _dither16(self, frames: np.ndarray) -> np.ndarray:
@@ -199,7 +199,7 @@ class AtomicAudioWriter:
             write_tags(self._tmp, self.format.format, self.tags)
             commit_replace(self._tmp, self.path)
         except (OSError, RuntimeError, MutagenError) as exc:
-            raise OutputError(f"-o {str(self.path)!r}: cannot finish the file ({exc})") from None
+            raise OutputError(f"-o {str(self.path)!r}: cannot finish the file ({exc})") from exc
         finally:
             self._tmp.unlink(missing_ok=True)
 

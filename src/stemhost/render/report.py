@@ -201,7 +201,7 @@ def analyse_output(path: Path) -> OutputAnalysis:
         info = soundfile.info(str(path))
         reader = open_reader(path)
     except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
-        raise AudioFileError(f"--report: cannot read the render {str(path)!r} back ({exc})") from None
+        raise AudioFileError(f"--report: cannot read the render {str(path)!r} back ({exc})") from exc
     rate, channels = int(info.samplerate), int(info.channels)
     envelope, spectrum = _Envelope(info.frames), _Spectrum(channels)
     mode = pyebur128.MeasurementMode
@@ -220,7 +220,7 @@ def analyse_output(path: Path) -> OutputAnalysis:
                     short_term.append(pyebur128.get_loudness_shortterm(state))
                     since = 0
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise AudioFileError(f"--report: cannot decode the render {str(path)!r} ({exc})") from None
+        raise AudioFileError(f"--report: cannot decode the render {str(path)!r} ({exc})") from exc
     finally:
         reader.close()
     used = min(ENVELOPE_COLUMNS, math.ceil(envelope.frames / envelope.width))
@@ -310,4 +310,4 @@ def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
     except OSError as exc:
         raise OutputError(
             f"--report {str(path)!r}: cannot write the report in {str(path.parent)!r} ({exc.strerror or exc})"
-        ) from None
+        ) from exc

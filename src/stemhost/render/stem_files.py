@@ -80,10 +80,10 @@ def _listed(folder: Path, option: str) -> set[str]:
         data = json.loads((folder / LISTING).read_text(encoding="utf-8"))
         files = {entry["file"] for entry in data["files"]}
         assert all(is_plain_name(name) for name in files) and isinstance(data["muted"], list)
-    except (OSError, ValueError, KeyError, TypeError, AssertionError):
+    except (OSError, ValueError, KeyError, TypeError, AssertionError) as exc:
         raise OutputError(
             f"{option}: {LISTING!r} there is not a listing stemhost wrote; choose another folder, or move it away"
-        ) from None
+        ) from exc
     return files | {LISTING}
 
 

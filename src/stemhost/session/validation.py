@@ -27,19 +27,19 @@ def read_json(path: Path) -> Any:
     """Parse a JSON file; a syntax error names the line and column."""
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SessionError(f"{path}: no such file") from None
+    except FileNotFoundError as exc:
+        raise SessionError(f"{path}: no such file") from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise SessionError(f"{path}: cannot be read ({exc})") from None
+        raise SessionError(f"{path}: cannot be read ({exc})") from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SessionError(f"{path}: line {exc.lineno}, column {exc.colno}: malformed JSON ({exc.msg})") from None
+        raise SessionError(f"{path}: line {exc.lineno}, column {exc.colno}: malformed JSON ({exc.msg})") from exc
     except RecursionError:
         data = None  # nested deeper than Python's parser goes: far beyond the limit below
     except ValueError as exc:  # a number of more than 4,300 digits
         reason = str(exc).split(":")[0]
-        raise SessionError(f"{path}: malformed JSON ({reason}); write numbers with at most a few digits") from None
+        raise SessionError(f"{path}: malformed JSON ({reason}); write numbers with at most a few digits") from exc
     if data is None or _depth(data) > MAX_JSON_DEPTH:
         raise SessionError(
             f"{path}: arrays and objects are nested more than {MAX_JSON_DEPTH} deep; "
@@ -67,7 +67,7 @@ def load_model(model: type[M], data: Any, label: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise SessionError(describe(exc, model, label)) from None
+        raise SessionError(describe(exc, model, label)) from exc
 
 
 def format_path(loc: tuple[str | int, ...]) -> str:
