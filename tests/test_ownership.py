@@ -332,3 +332,30 @@ def test_refusals_raise_output_errors(tmp_path):
     with pytest.raises(OutputError, match="symbolic link"), replaced_atomically(link):
         pass
     assert link.is_symlink() and not (tmp_path / "nowhere.json").exists()
+
+
+def test_a_pack_never_deletes_an_earlier_variant_unless_forced(tmp_path, capsys):
+    session = song(tmp_path / "song")
+    pack = tmp_path / "pack"
+    assert main(["export", str(session), "--variants", "full,karaoke", "-o", str(pack)]) == 0
+    karaoke = next(pack.glob("*-karaoke.wav"))
+    before = karaoke.read_bytes()
+    capsys.readouterr()
+    assert main(["export", str(session), "--variants", "full", "-o", str(pack)]) == 0
+    assert karaoke.read_bytes() == before, "kept"
+    assert karaoke.name in {e["file"] for e in json.loads((pack / "manifest.json").read_text())["files"]}
+    assert "kept 1 file of earlier variants" in capsys.readouterr().err
+    assert main(["export", str(session), "--variants", "full", "-o", str(pack), "--force"]) == 0
+    assert not karaoke.exists(), "--force removes it"
+    assert karaoke.name not in {e["file"] for e in json.loads((pack / "manifest.json").read_text())["files"]}
+
+
+def test_stems_out_refuses_to_leave_an_earlier_renders_files_unlisted(tmp_path, capsys):
+    session = song(tmp_path / "song")
+    stems = tmp_path / "stems"
+    assert main(["render", str(session), "--stems-out", str(stems)]) == 0
+    before = snapshot(stems)
+    capsys.readouterr()
+    assert main(["render", str(session), "--mute", "bass", "--stems-out", str(stems)]) == 1
+    assert "'bass.wav' is from an earlier render and this one does not write it" in one_error(capsys)
+    assert snapshot(stems) == before, "nothing deleted, nothing written"

@@ -47,7 +47,12 @@ class SequentialSoundFile(soundfile.SoundFile):
         return np.ascontiguousarray(super().read(frames, dtype="float32", always_2d=True).T)
 
 
-PEDALBOARD_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24}  # integer samples pedalboard scales its own way
+PEDALBOARD_BITS = {
+    "PCM_S8": 8,
+    "PCM_U8": 8,
+    "PCM_16": 16,
+    "PCM_24": 24,
+}  # integer samples pedalboard scales its own way
 
 
 class RescaledReader:

@@ -135,7 +135,7 @@ def export_pack(
             of the same names that no pack made, is refused unless force.
         extension: the files' format, e.g. ".flac".
         options: output settings, as for a render.
-        force: replace another pack; render every file again.
+        force: replace another pack; render every file again; delete files of earlier variants this pack drops.
         progress: called with (variants done, variants) as fractions progress.
         on_entry: called with each entry and whether it was rendered (False: up to date, skipped).
     """
@@ -172,22 +172,32 @@ def export_pack(
         if on_entry is not None:
             on_entry(entry, rendered)
         write_json_atomic(folder / MANIFEST, _manifest(pack, variants, listing))  # an interrupted pack stays listed
-    for stale in old_files:
-        if stale.file not in names:
-            _remove_stale(folder / stale.file, stale)
+    kept = [stale.file for stale in old_files if stale.file not in names and _keep_earlier(folder, stale, force)]
+    listing |= {stale.file: stale for stale in old_files if stale.file in kept}
+    if kept:
+        warn(f"kept {len(kept)} file{'s' if len(kept) > 1 else ''} of earlier variants in {str(folder)!r} "
+             f"({', '.join(kept)}), still listed in the manifest; --force removes them")  # fmt: skip
     entries = [listing[name] for name in names]
     write_json_atomic(folder / MANIFEST, _manifest(pack, variants, listing))
     return entries
 
 
-def _remove_stale(path: Path, entry: PackEntry) -> None:
-    """Delete a file of the pack this one replaces, if it still is the file the manifest describes."""
+def _keep_earlier(folder: Path, entry: PackEntry, force: bool) -> bool:
+    """A file of an earlier pack in the folder that this one does not make: True to keep it listed.
+
+    stemhost never deletes it unasked: with force, it is deleted while it still is the file the manifest
+    describes; a file changed since it was written is no longer the pack's and is left alone, unlisted.
+    """
+    path = folder / entry.file
     if not path.is_file() or path.is_symlink():
-        return
+        return False
     if file_sha256(path) != entry.sha256:
         warn(f"kept {str(path)!r}: it changed since stemhost wrote it, so it is no longer the pack's")
-        return
-    path.unlink()
+        return False
+    if force:
+        path.unlink()
+        return False
+    return True
 
 
 def _manifest(pack: dict, variants: list[Variant], listing: dict[str, PackEntry]) -> dict:

@@ -54,7 +54,8 @@ def planned_stem_files(
 
     A folder that holds any of the session's inputs is refused (stem files would sit among the sources
     they were made from, and could take their names), and so is a folder holding a file of one of the names
-    to be written that no stemhost render listed in its ``stems.json``.
+    to be written that no stemhost render listed in its ``stems.json``, or a file an earlier render listed
+    that this one would leave behind unlisted (a bus of another session, a stem muted since).
     """
     option = f"--stems-out {str(folder)!r}"
     check_folder(folder, "--stems-out")
@@ -71,6 +72,12 @@ def planned_stem_files(
                 f"{option}: {name!r} is already there and no stemhost render made it; "
                 "choose another folder, or move the file away"
             )
+    stale = sorted(name for name in listed - set(names) if (folder / name).exists())
+    if stale:  # left beside the new files they would mislead; stemhost deletes nothing unasked
+        raise OutputError(
+            f"{option}: {stale[0]!r} is from an earlier render and this one does not write it "
+            f"({len(stale)} such file{'s' if len(stale) > 1 else ''}); remove them or choose another folder"
+        )
     return [(folder / name, f"{option}: {name!r}") for name in names]
 
 
