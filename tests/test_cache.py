@@ -292,3 +292,16 @@ def test_show_and_clear_of_a_cache_not_made_yet_create_nothing(tmp_path, monkeyp
     root = tmp_path / "cache"
     assert capsys.readouterr().out == f"{root}: 0 stems, 0.0 MiB\ncleared {root}: 0 stems removed, 0.0 MiB freed\n"
     assert not (tmp_path / "cache").exists()
+
+
+def test_stems_prepared_on_many_threads_open_a_new_cache_root_together(tmp_path):
+    """Every thread that prepares a stem opens the root; one may find it half made by another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for k in range(20):
+        folder = tmp_path / f"cache-{k}"
+        caches = [StemCache(folder) for _ in range(8)]
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(lambda cache: cache.entries(), caches)) == [[]] * 8  # looking makes nothing
+            list(pool.map(lambda cache: fill(cache), caches))
+        assert (folder / "CACHEDIR.TAG").is_file()

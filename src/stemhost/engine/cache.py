@@ -28,6 +28,7 @@ import json
 import os
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ OLD_ENTRY = re.compile(r"\.?([0-9a-f]{32}\.(wav|json)|hashes\.json)(\.[0-9a-z_]+
 OWN_FOLDERS = ("numba",)  # compiled code of the analysis (stemhost.analysis.backend) in the default root; never cleared
 STALE_S = 3600.0  # a temporary folder this old was left by a run that died
 
+_OPENING = threading.Lock()  # one thread at a time checks (and makes) a cache root
 _source_hashes: dict[tuple[int, ...], str] = {}  # in memory only: each process hashes a file before trusting it
 
 
@@ -208,10 +210,13 @@ class StemCache:
     def _open(self, make: bool) -> bool:
         """Check that the root is a stemhost cache, tagging it when new, empty or an old stemhost cache.
 
-        Returns False when the root does not exist and ``make`` is False (nothing is cached yet).
+        Returns False when the root does not exist and ``make`` is False (nothing is cached yet). Stems are
+        prepared on several threads at once: one checks and makes the root while the others wait.
         """
-        if self._ready:
-            return True
+        with _OPENING:
+            return self._ready or self._check_root(make)
+
+    def _check_root(self, make: bool) -> bool:
         folder, label = self.folder, self.name
         if not folder.is_absolute():
             raise OutputError(f"{label}: a relative path (it would depend on the current folder); give an absolute one")
