@@ -110,14 +110,10 @@ def _print_stemhost_warnings() -> None:
 
 def _what_was_written(args: argparse.Namespace, paths: list[Path]) -> str:
     """The truth about the files of an interrupted command: the command's own note, or the outputs it finished."""
-    from stemhost.engine.cache import cache_dir
-    from stemhost.ownership import state_dir
-
     note = getattr(args, "interrupted", None)
     if note is not None:
         return note
-    own = (cache_dir().absolute(), state_dir().absolute())  # stemhost's own folders hold no outputs
-    done = list(dict.fromkeys(str(p) for p in paths if not any(p.absolute().is_relative_to(f) for f in own)))
+    done = list(dict.fromkeys(str(p) for p in paths))
     if not done:
         return "nothing was written"
     return f"only {', '.join(done)} {'was' if len(done) == 1 else 'were'} written; nothing else"

@@ -86,8 +86,9 @@ def _listed(folder: Path, option: str) -> set[str]:
     try:
         data = json.loads((folder / LISTING).read_text(encoding="utf-8"))
         files = {entry["file"] for entry in data["files"]}
-        assert all(is_plain_name(name) for name in files) and isinstance(data["muted"], list)
-    except (OSError, ValueError, KeyError, TypeError, AssertionError) as exc:
+        if not all(is_plain_name(name) for name in files) or not isinstance(data["muted"], list):
+            raise ValueError("not stemhost's listing")  # a check that python -O keeps, as an assert is not
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise OutputError(
             f"{option}: {LISTING!r} there is not a listing stemhost wrote; choose another folder, or move it away"
         ) from exc
