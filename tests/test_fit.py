@@ -51,24 +51,46 @@ def song(tmp_path: Path) -> Path:
     )
 
 
-def test_fit_centres_the_tessitura_among_the_shifts_that_fit():
+def test_fit_takes_the_smallest_shift_that_fits_comfortably():
     low, high = parse_note("F3"), parse_note("D5")  # alto
     choice = fit_key(parse_note("B3"), parse_note("E5"), (parse_note("E4"), parse_note("C#5")), low, high)
-    assert choice.fits and choice.shift == -5
-    assert (choice.low_midi, choice.high_midi) == (parse_note("F#3"), parse_note("B4"))
-    assert (choice.room_low, choice.room_high) == (1.0, 3.0)
+    assert choice.fits and choice.comfortable and (choice.shift, choice.octave) == (-2, 0)  # -3 to -6 fit as well
+    assert (choice.low_midi, choice.high_midi) == (parse_note("A3"), parse_note("D5"))
+    assert (choice.room_low, choice.room_high) == (4, 0)
 
 
 def test_fit_prefers_no_shift_when_the_melody_is_already_centred():
     choice = fit_key(60, 72, (64, 68), 55, 77)
-    assert choice.fits and choice.shift == 0
+    assert choice.fits and choice.shift == 0 and choice.octave == 0
 
 
-def test_when_nothing_fits_the_closest_shift_is_given():
+@pytest.mark.parametrize(("singer", "shift"), [("D3-B3", -5), ("A3-F#4", +2)])
+def test_notes_are_compared_as_notes(singer, shift):
+    """A top E4 sung 4 cents sharp is an E4: the G3-E4 melody fits a nine-semitone range exactly."""
+    low, high, _ = singer_range(singer)
+    choice = fit_key(parse_note("G3") - 0.03, parse_note("E4") + 0.04, (56.8, 63.1), low, high)
+    assert choice.fits and not choice.comfortable and (choice.shift, choice.octave) == (shift, 0)
+    assert (choice.room_low, choice.room_high) == (0, 0)
+
+
+def test_a_soprano_sings_a_low_melody_an_octave_up_over_the_band_in_its_key():
+    low, high, _ = singer_range("soprano")
+    choice = fit_key(parse_note("G3"), parse_note("E4"), (parse_note("A3"), parse_note("D4")), low, high)
+    assert (choice.shift, choice.octave, choice.sung) == (0, 12, "an octave up")
+    assert (choice.low_midi, choice.high_midi) == (parse_note("G4"), parse_note("E5"))
+
+
+def test_a_bass_sings_a_high_melody_an_octave_down():
+    low, high, _ = singer_range("bass")  # E2-E4
+    choice = fit_key(parse_note("G3"), parse_note("E5"), (parse_note("B3"), parse_note("C5")), low, high)
+    assert (choice.shift, choice.octave, choice.comfortable) == (0, -12, True)
+
+
+def test_when_nothing_fits_the_closest_shift_overshoots_least():
     choice = fit_key(parse_note("B3"), parse_note("E5"), (64, 73), parse_note("A2"), parse_note("C3"))
     assert not choice.fits
-    assert choice.shift == -12  # as far down as a key shift goes
-    assert choice.room_high < 0
+    assert (choice.shift, choice.octave) == (-9, -12)  # 17 semitones centred on a 3-semitone range
+    assert choice.room_low == choice.room_high == -7
 
 
 @pytest.mark.parametrize(
@@ -90,25 +112,38 @@ def test_fit_prints_the_shift_new_key_range_and_room_and_applies_it(song, capsys
     out = capsys.readouterr().out
     assert "singer: alto (F3-D5)" in out
     assert "melody: B3-E5 (tessitura B3-E5)" in out  # every note as long: the tessitura is the whole range
-    assert "fits key shift -4, new key F major (from A major)" in out  # centred: G3-C5 in F3-D5
-    assert "new melody range: G3-C5" in out
-    assert "room: +2.0 semitones below, +2.0 above" in out
+    assert "fits key shift -4, new key F major (from A major)\n" in out  # the one comfortable shift: G3-C5 in F3-D5
+    assert "new melody range: G3-C5\n" in out
+    assert "room: +2 semitones below, +2 above" in out
     assert json.loads(song.read_text())["key_shift"] == -4
 
 
-def test_fit_says_when_nothing_fits_and_does_not_apply(song, capsys):
+def test_a_range_nothing_fits_is_an_error_and_nothing_is_applied(song, capsys):
     before = song.read_text()
-    assert main(["fit", str(song), "--range", "A2-C3", "--apply"]) == 0
-    out = capsys.readouterr().out
-    assert "does not fit; the closest shift is key shift -12" in out
-    assert "not applied" in out
+    assert main(["fit", str(song), "--range", "A2-C3", "--apply"]) == 1
+    out, err = capsys.readouterr()
+    assert "closest: key shift -9" in out and "new melody range: D2-G3 (sung an octave down)" in out
+    assert "room: -7 semitones below, -7 above" in out
+    assert err.count("\n") == 1 and err.startswith("error: session.json: no key shift from -12 to +12 fits the melody")
     assert song.read_text() == before
+
+
+def test_render_fit_refuses_a_range_nothing_fits(song, tmp_path, capsys):
+    out = tmp_path / "fitted.wav"
+    assert main(["render", str(song), "--fit", "A2-C3", "-o", str(out)]) == 1
+    assert "no key shift" in capsys.readouterr().err and not out.exists()
+
+
+def test_fit_says_which_octave_the_singer_takes(song, capsys):
+    assert main(["fit", str(song), "--voice", "bass"]) == 0  # B3-E5 for E2-E4: an octave down
+    out = capsys.readouterr().out
+    assert "(sung an octave down)" in out
 
 
 def test_render_fit_renders_in_the_fitted_key(song, tmp_path, capsys):
     out = tmp_path / "fitted.wav"
     assert main(["render", str(song), "--fit", "alto", "--mute", "keys", "-o", str(out), "--bit-depth", "32f"]) == 0
-    assert "fitted: key shift -4" in capsys.readouterr().out
+    assert "fits key shift -4, new key F major" in capsys.readouterr().out
     audio, _ = read_audio(out)
     first = audio[0, round(0.15 * SR) : round(0.45 * SR)]  # the first note: B3 down 4 semitones is G3
     spectrum = np.abs(np.fft.rfft(first * np.hanning(first.size), 1 << 20))

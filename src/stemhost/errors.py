@@ -25,6 +25,10 @@ class DeviceError(StemhostError, RuntimeError):
     """An audio device cannot be opened or has gone away."""
 
 
+class FitError(StemhostError, ValueError):
+    """No key shift puts a melody into the singer's range."""
+
+
 class ClusterError(StemhostError, RuntimeError):
     """A Dask cluster cannot be reached or used."""
 

@@ -7,18 +7,18 @@ import json
 from pathlib import Path
 
 from stemhost.cli.arguments import check_output, prepared_session
-from stemhost.errors import SessionError
+from stemhost.errors import FitError, SessionError
 
 
 def analyze(args: argparse.Namespace) -> int:
-    from stemhost.analysis import analyze_session
+    from stemhost.analysis.stored import cached_analysis
     from stemhost.analysis.text import analysis_lines
 
     session = prepared_session(args)
     to_file = args.json is not None and str(args.json) != "-"
     if to_file:
         check_output(args, session, args.json, f"--json {str(args.json)!r}")
-    analysis = analyze_session(session, args.session)
+    analysis = cached_analysis(session, args.session)
     figures = analysis.to_dict()
     if args.json is not None and not to_file:
         print(json.dumps(figures, indent=2))
@@ -33,33 +33,29 @@ def analyze(args: argparse.Namespace) -> int:
 
 
 def fit(args: argparse.Namespace) -> int:
-    from stemhost.session.notes import transpose_key
-
     session = prepared_session(args)
     choice, key = fitted(session, args.session, args.range or args.voice)
-    new_key = f", new key {transpose_key(key.tonic, key.mode, choice.shift)} (from {key.name})" if key else ""
-    verdict = "fits" if choice.fits else "does not fit; the closest shift is"
-    print(f"{verdict} key shift {choice.shift:+d}{new_key}")
-    print(f"new melody range: {note_span(choice.low_midi, choice.high_midi)}")
-    print(f"room: {choice.room_low:+.1f} semitones below, {choice.room_high:+.1f} above (negative: beyond the range)")
-    if args.apply and choice.fits:
+    if args.apply:
         from stemhost.session.files import set_key_shift
 
         set_key_shift(args.session, choice.shift)
         print(f"wrote key_shift {choice.shift:+d} into {args.session}")
-    elif args.apply:
-        print(f"not applied: no shift fits; set key_shift {choice.shift:+d} by hand to take the closest")
     return 0
 
 
 def fitted(session, session_path: Path, spec: str):
-    """Analyse the lead vocal, print it, and choose the key shift that fits it into a range or voice type.
+    """Analyse the lead vocal (or take its cached analysis), choose the key shift that fits it into a range or
+    voice type, and print the choice.
 
     Returns:
         (the fit_key choice, the song's key or None).
+
+    Raises:
+        FitError: no shift fits the melody into the range (the closest is printed first).
     """
-    from stemhost.analysis import analyze_session
     from stemhost.analysis.fit import fit_key, singer_range
+    from stemhost.analysis.stored import cached_analysis
+    from stemhost.session.notes import transpose_key
 
     low, high, described = singer_range(spec)
     if not any(stem.role == "lead_vocal" for stem in session.stems):
@@ -67,7 +63,7 @@ def fitted(session, session_path: Path, spec: str):
             f"{session_path.name}: no stem has the role 'lead_vocal'; fit moves the lead melody into a range, "
             "so set the lead vocal stem's role"
         )
-    analysis = analyze_session(session, session_path)
+    analysis = cached_analysis(session, session_path)
     vocal = analysis.lead_vocal
     if vocal is None:
         names = ", ".join(analysis.lead_vocal_stems)
@@ -75,7 +71,26 @@ def fitted(session, session_path: Path, spec: str):
     tessitura = (vocal.tessitura_low_midi, vocal.tessitura_high_midi)
     print(f"singer: {described}")
     print(f"melody: {note_span(vocal.low_midi, vocal.high_midi)} (tessitura {note_span(*tessitura)})")
-    return fit_key(vocal.low_midi, vocal.high_midi, tessitura, low, high), analysis.key
+    choice = fit_key(vocal.low_midi, vocal.high_midi, tessitura, low, high)
+    key = analysis.key
+    new_key = f", new key {transpose_key(key.tonic, key.mode, choice.shift)} (from {key.name})" if key else ""
+    sung = f" (sung {choice.sung})" if choice.octave else ""
+    room = f"room: {choice.room_low:+d} semitones below, {choice.room_high:+d} above"
+    if not choice.fits:
+        print(f"closest: key shift {choice.shift:+d}{new_key}")
+        print(f"new melody range: {note_span(choice.low_midi, choice.high_midi)}{sung}")
+        print(f"{room} (negative: beyond the range)")
+        raise FitError(
+            f"{session_path.name}: no key shift from -12 to +12 fits the melody "
+            f"({note_span(vocal.low_midi, vocal.high_midi)}, {choice.high_midi - choice.low_midi} semitones) into "
+            f"{described}, sung as recorded or an octave up or down; give a wider range, or set key_shift "
+            f"{choice.shift:+d} by hand to take the closest"
+        )
+    tight = "" if choice.comfortable else " (tight: the tessitura lies within 2 semitones of an end of the range)"
+    print(f"fits key shift {choice.shift:+d}{new_key}{tight}")
+    print(f"new melody range: {note_span(choice.low_midi, choice.high_midi)}{sung}")
+    print(room)
+    return choice, key
 
 
 def voices() -> list[str]:

@@ -1,4 +1,4 @@
-"""``stemhost cache``: show or clear the cache of key-shifted and stretched stems."""
+"""``stemhost cache``: show or clear the cache of key-shifted and stretched stems and of song analyses."""
 
 from __future__ import annotations
 
@@ -11,9 +11,14 @@ def cache(args: argparse.Namespace) -> int:
     stems = StemCache.default()
     if args.action == "clear":
         cleared = stems.clear()
-        count = f"{cleared.entries} stem{'s' if cleared.entries != 1 else ''}"
+        count = _counted(cleared.entries, cleared.records)
         print(f"cleared {stems.folder}: {count} removed, {cleared.bytes / 2**20:.1f} MiB freed")
     else:
-        entries = len(stems.entries())
-        print(f"{stems.folder}: {entries} stem{'s' if entries != 1 else ''}, {stems.size_bytes() / 2**20:.1f} MiB")
+        count = _counted(len(stems.entries()), len(stems.records()))
+        print(f"{stems.folder}: {count}, {stems.size_bytes() / 2**20:.1f} MiB")
     return 0
+
+
+def _counted(stems: int, analyses: int) -> str:
+    text = f"{stems} stem{'s' if stems != 1 else ''}"
+    return text + (f", {analyses} song analys{'es' if analyses != 1 else 'is'}" if analyses else "")

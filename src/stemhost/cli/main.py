@@ -228,7 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--apply", action="store_true", help="write the chosen key_shift into the session file")
     fit.set_defaults(run=analysis.fit)
 
-    stems_cache = add_command(commands, "cache", "show or clear the cache of key-shifted and stretched stems")
+    stems_cache = add_command(
+        commands, "cache", "show or clear the cache (key-shifted and stretched stems, song analyses)"
+    )
     stems_cache.add_argument("action", nargs="?", choices=["clear"], help="clear: empty the cache")
     stems_cache.set_defaults(run=cache.cache)
     return parser

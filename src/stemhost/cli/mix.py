@@ -42,7 +42,7 @@ def validate(args: argparse.Namespace) -> int:
 
 
 def render(args: argparse.Namespace) -> int:
-    from stemhost.cli.analysis import fitted, note_span
+    from stemhost.cli.analysis import fitted
     from stemhost.cli.progress import render_progress
     from stemhost.cli.summary import print_summary
     from stemhost.render.driver import render_session
@@ -57,7 +57,6 @@ def render(args: argparse.Namespace) -> int:
     if args.fit:
         choice, _ = fitted(session, args.session, args.fit)
         session = session.model_copy(update={"key_shift": float(choice.shift)})
-        print(f"fitted: key shift {choice.shift:+d} puts the melody at {note_span(choice.low_midi, choice.high_midi)}")
     options = render_options(args)
     label = (args.output or args.stems_out).name
     with render_progress(label) as progress:

@@ -1,4 +1,4 @@
-"""The on-disk cache of key-shifted and time-stretched stems.
+"""The on-disk cache of key-shifted and time-stretched stems, and of song analyses.
 
 The cache root is a folder stemhost made and marked with a ``CACHEDIR.TAG`` file (the Cache Directory
 Tagging standard, https://bford.info/cachedir/). A folder is used only if it is new, empty, tagged by
@@ -7,7 +7,7 @@ any other folder is refused, so ``$STEMHOST_CACHE_DIR`` pointed at a song folder
 Inside the root stemhost writes, reads and deletes only names it makes:
 
 - ``<key>/`` is an entry (32 hex digits): ``audio.wav`` (float WAV) and ``audio.json`` (its sha256,
-  frames and rate). An entry is written in a journaled temporary folder (:func:`ownership.temporary_folder`)
+  frames and rate), or a record (``record.json``: a JSON object and its sha256, such as an analysis). An entry is written in a journaled temporary folder (:func:`ownership.temporary_folder`)
   and renamed into place in one step, so its audio and checksum appear together. When another process made the entry first, its
   entry is kept and ours dropped. An entry whose audio does not match its checksum is damaged: it is
   renamed aside (``.trash-<token>/``), deleted and rebuilt, never played.
@@ -48,7 +48,9 @@ TAG = (
     "# This folder is a cache made by stemhost (key-shifted and time-stretched stems); `stemhost cache clear` empties it.\n"
     "# For information about cache directory tags see https://bford.info/cachedir/\n"
 )
-AUDIO, META = "audio.wav", "audio.json"  # the files of an entry
+AUDIO, META = "audio.wav", "audio.json"  # the files of an audio entry
+RECORD = "record.json"  # the file of a record entry
+ENTRY_FILES = (AUDIO, META, RECORD)
 ENTRY = re.compile(r"[0-9a-f]{32}")  # <key>/
 SCRATCH = re.compile(r"\.(tmp|trash)-[0-9a-f]{16}")  # an entry (or tag) being written, a damaged entry being deleted
 # the untagged cache of earlier stemhost versions: flat <key>.wav and <key>.json, hashes.json, their temporaries
@@ -105,10 +107,11 @@ def _identity(stat: os.stat_result) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class Cleared:
-    """What ``clear`` removed: entries (old untagged ones included) and bytes."""
+    """What ``clear`` removed: audio entries (old untagged ones included), records and bytes."""
 
     entries: int
     bytes: int
+    records: int = 0
 
 
 @dataclass
@@ -146,13 +149,39 @@ class StemCache:
         if _intact(entry):
             return entry / AUDIO
         audio, rate = build()
+
+        def write(scratch: Path) -> None:
+            soundfile.write(str(scratch / AUDIO), audio.T, rate, subtype="FLOAT", format="WAV")
+            meta = {"sha256": file_sha256(scratch / AUDIO), "frames": audio.shape[1], "sample_rate": rate}
+            (scratch / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+        self._install(entry, write, _intact)
+        return entry / AUDIO
+
+    def record(self, key: str) -> dict | None:
+        """The JSON object of an intact record entry, or None."""
+        if not self._open(make=False):
+            return None
+        return _read_record(self._entry(key))
+
+    def put_record(self, key: str, record: dict) -> None:
+        """Keep a JSON object (finite numbers, or -inf/inf/NaN as Python's json writes them) under a key."""
+        self._open(make=True)
+        body = json.dumps(record, sort_keys=True)
+        text = json.dumps({"sha256": hashlib.sha256(body.encode()).hexdigest(), "record": record}) + "\n"
+
+        def write(scratch: Path) -> None:
+            (scratch / RECORD).write_text(text, encoding="utf-8")
+
+        self._install(self._entry(key), write, lambda entry: _read_record(entry) is not None)
+
+    def _install(self, entry: Path, write: Callable[[Path], None], intact: Callable[[Path], bool]) -> None:
+        """Write an entry's files into a journaled temporary folder, then rename it into place in one step."""
         try:
             with temporary_folder(self.folder) as scratch:  # journaled: a killed run's is removed by the next
-                soundfile.write(str(scratch / AUDIO), audio.T, rate, subtype="FLOAT", format="WAV")
-                meta = {"sha256": file_sha256(scratch / AUDIO), "frames": audio.shape[1], "sample_rate": rate}
-                (scratch / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+                write(scratch)
                 with self._locked():
-                    if not _intact(entry):  # else another process made it first: keep theirs
+                    if not intact(entry):  # else another process made it first: keep theirs
                         self._discard(entry)
                         os.rename(scratch, entry)
         except (OSError, soundfile.SoundFileError) as exc:
@@ -161,7 +190,6 @@ class StemCache:
                 f"{self.name}: cannot write a cache entry ({reason}); "
                 "make the folder writable, or point STEMHOST_CACHE_DIR at another folder"
             ) from exc
-        return entry / AUDIO
 
     def lookup(self, key: str) -> Path | None:
         """The WAV of an intact entry, or None (nothing is built)."""
@@ -171,10 +199,17 @@ class StemCache:
         return entry / AUDIO if _intact(entry) else None
 
     def entries(self) -> list[Path]:
-        """The audio files of every entry."""
+        """The audio files of every audio entry."""
+        return self._entry_files(AUDIO)
+
+    def records(self) -> list[Path]:
+        """The files of every record entry."""
+        return self._entry_files(RECORD)
+
+    def _entry_files(self, name: str) -> list[Path]:
         if not self._open(make=False):
             return []
-        return sorted(p / AUDIO for p in self.folder.iterdir() if ENTRY.fullmatch(p.name) and p.is_dir())
+        return sorted(p / name for p in self.folder.iterdir() if ENTRY.fullmatch(p.name) and (p / name).is_file())
 
     def size_bytes(self) -> int:
         """Bytes held by the cache's own files (entries, old untagged entries, temporaries)."""
@@ -186,17 +221,19 @@ class StemCache:
         """Delete every entry, old untagged entries and the temporaries of runs that died; nothing else."""
         if not self._open(make=False):
             return Cleared(0, 0)
-        entries = freed = 0
+        entries = records = freed = 0
         with self._locked():
             for path in self._own():
                 with contextlib.suppress(FileNotFoundError):  # a temporary its writer removed meanwhile
                     if SCRATCH.fullmatch(path.name) and time.time() - path.lstat().st_mtime < STALE_S:
                         continue  # another process is writing or deleting it now
                     size, entry = _size(path), bool(ENTRY.fullmatch(path.name))
+                    record = entry and (path / RECORD).is_file()
                     if self._discard(path) if entry else _delete(path):
-                        entries += entry or path.suffix == ".wav"
+                        records += record
+                        entries += (entry and not record) or path.suffix == ".wav"
                         freed += size
-        return Cleared(entries, freed)
+        return Cleared(entries, freed, records)
 
     def _entry(self, key: str) -> Path:
         if not ENTRY.fullmatch(key):  # the only names clear() removes
@@ -271,6 +308,15 @@ class StemCache:
         return _delete(aside)
 
 
+def _read_record(entry: Path) -> dict | None:
+    try:
+        stored = json.loads((entry / RECORD).read_text(encoding="utf-8"))
+        body = json.dumps(stored["record"], sort_keys=True)
+        return stored["record"] if hashlib.sha256(body.encode()).hexdigest() == stored["sha256"] else None
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
 def _intact(entry: Path) -> bool:
     try:
         meta = json.loads((entry / META).read_text(encoding="utf-8"))
@@ -304,7 +350,7 @@ def _write_tag(folder: Path) -> None:
 
 def _size(path: Path) -> int:
     if path.is_dir() and not path.is_symlink():
-        return sum(p.lstat().st_size for p in (path / AUDIO, path / META) if p.exists())
+        return sum(p.lstat().st_size for p in (path / name for name in ENTRY_FILES) if p.exists())
     return path.lstat().st_size
 
 
@@ -312,7 +358,7 @@ def _delete(path: Path) -> bool:
     """Delete one of the cache's files, or a folder of entry files; False when a folder holds anything else."""
     try:
         if path.is_dir() and not path.is_symlink():
-            for name in (AUDIO, META):
+            for name in ENTRY_FILES:
                 (path / name).unlink(missing_ok=True)
             path.rmdir()
         else:
