@@ -217,3 +217,28 @@ def test_an_interrupted_batch_carries_on_when_run_again(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0
     assert f"done {20 - len(finished)}, skipped {len(finished)}, failed 0" in done.stdout
+
+
+def test_a_variant_that_removes_nothing_fails_its_song_and_workers_warnings_come_back(tmp_path, capsys):
+    catalog = make_catalog(tmp_path, songs=2, seconds=1.0)
+    song0, song1 = catalog / "artist" / "song0", catalog / "artist" / "song1"
+    write_audio(song0 / "bass.wav", tone(55.0, 0.5, level=0.3))  # padded to the song's 1 s
+    data = json.loads((song1 / "session.json").read_text())
+    data["stems"][2]["role"] = "synth"  # no lead vocal: its karaoke would be the full mix
+    (song1 / "session.json").write_text(json.dumps(data))
+    out = tmp_path / "renders"
+
+    status = main(["batch", str(catalog), "--variants", "full,karaoke", "-o", str(out), "--format", "wav",
+                   "--workers", "1"])  # fmt: skip
+
+    err = capsys.readouterr().err
+    assert status == 1
+    assert (
+        f"failed: artist/song1/session.json: {song1 / 'session.json'}: --variants 'karaoke': it would be the full "
+        "mix, removing nothing: no stem has the role 'lead_vocal'"
+    ) in err
+    assert not (out / "artist" / "song1").exists()  # nothing of that song rendered
+    padded = "stems shorter than the song (0:01.000) are padded with silence: bass 0:00.500 (0.5 s short)"
+    for variant in ("full", "karaoke"):
+        assert f"warning: artist/song0/song-0-{variant}.wav: {padded}" in err
+        assert manifest(out)[f"artist/song0/song-0-{variant}.wav"]["warnings"] == [padded]

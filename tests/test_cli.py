@@ -415,6 +415,23 @@ def test_clipping_render_warns_with_the_loudest_stem_and_the_time(tmp_path: Path
     np.testing.assert_allclose(audio[:, 24000:], 1.1, rtol=1e-6)
 
 
+def test_clipped_render_reports_the_peak_before_and_after_the_outputs_clip(tmp_path: Path) -> None:
+    write_audio(tmp_path / "loud.wav", np.full((2, 48000), 0.8, np.float32))
+    write_audio(tmp_path / "quiet.wav", np.full((2, 48000), 0.3, np.float32))
+    session = write_session(
+        tmp_path, {"stems": [{"name": "loud", "file": "loud.wav"}, {"name": "quiet", "file": "quiet.wav"}]}
+    )
+    output = tmp_path / "mix.wav"
+
+    proc = ok("render", session, "-o", output, "--bit-depth", "24", "--tail", "0")
+
+    mix_peak = 20 * math.log10(1.1)  # 0.8 + 0.3: +0.83 dBFS
+    assert f"peak {mix_peak:+.1f} dBFS before the output's clip, +0.0 dBFS in the file," in proc.stdout, proc.stdout
+    assert f"peak {mix_peak:+.1f} dBFS)" in proc.stderr  # the clipping warning gives the same figure
+    audio, _ = read_audio(output)
+    assert np.max(np.abs(audio)) == pytest.approx(1.0, abs=1e-6)  # the 24-bit file holds full scale
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # presets and schema
 

@@ -253,3 +253,48 @@ def test_session_without_title_is_named_after_its_folder(tmp_path):
     path = write_session(tmp_path, {"stems": [{"name": "a", "file": "a.wav"}]})
     session = Session.model_validate(json.loads(path.read_text()))
     assert stemhost.packs.export.song_name(session, path) == tmp_path.name.lower().replace("_", "-")
+
+
+def with_stems(song, changes: dict[str, dict]):
+    """The song's session with some stems changed (by name), in a file beside it."""
+    data = json.loads(song.read_text())
+    data["stems"] = [{**stem, **changes.get(stem["name"], {})} for stem in data["stems"]]
+    return write_session(song.parent, data, "changed.json")
+
+
+@pytest.mark.parametrize(
+    ("variant", "changes", "message"),
+    [
+        ("karaoke", {"vox": {"role": "synth"}}, "no stem has the role 'lead_vocal'; set it on the stem"),
+        ("harmonies*keys=-1..0", {"bvs": {"role": "pad"}}, "no stem has the role 'backing_vocals'; set it on the stem"),
+        ("karaoke", {"vox": {"mute": True}}, "the stems it changes are already that way in the session"),
+    ],
+)
+def test_a_variant_that_removes_nothing_is_an_error_before_anything_is_written(song, capsys, variant, changes, message):
+    session = with_stems(song, changes)
+    out = song.parent / "pack"
+
+    assert main(["export", str(session), "--variants", f"full,{variant}", "-o", str(out)]) == 1
+
+    err = capsys.readouterr().err
+    name = parse_variants(variant, None)[0].name
+    assert err.startswith(f"error: {session}: --variants {name!r}: it would be the full mix, removing nothing: ")
+    assert message in err and err.rstrip().endswith(f"or leave {name!r} out") and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_strict_export_refuses_a_loudness_target_it_cannot_reach(song, capsys):
+    out = song.parent / "pack"
+    argv = ["export", str(song), "--variants", "full", "-o", str(out), "--loudness", "-5", "--true-peak", "-20"]
+
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "test-song-full.wav': master.loudness: the true-peak ceiling of -20 dBTP holds the mix at" in err
+    assert "(--strict makes this an error)" in err
+    assert main([*argv, "--strict"]) == 1  # the file is up to date: its listed loudness is checked, not rendered again
+    assert "under the -5 LUFS target" in capsys.readouterr().err
+    (out / "test-song-full.wav").unlink()
+    assert main([*argv, "--strict"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: -o ") and "holds the mix at" in err and err.count("\n") == 1
+    assert not (out / "test-song-full.wav").exists()

@@ -145,3 +145,59 @@ def test_bad_loudness_settings_are_one_clear_error(tmp_path, capsys, args, messa
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
     assert not (tmp_path / "o.wav").exists()
+
+
+def unreachable_song(tmp_path):
+    """Music whose true peaks sit 15 dB or more above its loudness: a -20 dBTP ceiling holds it far under -5 LUFS."""
+    write_audio(tmp_path / "a.wav", music(4.0, 0.6, 2, seed=3))
+    return write_session(tmp_path, {"stems": [{"name": "a", "file": "a.wav"}]})
+
+
+def test_an_unreachable_target_warns_with_the_loudness_reached_and_why(tmp_path, capsys):
+    output = tmp_path / "o.wav"
+
+    assert (
+        main(["render", str(unreachable_song(tmp_path)), "-o", str(output), "--loudness", "-5", "--true-peak", "-20"])
+        == 0
+    )
+
+    err = capsys.readouterr().err
+    found = re.search(
+        r"^warning: -o '.*o\.wav': master\.loudness: the true-peak ceiling of -20 dBTP holds the mix at "
+        r"(-[\d.]+) LUFS, ([\d.]+) LU under the -5 LUFS target; lower the target \(--loudness\) or raise the ceiling "
+        r"\(--true-peak\) \(--strict makes this an error\)$",
+        err,
+        re.MULTILINE,
+    )
+    assert found, err
+    lufs, peak = ffmpeg_meter(output)
+    assert abs(float(found[1]) - lufs) <= 0.2 and float(found[2]) == pytest.approx(-5 - float(found[1]), abs=0.11)
+    assert lufs < -5.5 and peak <= -19.9
+
+
+def test_strict_refuses_an_unreachable_target_and_leaves_the_output_as_it_was(tmp_path, capsys):
+    output = tmp_path / "o.wav"
+    output.write_bytes(b"an earlier render")
+    session = unreachable_song(tmp_path)
+
+    status = main(["render", str(session), "-o", str(output), "--loudness", "-5", "--true-peak", "-20", "--strict"])
+
+    err = capsys.readouterr().err
+    assert status == 1 and err.count("\n") == 1, err
+    assert re.match(
+        r"error: -o '.*o\.wav': master\.loudness: the true-peak ceiling of -20 dBTP holds the mix at -[\d.]+ LUFS, "
+        r"[\d.]+ LU under the -5 LUFS target; .*leave out --strict",
+        err,
+    ), err
+    assert output.read_bytes() == b"an earlier render"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "o.wav", "session.json"]  # no temporary left
+
+
+def test_strict_passes_a_target_that_is_met(tmp_path, capsys):
+    write_audio(tmp_path / "a.wav", music(4.0, 0.1, 2, seed=4))
+    session = write_session(tmp_path, {"stems": [{"name": "a", "file": "a.wav"}]})
+    output = tmp_path / "o.wav"
+
+    assert main(["render", str(session), "-o", str(output), "--loudness", "-16", "--strict"]) == 0
+    assert capsys.readouterr().err == ""
+    assert abs(ffmpeg_meter(output)[0] + 16) <= 0.5

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pedalboard
 import pytest
 
+from stemhost.errors import StemhostWarning
 from stemhost.limits import MAX_BLOCK_SIZE, MIN_BLOCK_SIZE
 from stemhost.render.driver import RenderOptions, render_session
 from stemhost.session.effects import EFFECT_TYPES
 from stemhost.session.model import Session
 
-from conftest import noise, read_audio, tone, write_audio, write_session
+from conftest import claim_flac_length, noise, read_audio, tone, write_audio, write_session
 
 SR = 48000
 CENTRE = math.sqrt(0.5)  # constant-power pan law at centre: −3 dB each side
@@ -225,15 +227,60 @@ def test_stems_of_different_lengths_are_padded_with_silence(tmp_path):
     a, b = tone(220, 1.0, channels=2), tone(330, 0.3, channels=2)
     write_audio(tmp_path / "a.wav", a)
     write_audio(tmp_path / "b.wav", b)
-    out = render(tmp_path, {"stems": [{"name": "a", "file": "a.wav"}, {"name": "b", "file": "b.wav"}]})
+    with pytest.warns(StemhostWarning, match=r"padded with silence: b 0:00\.300 \(0\.7 s short\)"):
+        out = render(tmp_path, {"stems": [{"name": "a", "file": "a.wav"}, {"name": "b", "file": "b.wav"}]})
     assert out.shape[1] == a.shape[1]
     np.testing.assert_allclose(out[:, b.shape[1] :], a[:, b.shape[1] :], atol=1e-7)
+
+
+def test_padded_stems_are_named_with_their_figures(tmp_path):
+    write_audio(tmp_path / "a.wav", tone(220, 2.0, channels=2))
+    write_audio(tmp_path / "b.wav", tone(330, 1.25, channels=2))
+    write_audio(tmp_path / "c.wav", tone(440, 1.995, channels=2))
+    write_audio(tmp_path / "d.wav", tone(550, 0.5, channels=2))  # muted: its padding is not heard
+    stems = [{"name": n, "file": f"{n}.wav"} for n in "abc"] + [{"name": "d", "file": "d.wav", "mute": True}]
+
+    with pytest.warns(StemhostWarning) as caught:
+        render(tmp_path, {"stems": stems})
+
+    assert [str(w.message) for w in caught] == [
+        "stems shorter than the song (0:02.000) are padded with silence: b 0:01.250 (0.8 s short), c 0:01.995 (5 ms short)"
+    ]
+
+
+def test_a_stem_cut_short_says_how_much_its_header_promised(tmp_path):
+    write_audio(tmp_path / "a.wav", tone(220, 2.0, channels=2))
+    # libsndfile believes a FLAC's length field; pedalboard does not when it claims 2**35 frames, so libsndfile
+    # reads it and stops where the audio does (a FLAC whose field claims less is read by pedalboard, which
+    # returns silence past the audio, unseen)
+    claim_flac_length(write_audio(tmp_path / "b.flac", tone(330, 1.5), subtype="PCM_16"), 1 << 35)
+
+    with pytest.warns(StemhostWarning) as caught:
+        out = render(tmp_path, {"stems": [{"name": "a", "file": "a.wav"}, {"name": "b", "file": "b.flac"}]})
+
+    assert out.shape[1] == 2 * SR
+    assert [str(w.message) for w in caught] == [
+        "stems shorter than the song (0:02.000) are padded with silence: "
+        f"b 0:01.500 (0.5 s short; its file ends {(1 << 35) - 72000:,} frames before its header says)"
+    ]
+
+
+def test_stems_of_one_length_warn_of_nothing(tmp_path):
+    write_audio(tmp_path / "a.wav", tone(220, 1.0, channels=2))
+    write_audio(tmp_path / "b.wav", tone(330, 1.0, 44100, channels=2), 44100)  # resampled: the same length
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StemhostWarning)
+        render(tmp_path, {"stems": [{"name": "a", "file": "a.wav"}, {"name": "b", "file": "b.wav"}]})
 
 
 def test_length_counts_muted_stems(tmp_path):
     write_audio(tmp_path / "a.wav", tone(220, 0.4, channels=2))
     write_audio(tmp_path / "b.wav", tone(330, 0.9, channels=2))
-    out = render(tmp_path, {"stems": [{"name": "a", "file": "a.wav"}, {"name": "b", "file": "b.wav", "mute": True}]})
+    with pytest.warns(StemhostWarning, match=r"padded with silence: a 0:00\.400 \(0\.5 s short\)$"):
+        out = render(
+            tmp_path, {"stems": [{"name": "a", "file": "a.wav"}, {"name": "b", "file": "b.wav", "mute": True}]}
+        )
     assert out.shape[1] == round(0.9 * SR)
     assert not out[:, round(0.4 * SR) :].any()
 

@@ -262,7 +262,7 @@ def test_clipped_regions_are_counted_and_marked(tmp_path):
     report = tmp_path / "r.html"
     write_report(report, tmp_path / "mix.wav", meters, result.clips, None, "hot")
     page = report.read_text(encoding="utf-8")
-    assert re.search(r"clipped regions: 3, \d+ samples over 0 dBFS, peak \+\d\.\d dBFS", page)
+    assert re.search(r"clipped regions: 3, \d+ samples over 0 dBFS, mix peak \+\d\.\d dBFS", page)
     assert "target: none" in page
     figure = report_figure(analyse_output(tmp_path / "mix.wav"), result.clips, -14.0, None, None)
     waveform, loudness = figure.axes[:2]

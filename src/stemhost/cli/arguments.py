@@ -61,6 +61,11 @@ def output_arguments(parser: argparse.ArgumentParser, threads: bool = True) -> N
     )
     parser.add_argument("--loudness", type=number, metavar="LUFS", help="normalise to this integrated loudness")
     parser.add_argument("--true-peak", type=number, metavar="DBTP", help="true-peak ceiling (default -1)")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="a loudness target missed by more than 0.5 LU is an error and writes no file (default: a warning)",
+    )
 
 
 def positive_int(text: str) -> int:
@@ -139,7 +144,12 @@ def render_options(args: argparse.Namespace):
 
     threads = {"block_size": args.block_size, "workers": args.workers} if hasattr(args, "block_size") else {}
     return RenderOptions(
-        tail_s=args.tail, bit_depth=args.bit_depth, sample_rate=args.sample_rate, mp3_mode=args.mp3, **threads
+        tail_s=args.tail,
+        bit_depth=args.bit_depth,
+        sample_rate=args.sample_rate,
+        mp3_mode=args.mp3,
+        strict=args.strict,
+        **threads,
     )
 
 

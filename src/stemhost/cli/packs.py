@@ -54,6 +54,9 @@ def batch(args: argparse.Namespace) -> int:
     print(f"{len(plan.jobs)} renders of {plan.songs} songs on {where}", file=sys.stderr)
     with batch_progress(plan.jobs) as advance:
         results = run_catalog(plan, args.scheduler, args.workers, advance)
+    for result in results:
+        for warning in result.warnings:
+            print(f"warning: {result.file}: {warning}", file=sys.stderr)
     for result in (r for r in results if r.status == "failed"):
         print(f"failed: {result.file}: {result.error}", file=sys.stderr)
     counts = count_statuses(results)

@@ -344,6 +344,11 @@ class StemSource:
             check_unchanged(self.info, self._what)
         return data
 
+    @property
+    def missing_frames(self) -> int:
+        """Frames (at the file's rate) its header promised and the file did not hold, once read to its end."""
+        return self.info.frames - self._frames_read if self._eof else 0
+
     def seek(self, frame: int) -> None:
         """Go on from a frame at the session rate (live playback: seeking and loops)."""
         position = min(self.info.frames, round(frame * self.info.sample_rate / self.sample_rate))

@@ -10,6 +10,7 @@ manifest, ``catalog.json`` in the output folder, lists every output and every fa
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -17,13 +18,20 @@ from pathlib import Path
 from stemhost import __version__
 from stemhost.engine.cache import file_sha256
 from stemhost.engine.compile import input_paths
-from stemhost.errors import OutputError, StemhostError
+from stemhost.errors import OutputError, StemhostError, StemhostWarning
 from stemhost.ownership import check_outputs, commit_replace, temporary_folder, write_json_atomic
-from stemhost.packs.export import PackEntry, inputs_digest, is_up_to_date, render_variant, song_name
+from stemhost.packs.export import (
+    PackEntry,
+    check_kept_target,
+    inputs_digest,
+    is_up_to_date,
+    render_variant,
+    song_name,
+)
 from stemhost.render.driver import RenderOptions
 from stemhost.render.outputs import make_output_folder, output_format
 from stemhost.session.model import Session
-from stemhost.session.variants import Variant, parse_variants
+from stemhost.session.variants import Variant, check_variants_change_mix, parse_variants
 
 MANIFEST = "catalog.json"
 SESSION_FILE = "session.json"
@@ -66,6 +74,7 @@ class JobResult:
     status: str
     entry: PackEntry | None = None
     error: str | None = None
+    warnings: tuple[str, ...] = ()  # what the render warned of on its worker, where nobody sees warnings
 
     def to_json(self) -> dict:
         data = {"song": self.song, "variant": self.variant, "file": self.file, "status": self.status}
@@ -73,6 +82,8 @@ class JobResult:
             data.update({k: v for k, v in asdict(self.entry).items() if k not in ("file", "variant")})
         if self.error is not None:
             data["error"] = self.error
+        if self.warnings:
+            data["warnings"] = list(self.warnings)
         return data
 
 
@@ -92,12 +103,25 @@ def output_file(song: str, name: str, variant: str, extension: str) -> str:
 
 
 def run_job(job: Job) -> JobResult:
-    """Render one job, or skip it when its output is up to date; never raises for a bad song."""
+    """Render one job, or skip it when its output is up to date; never raises for a bad song.
+
+    The job's warnings (a stem padded, a loudness target missed) come back in the result: a worker's own
+    warnings reach no one.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StemhostWarning)
+        result = _run_job(job)
+    said = tuple(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, StemhostWarning)))
+    return replace(result, warnings=said)
+
+
+def _run_job(job: Job) -> JobResult:
     output = job.out / job.file
     try:
         played = job.variant.apply(job.session)
         digest = inputs_digest(played, job.session_path, job.options, output.suffix.lower())
         if is_up_to_date(job.done, digest, output) and not job.force:
+            check_kept_target(played, job.done, job.options, output)
             return JobResult(job.song, job.variant.name, job.file, "skipped", job.done)
         check_outputs([(output, f"-o {str(job.out)!r}: {job.file!r}")], input_paths(job.session, job.session_path))
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -225,7 +249,9 @@ def plan_catalog(
         song = str(path.parent.relative_to(catalog))
         try:
             session = load(path)
-            songs.append((song, path, session, parse_variants(variants, session)))
+            planned = parse_variants(variants, session)
+            check_variants_change_mix(planned, session, path)  # the song fails before any of it renders
+            songs.append((song, path, session, planned))
         except StemhostError as exc:
             unplanned.append(JobResult(song, "*", str(Path(song) / SESSION_FILE), "failed", error=str(exc)))
     make_output_folder(out, "-o")

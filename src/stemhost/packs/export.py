@@ -24,11 +24,12 @@ from stemhost.errors import OutputError, warn
 from stemhost.ownership import check_outputs, is_plain_name, replaced_atomically, write_json_atomic
 from stemhost.render.driver import RenderOptions, render_session
 from stemhost.render.outputs import make_output_folder, output_format
+from stemhost.render.target import check_target
 from stemhost.session.model import Session
-from stemhost.session.variants import Variant
+from stemhost.session.variants import Variant, check_variants_change_mix
 
 MANIFEST = "manifest.json"
-UNSHARED_OPTIONS = ("block_size", "workers", "decode_once")  # settings that do not change the output
+UNSHARED_OPTIONS = ("block_size", "workers", "decode_once", "strict")  # settings that do not change the output
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,14 @@ def render_variant(
     )
 
 
+def check_kept_target(played: Session, entry: PackEntry, options: RenderOptions, output: Path) -> None:
+    """A file kept as up to date is not mastered again: its listed loudness is checked against the target instead."""
+    target = played.master.loudness
+    if target is not None:
+        lufs = -math.inf if entry.loudness_lufs is None else entry.loudness_lufs
+        check_target(target, lufs, None, options.strict, f"-o {str(output)!r}: master.loudness")
+
+
 def read_manifest(folder: Path) -> dict | None:
     """A pack folder's manifest, or None when there is none."""
     path = folder / MANIFEST
@@ -140,6 +149,7 @@ def export_pack(
         on_entry: called with each entry and whether it was rendered (False: up to date, skipped).
     """
     output_format(Path(f"x{extension}"), options.bit_depth, options.mp3_mode)
+    check_variants_change_mix(variants, session, session_path)  # before anything is written
     song = song_name(session, session_path)
     pack = {"song": song, "session": str(session_path.resolve())}
     names = [f"{song}-{v.name}{extension}" for v in variants]
@@ -161,6 +171,7 @@ def export_pack(
         output = folder / name
         if is_up_to_date(listing.get(name), digest, output):
             entry, rendered = replace(listing[name], variant=variant.name), False
+            check_kept_target(played, entry, options, output)
         elif digest in made:  # the same audio as a file made already (full and key+0): copy it
             with replaced_atomically(output) as tmp:
                 shutil.copyfile(folder / made[digest].file, tmp)

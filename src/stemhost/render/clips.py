@@ -16,18 +16,23 @@ class Clipping:
 
     Attributes:
         regions: (start, end) in seconds of each clipped stretch (the first 1000; gaps under 50 ms joined).
+        peak: the highest sample of the clipped blocks (linear), the mix's peak whenever it clipped.
+        highest: the highest sample of every block (linear), clipped or not: the mix's peak before the output's clip.
     """
 
     samples: int = 0
     first_s: float = 0.0
     last_s: float = 0.0
     peak: float = 0.0
+    highest: float = 0.0
     stem_peaks: dict[str, float] = field(default_factory=dict)
     regions: list[tuple[float, float]] = field(default_factory=list)
 
     def add(self, block: np.ndarray, start_s: float, sample_rate: int, stems: dict[str, np.ndarray | None]) -> None:
         """Note the clipped frames of a master block, and the peaks of the stems that made it."""
-        over = np.abs(block) > 1.0
+        magnitude = np.abs(block)
+        self.highest = max(self.highest, float(np.max(magnitude, initial=0.0)))
+        over = magnitude > 1.0
         if not over.any():
             return
         frames = np.flatnonzero(over.any(axis=0))
@@ -35,7 +40,7 @@ class Clipping:
             self.first_s = start_s + frames[0] / sample_rate
         self.last_s = start_s + frames[-1] / sample_rate
         self.samples += int(over.sum())
-        self.peak = max(self.peak, float(np.max(np.abs(block))))
+        self.peak = max(self.peak, float(np.max(magnitude)))
         times = start_s + frames / sample_rate
         breaks = np.flatnonzero(np.diff(times) >= CLIP_GAP_S)
         for start, end in zip(times[np.r_[0, breaks + 1]], times[np.r_[breaks, -1]], strict=True):

@@ -16,10 +16,10 @@ import soxr
 
 from stemhost.engine.compile import compile_graph, input_paths
 from stemhost.engine.graph import MixBlock, MixGraph
-from stemhost.errors import OutputError
+from stemhost.errors import OutputError, warn
 from stemhost.formats import PCM_FORMATS
 from stemhost.limits import MAX_BLOCK_SIZE, MAX_SAMPLE_RATE, MIN_BLOCK_SIZE, MIN_SAMPLE_RATE
-from stemhost.ownership import check_outputs, temporary_folder
+from stemhost.ownership import check_outputs, check_replaceable, commit_replace, temporary_folder
 from stemhost.render.clips import Clipping
 from stemhost.render.limiter import limited_blocks
 from stemhost.render.meter import LoudnessMeter, measure_file
@@ -29,11 +29,13 @@ from stemhost.render.outputs import (
     check_output_folder,
     output_format,
 )
+from stemhost.render.padding import padding_note
 from stemhost.render.report import StemMeters, check_report_path, write_report
 from stemhost.render.stem_files import StemFiles, planned_stem_files
+from stemhost.render.target import check_target
 from stemhost.session.effects import Delay
 from stemhost.session.model import Loudness, Session
-from stemhost.units import db_to_gain
+from stemhost.units import db, db_to_gain
 
 DEFAULT_BLOCK_SIZE = 65536  # offline: large blocks cut per-call overhead; the output does not depend on it
 TAIL_FLOOR = db_to_gain(-90.0)  # tails end once they fall below −90 dBFS
@@ -66,6 +68,7 @@ class RenderOptions:
         workers: DSP threads; None uses every core.
         mp3_mode: "cbr320" (the default for .mp3), "v0" or "v2".
         decode_once: decode compressed stems into the cache once (renders of many variants read them again).
+        strict: a loudness target missed by more than 0.5 LU is an error and no file is written, not a warning.
     """
 
     block_size: int = DEFAULT_BLOCK_SIZE
@@ -75,6 +78,7 @@ class RenderOptions:
     workers: int | None = None
     mp3_mode: str | None = None
     decode_once: bool = False
+    strict: bool = False
 
     def __post_init__(self) -> None:
         if not MIN_BLOCK_SIZE <= self.block_size <= MAX_BLOCK_SIZE:
@@ -95,6 +99,7 @@ class RenderResult:
     latency: int
     clips: Clipping
     true_peak_dbtp: float | None = None
+    mix_peak_dbfs: float | None = None  # the master's peak before the output's clip (None: mastered, limited)
 
     @property
     def duration_s(self) -> float:
@@ -246,12 +251,16 @@ def _mastered(
     masters limited to -0.3 dBTP: +0.3 dB MP3 and +0.8 dB Vorbis on the demo song, +3.6 dB Vorbis
     on noise bursts), so lossy files are decoded and measured, and the limiter's ceiling is lowered
     by what the encoder added. That varies with the ceiling itself, so passes go on until both the
-    loudness and the ceiling are met (at most six). Memory stays flat in the song's length.
+    loudness and the ceiling are met (at most six). Memory stays flat in the song's length. Passes are
+    written in a temporary folder; a target still missed by more than 0.5 LU (a ceiling too low for it) is a
+    warning with the figures, or with ``options.strict`` an error, and then no file takes the output's name.
     """
     fmt = output_format(output, options.bit_depth, options.mp3_mode)
     lossy = fmt.format not in PCM_FORMATS
+    label = f"-o {str(output)!r}"
+    check_replaceable(output, label)
     with temporary_folder(output.parent) as work:
-        mix = work / "mix.wav"
+        mix, master = work / "mix.wav", work / f"master{output.suffix}"
         float_mix = replace(options, bit_depth="32f", mp3_mode=None)
         first = render_graph(graph, mix, float_mix, hold_s, progress, taps=taps)
         silent = math.isinf(first.loudness_lufs)
@@ -259,11 +268,11 @@ def _mastered(
         ceiling = target.true_peak_dbtp
         for _ in range(MASTERING_PASSES):
             meter = LoudnessMeter(2, first.sample_rate, true_peak=True)
-            with AtomicAudioWriter(output, fmt, first.sample_rate, tags=tags) as writer:
+            with AtomicAudioWriter(master, fmt, first.sample_rate, tags=tags, what=label) as writer:
                 for block in limited_blocks(mix, gain, ceiling):
                     meter.add(writer.write(block))
             if lossy:
-                meter = measure_file(output)
+                meter = measure_file(master)
             if math.isinf(meter.integrated_lufs):
                 break
             miss = target.target_lufs - meter.integrated_lufs
@@ -273,6 +282,11 @@ def _mastered(
             gain += miss
             if lossy:  # aim the limiter under the ceiling by what the encoder added (it varies with the level)
                 ceiling = min(target.true_peak_dbtp, ceiling - over - LOSSY_MARGIN_DB)
+        check_target(target, meter.integrated_lufs, meter.true_peak_dbtp, options.strict, f"{label}: master.loudness")
+        try:  # only a master that passed the check takes the output's name
+            commit_replace(master, output)
+        except OSError as exc:
+            raise OutputError(f"{label}: cannot finish the file ({exc})") from exc
     return RenderResult(
         path=output,
         frames=first.frames,
@@ -351,6 +365,9 @@ def render_graph(
             submit(tap.finish)
         while pending:
             pending.popleft().result()
+    padded = padding_note(graph)
+    if padded is not None:
+        warn(padded)
 
     return RenderResult(
         path=output,
@@ -360,4 +377,5 @@ def render_graph(
         loudness_lufs=meter.integrated_lufs,
         latency=graph.latency,
         clips=clips,
+        mix_peak_dbfs=db(clips.highest),
     )

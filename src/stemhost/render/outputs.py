@@ -142,17 +142,24 @@ class AtomicAudioWriter:
     """
 
     def __init__(
-        self, path: Path, fmt: OutputFormat, sample_rate: int, channels: int = 2, tags: dict[str, str] | None = None
+        self,
+        path: Path,
+        fmt: OutputFormat,
+        sample_rate: int,
+        channels: int = 2,
+        tags: dict[str, str] | None = None,
+        what: str | None = None,
     ) -> None:
         self.path = path
+        self.what = what or f"-o {str(path)!r}"  # the output as the user named it, for messages
         self.format = fmt
         self.tags = tags or {}
         self._rng = np.random.default_rng(DITHER_SEED)
-        check_replaceable(path, f"-o {str(path)!r}")
+        check_replaceable(path, self.what)
         try:
             self._tmp = temporary_beside(path)
         except OSError as exc:
-            raise OutputError(f"-o {str(path)!r}: cannot write in {str(path.parent)!r} ({exc.strerror})") from exc
+            raise OutputError(f"{self.what}: cannot write in {str(path.parent)!r} ({exc.strerror})") from exc
         try:
             codec = {"bitrate_mode": fmt.bitrate_mode, "compression_level": fmt.compression_level}
             self._file = soundfile.SoundFile(
@@ -166,7 +173,7 @@ class AtomicAudioWriter:
             )
         except (RuntimeError, ValueError, TypeError, OSError) as exc:  # libsndfile's errors are RuntimeErrors
             self._tmp.unlink(missing_ok=True)
-            raise OutputError(f"-o {str(path)!r}: cannot encode {fmt.format}/{fmt.subtype} ({exc})") from exc
+            raise OutputError(f"{self.what}: cannot encode {fmt.format}/{fmt.subtype} ({exc})") from exc
 
     def write(self, block: np.ndarray) -> np.ndarray:
         """Append ``(channels, n)`` float32 audio at full scale ±1; returns it as stored (clipped, quantised)."""
@@ -182,7 +189,7 @@ class AtomicAudioWriter:
         try:
             self._file.write(frames)
         except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
-            raise OutputError(f"-o {str(self.path)!r}: writing failed ({exc})") from exc
+            raise OutputError(f"{self.what}: writing failed ({exc})") from exc
         return stored
 
     def _dither16(self, frames: np.ndarray) -> np.ndarray:
@@ -199,7 +206,7 @@ class AtomicAudioWriter:
             write_tags(self._tmp, self.format.format, self.tags)
             commit_replace(self._tmp, self.path)
         except (OSError, RuntimeError, MutagenError) as exc:
-            raise OutputError(f"-o {str(self.path)!r}: cannot finish the file ({exc})") from exc
+            raise OutputError(f"{self.what}: cannot finish the file ({exc})") from exc
         finally:
             self._tmp.unlink(missing_ok=True)
 

@@ -292,7 +292,7 @@ def summary_line(analysis: OutputAnalysis, clips: Clipping, target_lufs: float |
     count = len(clips.regions)
     regions = f"{count} or more" if count >= MAX_CLIP_REGIONS else f"{count}"
     if clips.samples:
-        regions += f", {clips.samples} samples over 0 dBFS, peak {db(clips.peak):+.1f} dBFS"
+        regions += f", {clips.samples} samples over 0 dBFS, mix peak {db(clips.peak):+.1f} dBFS"
     target = "none" if target_lufs is None else f"{target_lufs:.1f} LUFS"
     return (
         f"duration {format_time(analysis.duration_s)} at {analysis.sample_rate} Hz · "

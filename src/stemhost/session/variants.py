@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import itertools
 import re
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
-from stemhost.errors import SessionError
+from stemhost.errors import SessionError, StemhostWarning
 from stemhost.session.model import MAX_KEY_SHIFT, VOCAL_ROLES, Session
 from stemhost.session.presets import Preset, StemPatch, apply_preset, bundled_presets, load_preset
 
@@ -61,6 +63,43 @@ def parse_variants(spec: str, session: Session | None) -> list[Variant]:
             variant = _combine(combo)
             variants.setdefault(variant.name, variant)
     return list(variants.values())
+
+
+def check_variants_change_mix(variants: list[Variant], session: Session, session_path: Path) -> None:
+    """Refuse a variant that changes stems (karaoke, harmonies, minus-one, solo) yet plays the full mix.
+
+    A karaoke pack of a song with no ``lead_vocal`` stem would hold the full mix under the karaoke
+    name: that is an error naming the role to set, found before anything renders.
+
+    Raises:
+        SessionError: a variant's stem changes match no stem, or change nothing that is heard.
+    """
+    for variant in variants:
+        patches = [patch for _, preset in variant.presets for patch in preset.stems]
+        if not patches:
+            continue
+        with warnings.catch_warnings():  # an entry matching no stem is the error below, not a warning
+            warnings.simplefilter("ignore", StemhostWarning)
+            played = variant.apply(session)
+        if _heard(played) != _heard(Variant(variant.name, key_shift=variant.key_shift).apply(session)):
+            continue
+        roles = ", ".join(sorted({s.role for s in session.stems}))
+        missing = [p for p in patches if not any(s.name == p.name or s.role == p.role for s in session.stems)]
+        if missing:
+            wanted = " or ".join(sorted({f"role {p.role!r}" if p.role else f"name {p.name!r}" for p in missing}))
+            why = f"no stem has the {wanted}; set it on the stem that holds that part (roles now: {roles})"
+        else:
+            why = "the stems it changes are already that way in the session (muted, soloed or set alike)"
+        raise SessionError(
+            f"{session_path}: --variants {variant.name!r}: it would be the full mix, removing nothing: "
+            f"{why}, or leave {variant.name!r} out"
+        )
+
+
+def _heard(session: Session) -> tuple:
+    """What a session's mix is made of: every setting but which stems are heard, and each heard stem's strip."""
+    stems = [s.model_dump(exclude={"mute", "solo"}) if session.is_audible(s) else s.name for s in session.stems]
+    return session.model_dump(exclude={"stems"}), stems
 
 
 def _combine(parts: tuple[Variant, ...]) -> Variant:
