@@ -19,12 +19,13 @@ from stemhost.limits import (
     MAX_BLOCK_SIZE,
     MAX_DEVICE_BLOCK,
     MAX_JSON_DEPTH,
+    MAX_RENDER_AHEAD_S,
     MAX_STEMS,
     MIN_BLOCK_SIZE,
     render_memory,
 )
 from stemhost.live.play import PlayOptions, playing
-from stemhost.live.player import RENDER_BLOCK, ring_capacity
+from stemhost.live.player import RENDER_BLOCK, most_ahead, ring_capacity
 from stemhost.session.files import load_session
 from stemhost.session.validation import read_json
 
@@ -105,6 +106,15 @@ def test_the_ring_holds_a_whole_device_block_and_render_ahead(blocksize):
     assert capacity >= blocksize + 4 * RENDER_BLOCK
     assert capacity % RENDER_BLOCK == 0
     assert ring_capacity(RENDER_BLOCK, 256) == 5 * RENDER_BLOCK  # the default keeps its 53 ms
+
+
+@pytest.mark.parametrize("blocksize", [256, 4096, MAX_DEVICE_BLOCK])
+@pytest.mark.parametrize("rate", [8000, 48000, 192000])
+def test_the_ring_grows_after_stalls_up_to_half_a_second_and_never_below_its_start(blocksize, rate):
+    most = most_ahead(RENDER_BLOCK, blocksize, rate)
+    start = ring_capacity(RENDER_BLOCK, blocksize)
+    assert most >= start and most % RENDER_BLOCK == 0
+    assert most == start or most - RENDER_BLOCK < MAX_RENDER_AHEAD_S * rate <= most
 
 
 def test_a_device_block_larger_than_the_render_ahead_plays_the_song_and_ends(tmp_path, jack_device):

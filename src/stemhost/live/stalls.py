@@ -1,9 +1,10 @@
 """Stalls: the render thread falling behind, told apart as the machine's or the program's, and ridden out.
 
 Before each block it writes, the render thread asks :class:`StallWatch` whether the ring ran low
-since its last write (below one render block, or a callback left short). If it did, the blocks
-rendered since are judged by their CPU time (:class:`RenderClocks`: the render thread's and each
-DSP worker's, read from the kernel's per-thread clocks) against their duration:
+since its last write (below one render block, or a callback left short). If it did and the blocks
+rendered since took longer than they last (the render lost ground), they are judged by their CPU
+time (:class:`RenderClocks`: the render thread's and each DSP worker's, read from the kernel's
+per-thread clocks) against their duration:
 
 - within it, the render had its work done in time but was not running for the rest (the machine
   did not schedule it, or something stopped it): **the machine's stall**, as long as that rest;
@@ -12,10 +13,16 @@ DSP worker's, read from the kernel's per-thread clocks) against their duration:
 
 Either way the ring's target grows by what it was missing plus one render block, up to
 :data:`~stemhost.limits.MAX_RENDER_AHEAD_S`, so the same stall again leaves a block to spare.
-Mixer changes are applied as blocks are rendered, so they are heard that much later.
+Mixer changes are applied as blocks are rendered, so they are heard that much later. Underruns
+while the ring refills (the render keeping pace again) go to the stall that emptied it; those
+with no stall judged before them (a resume into an empty ring) are the program's.
+
+A render thread waiting for the GIL held by another thread of the process counts as not running;
+no C extension stemhost uses holds it for long (pedalboard releases it, Rubber Band runs as a
+separate command).
 
 :class:`StallMonitor` measures the whole process apart: a thread that sleeps 5 ms at a time and
-records how late it wakes (the time no thread of the process could run, the GIL aside).
+records how late it wakes: the process not scheduled, or (shorter) its Python threads waiting for the GIL.
 """
 
 from __future__ import annotations
@@ -94,6 +101,7 @@ class StallWatch:
         self._seen = (0, 0)  # the callback's counts at the last write
         self._blocks = 0  # blocks rendered since the last write
         self._steady = False  # the last write was while playing (a resume or start refills an empty ring)
+        self._machine = False  # whose was the last stall judged
         self._began = time.perf_counter_ns()
 
     def rendered(self) -> None:
@@ -122,14 +130,18 @@ class StallWatch:
         if not self._steady or (lowest >= self.block and not short):
             return
         budget = max(1, self._blocks) * self.block_ns
+        if wall <= budget:  # kept pace: the ring is refilling after a stall already judged
+            self.machine_underruns += short if self._machine else 0
+            return
         busiest = max(used, default=0)
-        if busiest > budget or sum(used) > self.clocks.cores * budget:
-            self.program_stalls += 1
-            self.worst_load = max(self.worst_load, busiest / budget)
-        else:
+        self._machine = busiest <= budget and sum(used) <= self.clocks.cores * budget
+        if self._machine:
             self.machine_stalls += 1
             self.machine_underruns += short
             self.longest_stall_s = max(self.longest_stall_s, (wall - busiest) / 1e9)
+        else:
+            self.program_stalls += 1
+            self.worst_load = max(self.worst_load, busiest / budget)
         grown = math.ceil((self.ring.target + self.block - lowest) / self.block) * self.block
         self.ring.target = min(self.ring.capacity, grown)
 
