@@ -17,6 +17,7 @@ MAX_SAMPLE_RATE = 384000  # Hz: the highest rate libsndfile and soxr are used at
 MIN_BLOCK_SIZE = 64  # frames per offline block: pedalboard guesses a (2, 2) block's layout and fails; tiny blocks crawl
 MAX_BLOCK_SIZE = 1 << 20  # frames per offline block (21.8 s at 48 kHz); the default 65536 is as fast
 MAX_DEVICE_BLOCK = 16384  # frames per audio callback (--blocksize; 341 ms at 48 kHz)
+MAX_RENDER_AHEAD_S = 0.5  # s: the most live playback renders ahead after stalls (mixer changes are heard that late)
 MAX_STEMS = 1000  # stems in a session (1,000 stereo stems render in 1.2 GB at the default block size)
 CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"  # C0, DEL and C1 (NUL, escape sequences, newlines): never in names or paths
 MAX_JSON_DEPTH = 64  # nested arrays and objects in a session or preset file (a session needs about 8)

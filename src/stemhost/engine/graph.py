@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -227,7 +228,12 @@ class MixGraph:
         _compensate(self.stems, self.buses + [master])
         self.latency = master.latency
         threads = workers if workers is not None else (os.cpu_count() or 1)
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="stemhost-dsp")
+        self.worker_ids: list[int] = []  # the DSP threads' ids, as each starts (live playback reads their CPU time)
+        self._pool = ThreadPoolExecutor(
+            threads,
+            thread_name_prefix="stemhost-dsp",
+            initializer=lambda: self.worker_ids.append(threading.get_ident()),
+        )
 
     @property
     def sources_done(self) -> bool:

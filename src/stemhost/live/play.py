@@ -77,12 +77,23 @@ def playback_summary(player: Player, device: Device, blocksize: int, played_s: f
         f"played {format_time(played_s)} on {device.name!r} ({device.host_api}) at {player.sample_rate} Hz, "
         f"blocksize {blocksize}",
         f"xruns: {player.device_xruns} reported by the device, {player.render_underruns} render underruns "
-        "(the render thread fell behind)",
+        f"(the render thread fell behind; {player.render_underruns - player.program_underruns} of them in the "
+        "machine's stalls)",
+        f"stalls: the render thread was kept from running {player.machine_stalls} times, the whole process "
+        f"{player.process_stalls} times, the longest {1000 * player.longest_stall_s:.0f} ms; "
+        f"{player.program_stalls} times it needed more CPU than real time",
         f"latency: {player.latency_ms:.1f} ms ({1000 * player.device_latency_s:.1f} ms device buffer + "
-        f"{1000 * player.ring.capacity / player.sample_rate:.1f} ms rendered ahead)",
+        f"{1000 * player.ahead_s:.1f} ms rendered ahead{grown(player)})",
         f"audio callback: median {100 * stats.median:.2f} %, 99th percentile {100 * stats.p99:.2f} % of a block's "
         f"duration over {stats.calls} blocks; PortAudio CPU load {100 * player.cpu_load:.1f} %",
     ]
+
+
+def grown(player: Player) -> str:
+    """How far the render-ahead grew to ride out stalls ('' if it did not)."""
+    if player.ahead_s <= player.start_ahead_s:
+        return ""
+    return f", grown from {1000 * player.start_ahead_s:.1f} ms after stalls"
 
 
 @dataclass(frozen=True)

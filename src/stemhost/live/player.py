@@ -9,7 +9,8 @@ the mixer, the headless player and the tests use; the work is done by its parts,
   the ring and applies queued changes between blocks;
 - :class:`~stemhost.live.transport.PlayHead`: play and pause, seeks, loops, fades, the end;
 - :class:`~stemhost.live.keytempo.KeyTempo`: key and tempo versions of the stems;
-- :mod:`~stemhost.live.strips`: the mixer's strips and meters; :mod:`~stemhost.live.stats`: timings.
+- :mod:`~stemhost.live.strips`: the mixer's strips and meters; :mod:`~stemhost.live.stats`: timings;
+  :mod:`~stemhost.live.stalls`: the render thread's stalls, the machine's told from the program's.
 
 Changes from the mixer (gain, pan, mute, solo, sends, seek, loop, pause, key and tempo) are queued
 and applied between blocks; fader and mute changes ramp over one render block (about 11 ms),
@@ -17,8 +18,8 @@ transport jumps fade out and in over 5 ms.
 
 Threads: the UI thread calls the methods below and owns the strips (under the meters' lock for
 peaks), the send levels, the loop and the wanted key and tempo; the render thread owns the graph,
-the transport and the version playing; the audio callback owns its counters (``device_xruns``,
-``render_underruns``, ``min_fill``, its timings and the capture). Others only read them.
+the transport, the version playing and the ring's target; the audio callback owns its counters
+(``device_xruns``, the underruns, ``min_fill``, its timings and the capture). Others only read them.
 """
 
 from __future__ import annotations
@@ -34,16 +35,17 @@ from stemhost.engine.compile import compile_graph, probe_stems
 from stemhost.engine.graph import MixGraph
 from stemhost.engine.mix import apply_levels, mix_levels
 from stemhost.errors import DeviceError, SessionError
-from stemhost.limits import MAX_DEVICE_BLOCK
+from stemhost.limits import MAX_DEVICE_BLOCK, MAX_RENDER_AHEAD_S
 from stemhost.live.keytempo import KeyTempo
 from stemhost.live.render_ahead import RenderAhead
 from stemhost.live.ring import FrameRing
+from stemhost.live.stalls import StallMonitor, Underruns
 from stemhost.live.stats import CallbackStats, Timings
 from stemhost.live.strips import PeakMeters, Strip, session_with, strips_of
 from stemhost.live.transport import PlayHead, Transport
 from stemhost.session.model import Session
 
-__all__ = ["RENDER_BLOCK", "CallbackStats", "Player", "Strip", "Transport", "ring_capacity"]
+__all__ = ["RENDER_BLOCK", "CallbackStats", "Player", "Strip", "Transport", "most_ahead", "ring_capacity"]
 
 RENDER_BLOCK = 512  # frames the graph renders at a time while playing
 RING_BLOCKS = 5  # render-ahead: the ring holds this many render blocks (53 ms at 48 kHz), more for big device blocks
@@ -65,6 +67,9 @@ class Player:
         held: play silence until :meth:`release` (the mixer starts it once drawn).
         device_block: frames the device asks for in one callback (``--blocksize``, at most
             :data:`MAX_DEVICE_BLOCK`); the ring holds that many more, so every callback finds a full block.
+
+    The ring starts with :func:`ring_capacity` frames rendered ahead; after each stall of the render
+    thread it renders further ahead, up to :func:`most_ahead` (see :mod:`~stemhost.live.stalls`).
     """
 
     def __init__(
@@ -101,15 +106,17 @@ class Player:
         self._meters = PeakMeters(self.strips)
         self._send_levels: dict[tuple[str, str], float] = {}  # sends the mixer changed, in dB
         self._stem_channels = {node.name: node.source.channels for node in self.graph.stems}  # for the pan law
-        self.ring = FrameRing(ring_capacity(render_block, device_block), channels)
+        start_ahead = ring_capacity(render_block, device_block)
+        self.ring = FrameRing(most_ahead(render_block, device_block, sample_rate), channels, start_ahead)
         self.versions = KeyTempo(
             session, probe_stems(session, session_path), self.graph, self._post, self.head.song_position_s
         )
-        self.render = RenderAhead(self.graph, self.ring, self.head, self.versions, self._meters)
+        self.underruns = Underruns()  # the audio callback's own
+        self.render = RenderAhead(self.graph, self.ring, self.head, self.versions, self._meters, self.underruns)
+        self.monitor = StallMonitor()
         # the audio callback's own
         self.held = held  # play silence until release(); written by the UI thread
         self.device_xruns = 0
-        self.render_underruns = 0
         self.min_fill = self.ring.capacity  # the emptiest the ring was when a callback came (frames)
         self._times = Timings()
         self._capture = np.zeros((round(capture_s * sample_rate), channels), np.float32) if capture_s else None
@@ -140,7 +147,8 @@ class Player:
         if got < frames:
             outdata[got:] = 0.0
             if heard:
-                self.render_underruns += 1
+                self.underruns.count += 1
+                self.underruns.frames += frames - got
         if self._capture is not None and self.captured < len(self._capture):
             n = min(frames, len(self._capture) - self.captured)
             np.copyto(self._capture[self.captured : self.captured + n], outdata[:n])
@@ -157,6 +165,7 @@ class Player:
         """
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(GIL_SWITCH_S)
+        self.monitor.start()
         self.render.start()
         deadline = time.monotonic() + 10.0
         while self.ring.space >= self.render_block and not self.head.ended and time.monotonic() < deadline:
@@ -284,8 +293,48 @@ class Player:
 
     @property
     def latency_ms(self) -> float:
-        """Output latency: the device's buffer plus the render-ahead ring."""
-        return 1000.0 * (self.device_latency_s + self.ring.capacity / self.sample_rate)
+        """Output latency: the device's buffer plus the render-ahead ring (more after stalls)."""
+        return 1000.0 * (self.device_latency_s + self.ahead_s)
+
+    @property
+    def ahead_s(self) -> float:
+        """Seconds rendered ahead now; a mixer change is heard this much later (plus the device's buffer)."""
+        return self.ring.target / self.sample_rate
+
+    @property
+    def start_ahead_s(self) -> float:
+        """Seconds rendered ahead when playback started."""
+        return self.render.stalls.start_target / self.sample_rate
+
+    @property
+    def render_underruns(self) -> int:
+        """Callbacks the ring left short while playing (the machine's stalls and the program's faults)."""
+        return self.underruns.count
+
+    @property
+    def program_underruns(self) -> int:
+        """Render underruns not shown to be the machine's: the program's own faults."""
+        return self.underruns.count - self.render.stalls.machine_underruns
+
+    @property
+    def machine_stalls(self) -> int:
+        """Times the render thread fell behind because it was not running (the machine did not schedule it)."""
+        return self.render.stalls.machine_stalls
+
+    @property
+    def program_stalls(self) -> int:
+        """Times the render thread fell behind while using more CPU than real time allows: the program's fault."""
+        return self.render.stalls.program_stalls
+
+    @property
+    def longest_stall_s(self) -> float:
+        """The longest the render thread, or the whole process, was kept from running (seconds)."""
+        return max(self.render.stalls.longest_stall_s, self.monitor.longest_s)
+
+    @property
+    def process_stalls(self) -> int:
+        """Times no thread of the process could run for 10 ms or more (the stall monitor's count)."""
+        return self.monitor.stalls
 
     def transport(self) -> Transport:
         session = self.session
@@ -324,6 +373,7 @@ class Player:
     def close(self) -> None:
         """Stop rendering and release the graph."""
         self.render.stop()
+        self.monitor.stop()
         if self._switch_interval is not None:
             sys.setswitchinterval(self._switch_interval)
         self.graph.close()
@@ -338,3 +388,9 @@ def ring_capacity(render_block: int, device_block: int) -> int:
     block get the plain RING_BLOCKS render blocks.
     """
     return (RING_BLOCKS - 1 + max(1, math.ceil(device_block / render_block))) * render_block
+
+
+def most_ahead(render_block: int, device_block: int, sample_rate: int) -> int:
+    """Frames the ring may grow to after stalls: :data:`MAX_RENDER_AHEAD_S` in render blocks, or the start if more."""
+    most = math.ceil(MAX_RENDER_AHEAD_S * sample_rate / render_block) * render_block
+    return max(most, ring_capacity(render_block, device_block))

@@ -4,7 +4,9 @@ It drives the same :meth:`MixGraph.stream` as offline rendering, so what is hear
 exported. Changes from other threads (the mixer, a planned key or tempo change) are queued with
 :meth:`RenderAhead.post` and run in this thread between blocks; so the transport
 (:class:`~stemhost.live.transport.PlayHead`), the graph's nodes and the version playing
-(:class:`~stemhost.live.keytempo.KeyTempo`) are changed by this thread only.
+(:class:`~stemhost.live.keytempo.KeyTempo`) are changed by this thread only. Before each block
+it writes, :class:`~stemhost.live.stalls.StallWatch` judges whether it fell behind, and why, and
+lets it render further ahead.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from stemhost.engine.buffers import LatencyTrim
 from stemhost.engine.graph import MixBlock, MixGraph
 from stemhost.live.keytempo import KeyTempo
 from stemhost.live.ring import FrameRing
+from stemhost.live.stalls import RenderClocks, StallWatch, Underruns
 from stemhost.live.stats import Timings
 from stemhost.live.strips import PeakMeters
 from stemhost.live.transport import PlayHead
@@ -28,9 +31,9 @@ from stemhost.live.transport import PlayHead
 class RenderAhead:
     """Renders the graph a few blocks ahead of the device into a :class:`FrameRing`, in its own thread.
 
-    Owns (written by the render thread only): the ring's write side, :attr:`timeline`, the frames
-    still to skip for the chains' latency, the buses routed to device channels, :attr:`timings`,
-    :attr:`error`. :attr:`stopped` and the queue of changes are safe from any thread.
+    Owns (written by the render thread only): the ring's write side and target, :attr:`timeline`,
+    the frames still to skip for the chains' latency, the buses routed to device channels,
+    :attr:`timings`, :attr:`stalls`, :attr:`error`. :attr:`stopped` and the queue of changes are safe from any thread.
 
     Args:
         graph: the compiled graph, with its ``block_size`` frames per render block.
@@ -38,10 +41,17 @@ class RenderAhead:
         head: the transport.
         versions: the key and tempo versions.
         meters: the strips' peak meters.
+        underruns: the callback's counts of callbacks left short.
     """
 
     def __init__(
-        self, graph: MixGraph, ring: FrameRing, head: PlayHead, versions: KeyTempo, meters: PeakMeters
+        self,
+        graph: MixGraph,
+        ring: FrameRing,
+        head: PlayHead,
+        versions: KeyTempo,
+        meters: PeakMeters,
+        underruns: Underruns,
     ) -> None:
         self.graph = graph
         self.ring = ring
@@ -51,6 +61,8 @@ class RenderAhead:
         self.block = graph.block_size
         self.timeline = np.zeros(ring.capacity, dtype=np.int64)  # the song frame of every ring slot
         self.timings = Timings()  # the graph's work per block, not its waits
+        clocks = RenderClocks(graph.worker_ids)
+        self.stalls = StallWatch(ring, underruns, clocks, self.block, head.sample_rate)
         self.error: BaseException | None = None
         self.stopped = threading.Event()
         self._changes: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -78,6 +90,7 @@ class RenderAhead:
             began = time.perf_counter_ns()
             for mix in self.graph.stream(control=self._control):
                 self.timings.add(time.perf_counter_ns() - began)
+                self.stalls.rendered()
                 if self.stopped.is_set():
                     return
                 self._write(mix)
@@ -119,6 +132,7 @@ class RenderAhead:
             head.discard = False
             return
         if not head.playing or head.ended:
+            self.stalls.unsteady()
             return  # rendered only to apply changes while paused or after the end: not heard
         block = mix.master
         skip = min(self._to_skip, block.shape[1])
@@ -135,6 +149,7 @@ class RenderAhead:
             out[:, right - 1] += routed[1]
         self.meters.add(mix)
         head.shape(out)
+        self.stalls.check()
         while self.ring.space < n and not self.stopped.is_set():
             time.sleep(self.block / head.sample_rate / 4)
         slots = (self.ring.written + np.arange(n)) % self.ring.capacity
@@ -144,6 +159,7 @@ class RenderAhead:
         head.after_block(self.graph.sources_done)
         while head.idle and not self.stopped.is_set() and self._changes.empty():
             time.sleep(0.01)  # paused or at the end: the ring drains, the callback plays silence
+        self.stalls.restart()
 
     def _bus_routes(self) -> list[tuple[tuple[int, int], LatencyTrim, str]]:
         """Buses played on their own device channels, each lined up with the master."""
