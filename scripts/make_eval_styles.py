@@ -171,9 +171,6 @@ def _plan_one(rng: random.Random, index: int, style: str, k: int) -> StyleSong:
     return song
 
 
-# --------------------------------------------------------------------------- parts
-
-
 def _offbeat(song: StyleSong, beat: float, k: int) -> float:
     """The time of the k-th subdivision of a beat: swung eighths and shuffles fall on the last triplet."""
     if song.sub == 3:
@@ -327,9 +324,6 @@ def drum_hits(song: StyleSong) -> list[tuple[float, int, int]]:
             if bar == 0 and i == 0 or last:
                 hits.append((t, CRASH, 100))
     return [(t, n, _velocity(song, t, v)) for t, n, v in hits if t < song.length]
-
-
-# --------------------------------------------------------------------------- build
 
 
 def stems_of(song: StyleSong) -> list[tuple[str, str, int]]:

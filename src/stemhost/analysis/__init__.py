@@ -51,7 +51,8 @@ class SessionAnalysis:
             ``key_stems``); its runner-up is the second key of the same ranking.
         key_stems: names of the stems the key was measured on: those whose ``is_pitched``, but never
             drums, percussion, click or fx (even marked pitched).
-        tempo_bpm: BPM between 68 and 272 (None when the audio has no beat to find).
+        tempo_bpm: BPM between 68 and 272, or from 56 for a compound metre read in dotted quarters (None
+            when the audio has no beat to find).
         tempo_stems: names of the stems the tempo was measured on: the drums and percussion stems when
             there are any and they have a beat, else every stem.
         stems: level figures of every stem, in session order.

@@ -4,16 +4,17 @@ A chroma profile of the whole mix confuses keys that share most of their notes: 
 relative minor or its dominant, and a blues in a major key (blue thirds and sevenths in the melody,
 dominant-seventh chords) with its parallel minor. The stems separate the evidence:
 
-* **the tonic from the bass**: the share of the bass stem's sound on each pitch class over the whole
-  song, and on its last notes (the final cadence lands the bass on the tonic);
+* **the tonic from the bass**: the share of the bass stem's time on each note (pitch class) over the
+  whole song, and on its last notes (a final cadence lands the bass on the tonic);
 * **the mode from the third over the tonic** in the harmony (the pitched stems other than the lead
   vocal): a blues melody bends the third, its chords keep it major; a minor chorale's Picardy third is
   one chord against a whole song of minor thirds.
 
 Only keys close to the best profile correlation, their parallel keys and the keys on the bass's most
-played and final notes are re-ranked, by a weighted sum of the three kinds of evidence. Without a bass stem, or with a silent one, the profile's ranking
-stands. The weights were chosen on the development draw of the styles evaluation set
-(``scripts/make_eval_styles.py``, see eval/README.md), never on its test draw.
+played and final notes are re-ranked, by a weighted sum of the three kinds of evidence. Without a bass
+stem, or with a silent one, the profile's ranking stands. The weights were set on synthetic tests and checked on the development draw of the styles
+evaluation set (``scripts/make_eval_styles.py``, see eval/README.md), where the way the bass's notes
+are found was chosen; its test draw tuned nothing.
 """
 
 from __future__ import annotations
@@ -47,11 +48,11 @@ THIRD_SLOPE = 2.5  # a major third's share of 0.3 or less votes 0 for major (1 f
 
 @dataclass(frozen=True)
 class BassEvidence:
-    """Where a bass stem sits: shares of its sound on each pitch class, C first, each summing to 1.
+    """Where a bass stem sits: shares of its sounding frames on each note's pitch class, C first, each summing to 1.
 
     Attributes:
-        whole: over the whole song (loud and long notes weigh more).
-        final: over its last notes, weighted by exp(-t / FINAL_S) back from its last sound.
+        whole: over the whole song (long notes weigh more).
+        final: over its last notes, each frame weighted by exp(-t / FINAL_S) back from its last sound.
     """
 
     whole: np.ndarray
@@ -67,8 +68,8 @@ def bass_evidence(bass: np.ndarray, sr: int, tuning: float | None = None) -> Bas
 
     Each frame's note is its fundamental, not its chroma: a bass note's third harmonic (the fifth above)
     would otherwise count for the fifth. The fundamental is the lowest pitch whose constant-Q magnitude
-    is a local peak reaching FUNDAMENTAL_SHARE of the frame's highest; the frame's highest magnitude is
-    its weight.
+    is a local peak reaching FUNDAMENTAL_SHARE of the frame's highest; every sounding frame (within
+    40 dB of the loudest) counts the same, so a loud low string does not outweigh a longer note.
 
     Args:
         bass: ``(frames,)`` mono float32 samples of the bass stem(s).
