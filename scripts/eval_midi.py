@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -43,6 +44,8 @@ class Timing(Protocol):
     tempo: float
     metre: str
     length: float  # beats
+
+    def seconds(self, beats: float) -> float: ...
 
 
 def log(msg: str) -> None:
@@ -152,6 +155,34 @@ def render(midi: Path, wav: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def render_stems(
+    folder: Path,
+    song: Timing,
+    stems: list[tuple[str, str, int]],
+    notes: dict[str, list[Note]],
+    velocity: dict[str, int],
+    hits: list[tuple[float, int, int]],
+) -> float:
+    """Render a song into a fresh folder: a WAV per stem (name, role, GM program; ``drums`` from ``hits``),
+    all of one length (``finish_stems``), and a ``session.json`` naming them. Returns the length in s."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    with tempfile.TemporaryDirectory(prefix="stemhost-eval-") as tmp:
+        for name, _role, program in stems:
+            midi = Path(tmp) / f"{name}.mid"
+            if name == "drums":
+                write_drum_midi(midi, song, hits)
+            else:
+                write_midi(midi, song, program, notes[name], velocity[name])
+            render(midi, folder / f"{name}.wav")
+    # equal lengths: the song plus a tail, every stem padded or cut to it
+    duration = finish_stems(folder, [name for name, _, _ in stems], song.seconds(song.length))
+    session = {"stems": [{"name": name, "file": f"{name}.wav", "role": role} for name, role, _ in stems]}
+    (folder / "session.json").write_text(json.dumps(session, indent=2) + "\n")
+    return duration
 
 
 def finish_stems(folder: Path, names: list[str], seconds: float) -> float:

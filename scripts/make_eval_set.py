@@ -45,10 +45,8 @@ import json
 import math
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,12 +55,9 @@ from eval_midi import (
     SOUNDFONT,
     Note,
     check_song,
-    finish_stems,
     log,
-    render,
+    render_stems,
     setup,
-    write_drum_midi,
-    write_midi,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -384,24 +379,8 @@ def drum_hits(song: Song) -> list[tuple[float, int, int]]:
 
 
 def build_song(song: Song, out: Path) -> dict:
-    folder = out / song.folder_name
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
     notes = stem_notes(song)
-    with tempfile.TemporaryDirectory(prefix="stemhost-eval-") as tmp:
-        for name, _role, program in STEMS:
-            midi = Path(tmp) / f"{name}.mid"
-            if name == "drums":
-                write_drum_midi(midi, song, drum_hits(song))
-            else:
-                write_midi(midi, song, program, notes[name], VELOCITY[name])
-            render(midi, folder / f"{name}.wav")
-    # equal lengths: the song plus a tail, every stem padded or cut to it
-    duration = finish_stems(folder, [name for name, _, _ in STEMS], song.seconds(song.length))
-
-    session = {"stems": [{"name": name, "file": f"{name}.wav", "role": role} for name, role, _ in STEMS]}
-    (folder / "session.json").write_text(json.dumps(session, indent=2) + "\n")
+    duration = render_stems(out / song.folder_name, song, list(STEMS), notes, VELOCITY, drum_hits(song))
     lead = notes["lead_vocal"]
     counted = [n for n in lead if song.seconds(n.end - n.start) >= GRACE_SECONDS]
     bwv = song.corpus_name.removeprefix("bwv")
@@ -423,7 +402,7 @@ def build_song(song: Song, out: Path) -> dict:
         "lead_octave_shift": song.lead_octave,
         "lead_notes_ignored_under_150ms": len(lead) - len(counted),
     }
-    (folder / "truth.json").write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n")
+    (out / song.folder_name / "truth.json").write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n")
     return {
         "folder": song.folder_name,
         **truth,

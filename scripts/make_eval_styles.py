@@ -38,14 +38,12 @@ import json
 import math
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eval_midi import Note, check_song, finish_stems, log, render, setup, write_drum_midi, write_midi
+from eval_midi import Note, check_song, log, render_stems, setup
 
 ROOT = Path(__file__).resolve().parent.parent
 DRAWS = {"dev": (20261207, 3), "test": (20261208, 4)}  # seed, songs a style
@@ -335,24 +333,11 @@ def stems_of(song: StyleSong) -> list[tuple[str, str, int]]:
 
 def build_song(song: StyleSong, out: Path, draw: str) -> dict:
     folder = out / song.folder_name
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
     rng = random.Random(f"{draw}-{song.index}")
     stems = stems_of(song)
     parts = {"lead_vocal": melody(song, rng), "bass": bass_line(song), stems[2][0]: comping(song)}
     velocity = {"lead_vocal": 95, "bass": 92, "keys": 64, "guitar": 60}
-    with tempfile.TemporaryDirectory(prefix="stemhost-styles-") as tmp:
-        for name, _role, program in stems:
-            midi = Path(tmp) / f"{name}.mid"
-            if name == "drums":
-                write_drum_midi(midi, song, drum_hits(song))
-            else:
-                write_midi(midi, song, program, parts[name], velocity[name])
-            render(midi, folder / f"{name}.wav")
-    duration = finish_stems(folder, [name for name, _, _ in stems], song.seconds(song.length))
-    session = {"stems": [{"name": name, "file": f"{name}.wav", "role": role} for name, role, _ in stems]}
-    (folder / "session.json").write_text(json.dumps(session, indent=2) + "\n")
+    duration = render_stems(folder, song, stems, parts, velocity, drum_hits(song))
     lead = parts["lead_vocal"]
     counted = [n for n in lead if song.seconds(n.end - n.start) >= GRACE_SECONDS]
     truth = {
