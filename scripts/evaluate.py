@@ -17,6 +17,7 @@ as the last line, the totals as one JSON object.
 Usage::
 
     scripts/evaluate [--set eval/songs] [--only NAME ...] [--json FILE] [--strict]
+    scripts/evaluate --set eval/styles-dev     # the styles set (scripts/make_eval_styles.py), with a per-style breakdown
 
 SPDX-License-Identifier: GPL-3.0-or-later
 """
@@ -52,8 +53,11 @@ class Row:
     key_est: str | None = None
     key_verdict: str = "error"  # ok, relative, parallel, fifth, other, none, error
     key_confidence: float | None = None
+    key_runner_up: str | None = None
+    style: str = ""
     tempo_true: float = 0.0
     tempo_est: float | None = None
+    tempo_alternative: float | None = None
     tempo_verdict: str = "error"  # ok, double, half, two_thirds, three_halves, other, none, error
     low_true: float = 0.0
     low_est: float | None = None
@@ -175,6 +179,7 @@ def evaluate_song(folder: Path) -> Row:
         low_true=float(truth["lead_low_midi"]),
         high_true=float(truth["lead_high_midi"]),
         audio_seconds=float(truth.get("duration_s", 0.0)),
+        style=str(truth.get("style", "")),
     )
     started = time.perf_counter()
     try:
@@ -196,8 +201,11 @@ def evaluate_song(folder: Path) -> Row:
     if tonic is not None and mode:
         row.key_est = f"{(NAMES_MINOR if mode == 'minor' else NAMES_MAJOR)[tonic]} {mode}"
     row.key_confidence = confidence
+    if isinstance(d.get("key"), dict):
+        row.key_runner_up = d["key"].get("runner_up")
     row.key_verdict = key_verdict(int(truth["tonic"]), truth["mode"], tonic, mode)
     row.tempo_est = _number(d.get("tempo_bpm"))
+    row.tempo_alternative = _number(d.get("tempo_alternative_bpm"))
     row.tempo_verdict = tempo_verdict(row.tempo_true, row.tempo_est)
     row.low_est, row.high_est = read_range(d)
     row.low_ok = row.low_est is not None and abs(row.low_est - row.low_true) <= RANGE_TOLERANCE
@@ -238,7 +246,7 @@ def print_table(rows: list[Row]) -> None:
         "error": "ERR",
     }
     header = (
-        f"{'song':34} {'key truth':10} {'key est':10} {'':4} {'conf':>5}  {'bpm':>5} {'est':>6} {'':4}  "
+        f"{'song':34} {'key truth':10} {'key est':10} {'':4} {'conf':>5} {'runner-up':10} {'bpm':>5} {'est':>6} {'alt':>6} {'':4}  "
         f"{'low truth':>9} {'est':>10} {'':2}  {'high truth':>10} {'est':>10} {'':2} {'sec':>5}"
     )
     print(header)
@@ -249,9 +257,10 @@ def print_table(rows: list[Row]) -> None:
             continue
         conf = f"{r.key_confidence:.2f}" if r.key_confidence is not None else "-"
         tempo = f"{r.tempo_est:6.1f}" if r.tempo_est is not None else f"{'-':>6}"
+        alt = f"{r.tempo_alternative:6.1f}" if r.tempo_alternative is not None else f"{'-':>6}"
         print(
-            f"{r.song:34} {r.key_true:10} {r.key_est or '-':10} {marks[r.key_verdict]:4} {conf:>5}  "
-            f"{r.tempo_true:5.0f} {tempo} {tmarks[r.tempo_verdict]:4}  "
+            f"{r.song:34} {r.key_true:10} {r.key_est or '-':10} {marks[r.key_verdict]:4} {conf:>5} "
+            f"{r.key_runner_up or '-':10} {r.tempo_true:5.0f} {tempo} {alt} {tmarks[r.tempo_verdict]:4}  "
             f"{midi_name(r.low_true):>9} {midi_name(r.low_est):>10} {'ok' if r.low_ok else 'X':2}  "
             f"{midi_name(r.high_true):>10} {midi_name(r.high_est):>10} {'ok' if r.high_ok else 'X':2} {r.seconds:5.1f}"
         )
@@ -310,8 +319,31 @@ def summarise(rows: list[Row], wall: float) -> dict:
         "median_seconds_per_song": round(statistics.median(r.seconds for r in rows), 3) if n else None,
         "first_song_seconds": round(rows[0].seconds, 3) if n else None,
         "realtime_factor": round(audio / analysis, 1) if analysis else None,
+        "tempo_truth_is_alternative": count(
+            lambda r: (
+                r.tempo_verdict != "ok"
+                and r.tempo_alternative is not None
+                and abs(r.tempo_alternative / r.tempo_true - 1) <= TEMPO_TOLERANCE
+            )
+        ),
+        "key_truth_is_runner_up": count(lambda r: r.key_verdict != "ok" and r.key_runner_up == r.key_true),
+        "by_style": by_style(rows),
         **analysis_version(),
     }
+
+
+def by_style(rows: list[Row]) -> dict:
+    """Key and tempo right, per style (songs whose truth names one; the chorales do not)."""
+    styles: dict[str, dict] = {}
+    for r in rows:
+        if r.style:
+            entry = styles.setdefault(r.style, {"songs": 0, "key_correct": 0, "tempo_within_2pct": 0, "wrong": []})
+            entry["songs"] += 1
+            entry["key_correct"] += r.key_verdict == "ok"
+            entry["tempo_within_2pct"] += r.tempo_verdict == "ok"
+            entry["wrong"] += [f"key {r.key_verdict}"] * (r.key_verdict != "ok")
+            entry["wrong"] += [f"tempo {r.tempo_verdict}"] * (r.tempo_verdict != "ok")
+    return styles
 
 
 def analysis_version() -> dict:
@@ -365,6 +397,15 @@ def print_summary(s: dict) -> None:
         f"lead highest within 1 st:    {pct(s['lead_high_within_1'])}  (mean |error| {s['lead_high_mean_abs_error']} st)"
     )
     print(f"lead both ends within 1 st:  {pct(s['lead_both_within_1'])}")
+    print(
+        f"when wrong, the truth was the key's runner-up {s['key_truth_is_runner_up']} times and the tempo's "
+        f"alternative {s['tempo_truth_is_alternative']} times"
+    )
+    for style, e in s["by_style"].items():
+        wrong = ", ".join(e["wrong"]) or "none wrong"
+        print(
+            f"  {style:10} key {e['key_correct']}/{e['songs']}, tempo {e['tempo_within_2pct']}/{e['songs']} ({wrong})"
+        )
     print(
         f"run time: {s['analysis_seconds']:.1f} s analysing {s['audio_seconds']:.0f} s of songs "
         f"({s['seconds_per_song']} s a song, median {s['median_seconds_per_song']} s, {s['realtime_factor']}x real time; "

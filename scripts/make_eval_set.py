@@ -41,30 +41,30 @@ import argparse
 import concurrent.futures
 import contextlib
 import importlib
-import importlib.util
 import json
 import math
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eval_midi import (
+    SOUNDFONT,
+    Note,
+    check_song,
+    log,
+    render_stems,
+    setup,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "eval" / "songs"
-SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
-APT_PACKAGES = ("fluidsynth", "fluid-soundfont-gm")
 PIP_PACKAGES = {"music21": "music21==10.5.1", "mido": "mido==1.3.3"}  # the corpus is version-bound
-PIP_ANY = {"numpy": "numpy", "soundfile": "soundfile"}  # stemhost's venv has them already
-SR = 48_000
-PPQ = 480
 MIN_SECONDS = 40.0  # a chorale is played again until the song lasts at least this long ...
 MAX_SECONDS = 60.0  # ... and cut at the last bar line before this
-TAIL_SECONDS = 2.0
 GRACE_SECONDS = 0.150  # lead notes shorter than this do not count for the range
 SEED = 20241125
 
@@ -125,52 +125,7 @@ LICENCE = (
 )
 
 
-# --------------------------------------------------------------------------- set-up
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def setup() -> None:
-    """Install the Debian and Python packages this script needs, if they are missing."""
-    if shutil.which("fluidsynth") is None or not SOUNDFONT.is_file():
-        if os.geteuid() != 0:
-            sys.exit(f"error: needs {' '.join(APT_PACKAGES)}: run  sudo apt-get install -y {' '.join(APT_PACKAGES)}")
-        log(f"set-up: apt-get install {' '.join(APT_PACKAGES)}")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", *APT_PACKAGES], check=True, env=env, stdout=subprocess.DEVNULL
-        )
-    missing = []
-    for module, requirement in PIP_PACKAGES.items():
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            missing.append(requirement)
-            continue
-        want = requirement.split("==")[1]
-        have = getattr(mod, "__version__", None) or getattr(getattr(mod, "version", None), "__version__", None)
-        if module == "music21" and str(have) != want:
-            missing.append(requirement)  # another corpus version may lack or change a chorale
-    for module, requirement in PIP_ANY.items():
-        if importlib.util.find_spec(module) is None:
-            missing.append(requirement)
-    if missing:
-        log(f"set-up: pip install {' '.join(missing)}")
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
-        importlib.invalidate_caches()
-
-
 # --------------------------------------------------------------------------- score → notes
-
-
-@dataclass
-class Note:
-    start: float  # quarter notes
-    end: float
-    pitch: int
 
 
 @dataclass
@@ -423,106 +378,9 @@ def drum_hits(song: Song) -> list[tuple[float, int, int]]:
 # --------------------------------------------------------------------------- MIDI and audio
 
 
-def write_midi(path: Path, song: Song, program: int, notes: list[Note], velocity: int) -> None:
-    import mido
-
-    events: list[tuple[int, int, mido.Message]] = []  # (tick, order: offs first, message)
-    for n in notes:
-        on, off = round(n.start * PPQ), round(n.end * PPQ)
-        if off <= on:
-            continue
-        events.append((on, 1, mido.Message("note_on", channel=0, note=n.pitch, velocity=velocity)))
-        events.append((off, 0, mido.Message("note_off", channel=0, note=n.pitch, velocity=0)))
-    _write(path, song, [mido.Message("program_change", channel=0, program=program)], events)
-
-
-def write_drum_midi(path: Path, song: Song) -> None:
-    import mido
-
-    events = []
-    for t, note, velocity in drum_hits(song):
-        tick = round(t * PPQ)
-        events.append((tick, 1, mido.Message("note_on", channel=9, note=note, velocity=velocity)))
-        events.append((tick + PPQ // 8, 0, mido.Message("note_off", channel=9, note=note, velocity=0)))
-    _write(path, song, [mido.Message("program_change", channel=9, program=0)], events)
-
-
-def _write(path: Path, song: Song, head: list, events: list) -> None:
-    import mido
-
-    track = mido.MidiTrack()
-    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(song.tempo), time=0))
-    num, den = (int(x) for x in song.metre.split("/"))
-    track.append(mido.MetaMessage("time_signature", numerator=num, denominator=den, time=0))
-    track.extend(head)
-    now = 0
-    for tick, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
-        track.append(msg.copy(time=tick - now))
-        now = tick
-    end = round(song.length * PPQ)
-    track.append(mido.MetaMessage("end_of_track", time=max(0, end - now)))
-    midi = mido.MidiFile(ticks_per_beat=PPQ)
-    midi.tracks.append(track)
-    midi.save(path)
-
-
-def render(midi: Path, wav: Path) -> None:
-    subprocess.run(
-        [
-            "fluidsynth",
-            "-ni",
-            "-q",
-            "-g",
-            "0.5",
-            "-r",
-            str(SR),
-            "-O",
-            "s16",
-            "-T",
-            "wav",
-            "-F",
-            str(wav),
-            str(SOUNDFONT),
-            str(midi),
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 def build_song(song: Song, out: Path) -> dict:
-    import numpy as np
-    import soundfile as sf
-
-    folder = out / song.folder_name
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
     notes = stem_notes(song)
-    with tempfile.TemporaryDirectory(prefix="stemhost-eval-") as tmp:
-        for name, _role, program in STEMS:
-            midi = Path(tmp) / f"{name}.mid"
-            if name == "drums":
-                write_drum_midi(midi, song)
-            else:
-                write_midi(midi, song, program, notes[name], VELOCITY[name])
-            render(midi, folder / f"{name}.wav")
-    # equal lengths: the song plus a tail, every stem padded or cut to it
-    frames = int(round((song.seconds(song.length) + TAIL_SECONDS) * SR))
-    for name, _role, _program in STEMS:
-        path = folder / f"{name}.wav"
-        audio, rate = sf.read(path, dtype="float32", always_2d=True)
-        assert rate == SR, rate
-        if len(audio) < frames:
-            audio = np.concatenate([audio, np.zeros((frames - len(audio), audio.shape[1]), np.float32)])
-        audio = audio[:frames]
-        fade = int(0.05 * SR)
-        audio[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
-        sf.write(path, audio, SR, subtype="PCM_16")
-
-    session = {"stems": [{"name": name, "file": f"{name}.wav", "role": role} for name, role, _ in STEMS]}
-    (folder / "session.json").write_text(json.dumps(session, indent=2) + "\n")
+    duration = render_stems(out / song.folder_name, song, list(STEMS), notes, VELOCITY, drum_hits(song))
     lead = notes["lead_vocal"]
     counted = [n for n in lead if song.seconds(n.end - n.start) >= GRACE_SECONDS]
     bwv = song.corpus_name.removeprefix("bwv")
@@ -534,7 +392,7 @@ def build_song(song: Song, out: Path) -> dict:
         "lead_low_midi": min(n.pitch for n in counted),
         "lead_high_midi": max(n.pitch for n in counted),
         "metre": song.metre,
-        "duration_s": round(frames / SR, 3),
+        "duration_s": duration,
         "source": f"J. S. Bach, chorale BWV {bwv}"
         + (f" \u201c{song.title}\u201d" if song.title else "")
         + f"; music21 corpus 'bach/{song.corpus_name}'",
@@ -544,107 +402,12 @@ def build_song(song: Song, out: Path) -> dict:
         "lead_octave_shift": song.lead_octave,
         "lead_notes_ignored_under_150ms": len(lead) - len(counted),
     }
-    (folder / "truth.json").write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n")
+    (out / song.folder_name / "truth.json").write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n")
     return {
         "folder": song.folder_name,
         **truth,
         "_lead": [(song.seconds(n.start), song.seconds(n.end), n.pitch) for n in lead],
     }
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def f0_autocorrelation(x, rate: int, fmin: float = 60.0, fmax: float = 1100.0) -> float:
-    """The fundamental of a steady tone by normalised autocorrelation (the first strong peak)."""
-    import numpy as np
-
-    x = x - x.mean()
-    n = len(x)
-    spec = np.fft.rfft(x * np.hanning(n), 2 * n)
-    ac = np.fft.irfft(np.abs(spec) ** 2)[:n]
-    if ac[0] <= 0:
-        return 0.0
-    ac = ac / ac[0]
-    lo, hi = int(rate / fmax), min(int(rate / fmin), n - 2)
-    seg = ac[lo:hi]
-    best = float(seg.max())
-    # the first peak within 10 % of the best one avoids octave-down picks
-    peaks = [
-        i for i in range(1, len(seg) - 1) if seg[i] >= seg[i - 1] and seg[i] >= seg[i + 1] and seg[i] >= 0.9 * best
-    ]
-    i = peaks[0] if peaks else int(seg.argmax())
-    if 0 < i < len(seg) - 1:  # parabolic interpolation
-        a, b, c = seg[i - 1], seg[i], seg[i + 1]
-        shift = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) != 0 else 0.0
-    else:
-        shift = 0.0
-    return rate / (lo + i + shift)
-
-
-def check_song(folder: Path, lead: list[tuple[float, float, int]] | None = None) -> list[str]:
-    """Problems with one built song: silent stems, unequal lengths, clipping, a lead off pitch."""
-    import numpy as np
-    import soundfile as sf
-
-    problems: list[str] = []
-    session = json.loads((folder / "session.json").read_text())
-    truth = json.loads((folder / "truth.json").read_text())
-    lengths = set()
-    audio_by_name = {}
-    for stem in session["stems"]:
-        path = folder / stem["file"]
-        if not path.is_file():
-            problems.append(f"{stem['file']}: missing")
-            continue
-        audio, rate = sf.read(path, dtype="float32", always_2d=True)
-        lengths.add(len(audio))
-        audio_by_name[stem["name"]] = audio
-        rms_db = 20 * math.log10(float(np.sqrt(np.mean(audio**2))) + 1e-12)
-        peak = float(np.abs(audio).max())
-        if rate != SR:
-            problems.append(f"{stem['file']}: {rate} Hz")
-        if rms_db < -45:
-            problems.append(f"{stem['file']}: nearly silent ({rms_db:.1f} dBFS RMS)")
-        if peak >= 0.999:
-            problems.append(f"{stem['file']}: clips (peak {peak:.3f})")
-        # no long silent stretch inside the song (1 s windows), except at the tail
-        mono = audio.mean(axis=1)
-        window = SR
-        body = mono[: max(window, len(mono) - int(TAIL_SECONDS * SR))]
-        quiet = sum(
-            1
-            for k in range(0, len(body) - window + 1, window)
-            if float(np.sqrt(np.mean(body[k : k + window] ** 2))) < 1e-4
-        )
-        if quiet > 0.25 * len(body) / window:  # rests are music; a stem silent this long is a broken render
-            problems.append(f"{stem['file']}: {quiet} of {len(body) // window} seconds silent")
-    if len(lengths) > 1:
-        problems.append(f"stems differ in length: {sorted(lengths)}")
-    if lead is not None and "lead_vocal" in audio_by_name:
-        mono = audio_by_name["lead_vocal"].mean(axis=1)
-        candidates = [n for n in lead if n[1] - n[0] >= 0.4]
-        candidates = candidates[:: max(1, len(candidates) // 6)][:6]
-        errors = []
-        for start, end, pitch in candidates:
-            a = int((start + 0.12) * SR)
-            b = int(min(end - 0.05, start + 0.45) * SR)
-            if b - a < int(0.1 * SR):
-                continue
-            f0 = f0_autocorrelation(mono[a:b], SR)
-            if f0 <= 0:
-                errors.append(9999.0)
-                continue
-            want = 440.0 * 2 ** ((pitch - 69) / 12)
-            errors.append(1200 * math.log2(f0 / want))
-        bad = [e for e in errors if abs(e) > 50]
-        if not errors:
-            problems.append("lead: no note long enough to check its pitch")
-        elif len(bad) > 1:
-            problems.append(f"lead pitch off the MIDI notes (cents): {[round(e) for e in errors]}")
-    if truth["lead_low_midi"] > truth["lead_high_midi"]:
-        problems.append("truth: lead low above lead high")
-    return problems
 
 
 # --------------------------------------------------------------------------- main
@@ -676,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if failed or not folders else 0
 
     started = time.monotonic()
-    setup()
+    setup(PIP_PACKAGES)
     if args.draw is not None:
         log(f"drawing a held-out set with seed {args.draw} from every chorale of the corpus ...")
         songs = plan_songs(draw_chorales(args.draw), args.draw)

@@ -18,9 +18,11 @@ from stemhost.analysis import (
     analyze_session,
     detect_key,
     estimate_tempo,
+    estimate_tempo_octave,
     vocal_range,
 )
 from stemhost.analysis.audio import active_seconds, measure_stem, stem_figures, to_mono
+from stemhost.analysis.text import analysis_lines
 from stemhost.analysis.vocal import segment_notes
 from stemhost.engine.sources import read_stem
 from stemhost.errors import AudioFileError
@@ -97,14 +99,18 @@ def drums(bpm: float, style: str = "rock", seconds: float = 12.0, sr: int = SR, 
 
     rock: kick on 1 and 3 and the 'and' of 3, snare on 2 and 4, hi-hat eighths.
     four: kick on every beat, snare on 2 and 4, hi-hat sixteenths.
+    punk: kick on 1 and 3, snare on 2 and 4, hi-hat eighths (a fast song's beat: no extra kick).
+    six_eight: the beat is a dotted quarter: kick on 1, snare on 4, hi-hat on every eighth (three a beat).
     """
     rng = np.random.default_rng(seed)
     beat = 60.0 / bpm
     y = np.zeros(round((seconds + 1) * sr))
     for b in range(int(seconds / beat)):
-        if style == "rock":
+        if style in ("rock", "punk"):
             hits = [(0.0, "kick" if b % 2 == 0 else "snare"), (0.0, "hat"), (0.5, "hat")]
-            hits += [(0.5, "kick")] if b % 4 == 2 else []
+            hits += [(0.5, "kick")] if b % 4 == 2 and style == "rock" else []
+        elif style == "six_eight":
+            hits = [(0.0, "snare" if b % 2 else "kick")] + [(k / 3, "hat") for k in range(3)]
         else:
             hits = [(0.0, "kick")] + [(k / 4, "hat") for k in range(4)] + ([(0.0, "snare")] if b % 2 else [])
         for offset, kind in hits:
@@ -194,6 +200,35 @@ def test_tempo_of_a_drum_loop_within_two_percent(bpm, style):
 def test_tempo_prefers_the_beat_between_70_and_180(bpm):
     tempo = estimate_tempo(drums(bpm, "rock"), SR)
     assert tempo == pytest.approx(bpm, rel=0.02)
+
+
+@pytest.mark.parametrize("bpm", [185, 250])
+def test_fast_songs_are_reported_at_their_tempo_with_the_half_as_alternative(bpm):
+    groove = drums(bpm, "punk")
+    assert estimate_tempo(groove, SR) == pytest.approx(bpm, rel=0.02)  # not folded to bpm / 2
+    found = estimate_tempo_octave(groove, SR)
+    assert found is not None
+    assert found.bpm == pytest.approx(bpm, rel=0.02)
+    assert found.alternative_bpm == pytest.approx(bpm / 2, rel=0.02)
+    assert bpm / 60 < found.onsets_per_s <= 2 * bpm / 60 * 1.05  # more than one a beat, at most the eighths
+    assert found.double_evenness >= 0.42
+
+
+@pytest.mark.parametrize("bpm", [66, 84])
+def test_six_eight_is_reported_in_dotted_quarters_not_in_folded_eighths(bpm):
+    found = estimate_tempo_octave(drums(bpm, "six_eight"), SR)
+    assert found is not None
+    assert found.bpm == pytest.approx(bpm, rel=0.02)  # eighths at 3 x bpm once folded to 1.5 x bpm
+    assert found.alternative_bpm == pytest.approx(1.5 * bpm, rel=0.02)
+
+
+@pytest.mark.parametrize(("bpm", "alternative"), [(100, 50), (128, 64)])
+def test_moderate_rock_keeps_its_tempo_and_offers_an_octave(bpm, alternative):
+    found = estimate_tempo_octave(drums(bpm, "rock"), SR)
+    assert found is not None
+    assert found.bpm == pytest.approx(bpm, rel=0.02)
+    assert found.alternative_bpm in (pytest.approx(alternative, rel=0.02), pytest.approx(2 * bpm, rel=0.02))
+    assert found.double_evenness < 0.42  # hi-hat eighths between kick and snare: not a faster beat
 
 
 def test_tempo_of_silence_noise_and_a_steady_tone_is_none():
@@ -484,3 +519,83 @@ def test_librosa_is_loaded_with_numba_caching_in_the_user_cache(tmp_path):
     expected = str(tmp_path / "stemhost" / "numba")
     assert _python(code, XDG_CACHE_HOME=str(tmp_path)).split() == [expected, expected]
     assert (tmp_path / "stemhost" / "numba").is_dir()
+
+
+# --------------------------------------------------------------------------- key from stems
+
+
+def chords(voicings: list[tuple[list[int], float]], decay_s: float = 1.0) -> np.ndarray:
+    """Chords as mono float32: [(MIDI notes, seconds)], each note a pluck, normalised to 0.2 peak."""
+    y = np.concatenate([sum(pluck(m, seconds, decay_s=decay_s) for m in notes) for notes, seconds in voicings])
+    return (0.2 * y / np.max(np.abs(y))).astype(np.float32)
+
+
+def stems_session(folder: Path, parts: dict[str, tuple[str, np.ndarray]]) -> Path:
+    """A session of mono stems at SR: {name: (role, audio)}."""
+    stems = []
+    for name, (role, audio) in parts.items():
+        write_audio(folder / f"{name}.wav", audio[None, :], SR)
+        stems.append({"name": name, "file": f"{name}.wav", "role": role})
+    return write_session(folder, {"stems": stems})
+
+
+def twelve_bar_blues(tonic: int) -> dict[str, tuple[str, np.ndarray]]:
+    """A 12-bar blues in a major key (2 s bars, twice, ending on I): dominant-seventh chords with their
+    major thirds on the keys, the roots in the bass, and a melody of blue notes (the minor third and
+    the minor seventh over the tonic) on the lead."""
+    bars = [0, 5, 0, 0, 5, 5, 0, 0, 7, 5, 0, 7] * 2 + [0]
+    seventh = (0, 4, 7, 10)
+    keys = chords([([60 + (tonic + root + n) % 12 for n in seventh], 2.0) for root in bars])
+    bass = chords([([36 + (tonic + root) % 12], 1.0) for root in bars for _ in range(2)], decay_s=1.5)
+    riff = (3, 0, 10, 7, 3, 5, 3, 0)  # b3, 1, b7, 5, b3, 4, b3, 1 over the tonic
+    lead = chords([([60 + (tonic + n) % 12], 0.25) for _ in bars for n in riff], decay_s=0.6)
+    return {"keys": ("keys", keys), "bass": ("bass", 1.5 * bass), "lead": ("lead_vocal", 1.5 * lead)}
+
+
+def _mix(parts: dict[str, tuple[str, np.ndarray]]) -> np.ndarray:
+    n = max(audio.size for _, audio in parts.values())
+    return sum(np.pad(audio, (0, n - audio.size)) for _, audio in parts.values()).astype(np.float32)
+
+
+@pytest.mark.parametrize("tonic", [9, 2])
+def test_a_major_blues_with_blue_thirds_in_the_melody_is_major_with_a_bass_stem(tmp_path, tonic):
+    parts = twelve_bar_blues(tonic)
+    fooled = detect_key(_mix(parts), SR)
+    assert fooled is not None and fooled.name != key_name(tonic, "major")  # the mix alone is not enough
+    path = stems_session(tmp_path, parts)
+    result = analyze_session(load_session(path), path)
+    assert result.key is not None and result.key.name == key_name(tonic, "major")
+    assert result.key_bass_stems == ("bass",)
+    assert result.key.runner_up != result.key.name and result.key.runner_up_confidence <= result.key.confidence
+
+
+def test_a_bass_ending_on_the_tonic_outweighs_a_chroma_leaning_to_the_dominant(tmp_path):
+    # C major: C, then G, D7, Em, D, G (the notes lean to G major: the D chords bring F#), back to C;
+    # the bass plays the roots, begins and ends on C
+    c, g, d7, d, em = (0, 4, 7), (7, 11, 2), (2, 6, 9, 0), (2, 6, 9), (4, 7, 11)
+    song_ = [(c, 0, 1.0), (g, 7, 2.0), (d7, 2, 2.0), (em, 4, 1.0), (d, 2, 1.0), (g, 7, 2.0), (c, 0, 2.0)] * 2
+    keys = chords([([60 + n for n in notes], seconds) for notes, _, seconds in song_])
+    bass = 0.3 * chords([([36 + root], seconds) for _, root, seconds in song_], decay_s=2.0)
+    parts = {"keys": ("keys", keys), "bass": ("bass", bass)}
+    plain = detect_key(_mix(parts), SR)
+    assert plain is not None and plain.name == "G major"  # the chroma leans to the dominant
+    path = stems_session(tmp_path, parts)
+    result = analyze_session(load_session(path), path)
+    assert result.key is not None and result.key.name == "C major"
+    assert result.key.runner_up == "G major"
+
+
+def test_analyze_prints_the_key_runner_up_and_the_other_tempo_octave(tmp_path):
+    parts = twelve_bar_blues(9)
+    parts["kit"] = ("drums", drums(185, "punk", seconds=parts["keys"][1].size / SR))
+    path = stems_session(tmp_path, parts)
+    result = analyze_session(load_session(path), path)
+    assert result.tempo_bpm == pytest.approx(185, rel=0.02)
+    assert result.tempo_alternative_bpm == pytest.approx(92.5, rel=0.02)
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["tempo_alternative_bpm"] == pytest.approx(92.5, rel=0.02)
+    lines = analysis_lines(result)
+    key = result.key
+    assert lines[0].startswith(f"key: A major (confidence {key.confidence:.2f}; runner-up {key.runner_up} ")
+    assert f"{key.runner_up_confidence:.2f})" in lines[0]
+    assert lines[1].startswith(f"tempo: {result.tempo_bpm:.1f} BPM (or {result.tempo_alternative_bpm:.1f}) from kit")

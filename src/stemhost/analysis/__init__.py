@@ -14,13 +14,15 @@ import numpy as np
 
 from stemhost.analysis.audio import ANALYSIS_RATE, StemFigures, measure_stem
 from stemhost.analysis.key import KeyEstimate, detect_key
-from stemhost.analysis.tempo import estimate_tempo
+from stemhost.analysis.key_stems import detect_key_from_stems
+from stemhost.analysis.tempo import TempoEstimate, estimate_tempo, estimate_tempo_octave
 from stemhost.analysis.vocal import SungNote, VocalRange, vocal_range
 from stemhost.engine.compile import stem_path
 from stemhost.session.model import UNPITCHED_ROLES, Session
 
 TEMPO_ROLES: tuple[str, ...] = ("drums", "percussion")
 LEAD_ROLE = "lead_vocal"
+BASS_ROLE = "bass"
 
 __all__ = [
     "ANALYSIS_RATE",
@@ -28,10 +30,13 @@ __all__ = [
     "SessionAnalysis",
     "StemFigures",
     "SungNote",
+    "TempoEstimate",
     "VocalRange",
     "analyze_session",
     "detect_key",
+    "detect_key_from_stems",
     "estimate_tempo",
+    "estimate_tempo_octave",
     "vocal_range",
 ]
 
@@ -41,10 +46,13 @@ class SessionAnalysis:
     """What analysis found in a session's stem files (as recorded: before gain, mute, chains, key and tempo).
 
     Attributes:
-        key: the key of the pitched stems mixed (None when there are none or they are silent).
+        key: the key of the pitched stems mixed (None when there are none or they are silent), re-ranked
+            by the bass stems' tonic and the harmony's third when there is a sounding bass stem (see
+            ``key_stems``); its runner-up is the second key of the same ranking.
         key_stems: names of the stems the key was measured on: those whose ``is_pitched``, but never
             drums, percussion, click or fx (even marked pitched).
-        tempo_bpm: BPM between 70 and 180 (None when the audio has no beat to find).
+        tempo_bpm: BPM between 68 and 272, or from 56 for a compound metre read in dotted quarters (None
+            when the audio has no beat to find).
         tempo_stems: names of the stems the tempo was measured on: the drums and percussion stems when
             there are any and they have a beat, else every stem.
         stems: level figures of every stem, in session order.
@@ -52,6 +60,9 @@ class SessionAnalysis:
             holds no sung note of 150 ms or more.
         lead_vocal_stems: names of the stems with role ``lead_vocal`` (empty when there is none).
         duration_s: the longest stem's length in seconds.
+        tempo_alternative_bpm: the other octave weighed against ``tempo_bpm`` (half or twice it).
+        key_bass_stems: names of the pitched stems with role ``bass`` whose notes weighed in the key (empty
+            when there is none or they are silent).
     """
 
     key: KeyEstimate | None
@@ -62,13 +73,17 @@ class SessionAnalysis:
     lead_vocal: VocalRange | None
     lead_vocal_stems: tuple[str, ...]
     duration_s: float
+    tempo_alternative_bpm: float | None = None
+    key_bass_stems: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         """JSON-ready: plain dicts, lists, strings and numbers; None for what was not found."""
         return {
             "key": self.key.to_dict() if self.key else None,
             "key_stems": list(self.key_stems),
-            "tempo_bpm": round(self.tempo_bpm, 2) if self.tempo_bpm is not None else None,
+            "key_bass_stems": list(self.key_bass_stems),
+            "tempo_bpm": _round(self.tempo_bpm, 2),
+            "tempo_alternative_bpm": _round(self.tempo_alternative_bpm, 2),
             "tempo_stems": list(self.tempo_stems),
             "duration_s": round(self.duration_s, 3),
             "stems": [figures.to_dict() for figures in self.stems],
@@ -84,7 +99,8 @@ def analyze_session(
 
     Every stem file is read once, front to back, as recorded: mute, solo, gain, chains and the session's
     key and tempo changes are ignored (a muted lead vocal is still the song's melody). Stems are mixed
-    to mono at 22.05 kHz: the pitched ones for the key, the drums and percussion for the tempo (all
+    to mono at 22.05 kHz: the pitched ones for the key (the bass stems and the pitched stems other than
+    the lead vocal also apart, for the tonic and the mode), the drums and percussion for the tempo (all
     stems when there are none or they have no beat), the lead vocals for the range.
 
     Args:
@@ -97,6 +113,7 @@ def analyze_session(
     """
     say = progress or (lambda message: None)
     key_mix, rhythm_mix, full_mix, lead_mix = _Mix(), _Mix(), _Mix(), _Mix()
+    bass_mix, harmony_mix = _Mix(), _Mix()
     figures = []
     for i, stem in enumerate(session.stems):
         say(f"reading {stem.name}")
@@ -106,32 +123,48 @@ def analyze_session(
         figures.append(measured)
         if stem.is_pitched and stem.role not in UNPITCHED_ROLES:
             key_mix.add(stem.name, mono)
+            if stem.role == BASS_ROLE:
+                bass_mix.add(stem.name, mono)
+            if stem.role != LEAD_ROLE:
+                harmony_mix.add(stem.name, mono)
         if stem.role in TEMPO_ROLES:
             rhythm_mix.add(stem.name, mono)
         full_mix.add(stem.name, mono)
         if stem.role == LEAD_ROLE:
             lead_mix.add(stem.name, mono)
     say("key")
-    key = detect_key(key_mix.audio, ANALYSIS_RATE) if key_mix.names else None
+    key = None
+    if key_mix.names:
+        bass = bass_mix.audio if bass_mix.names else None
+        harmony = harmony_mix.audio if harmony_mix.names else None
+        key = detect_key_from_stems(key_mix.audio, ANALYSIS_RATE, bass, harmony)
+    bass_mix_names = bass_mix.names if key is not None and np.any(bass_mix.audio) else []
+    del bass_mix, harmony_mix
     say("tempo")
     tempo_stems = tuple(rhythm_mix.names)
-    tempo = estimate_tempo(rhythm_mix.audio, ANALYSIS_RATE) if rhythm_mix.names else None
+    tempo = estimate_tempo_octave(rhythm_mix.audio, ANALYSIS_RATE) if rhythm_mix.names else None
     if tempo is None:  # no drums, or drums without a beat (a count-in, a cymbal swell)
         tempo_stems = tuple(full_mix.names)
-        tempo = estimate_tempo(full_mix.audio, ANALYSIS_RATE)
+        tempo = estimate_tempo_octave(full_mix.audio, ANALYSIS_RATE)
     del full_mix, rhythm_mix
     say("lead vocal range")
     lead = vocal_range(lead_mix.audio, ANALYSIS_RATE) if lead_mix.names else None
     return SessionAnalysis(
         key=key,
         key_stems=tuple(key_mix.names),
-        tempo_bpm=tempo,
+        tempo_bpm=tempo.bpm if tempo else None,
         tempo_stems=tempo_stems,
         stems=tuple(figures),
         lead_vocal=lead,
         lead_vocal_stems=tuple(lead_mix.names),
         duration_s=max(f.duration_s for f in figures),
+        tempo_alternative_bpm=tempo.alternative_bpm if tempo else None,
+        key_bass_stems=tuple(bass_mix_names),
     )
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return round(value, digits) if value is not None else None
 
 
 class _Mix:

@@ -82,10 +82,19 @@ def detect_key(audio_mono: np.ndarray, sr: int) -> KeyEstimate | None:
         The estimate, or None when the audio is silent (RMS below -70 dBFS) or too short for one frame.
     """
     y = np.ascontiguousarray(audio_mono, dtype=np.float32)
-    if y.size < sr * 0.5 or _rms_db(y) < SILENCE_DB:
+    if too_quiet_for_a_key(y, sr):
         return None
     profile, tuning = pitch_class_profile(y, sr)
-    scores = key_scores(profile)
+    return ranked_key(key_scores(profile), tuning)
+
+
+def too_quiet_for_a_key(y: np.ndarray, sr: int) -> bool:
+    """True when mono audio is shorter than half a second or its RMS is below SILENCE_DB."""
+    return y.size < sr * 0.5 or _rms_db(y) < SILENCE_DB
+
+
+def ranked_key(scores: np.ndarray, tuning: float) -> KeyEstimate:
+    """The best and second-best keys of ``(2, 12)`` scores [major, minor][tonic], tuning in semitones."""
     order = np.argsort(scores, axis=None)[::-1]
     (m1, t1), (m2, t2) = (divmod(int(i), 12) for i in order[:2])
     modes = ("major", "minor")
@@ -99,25 +108,64 @@ def detect_key(audio_mono: np.ndarray, sr: int) -> KeyEstimate | None:
     )
 
 
+def chroma_hop(sr: int) -> int:
+    """Samples between chroma frames at a sample rate: a power of two near HOP_S seconds."""
+    return 2 ** max(OCTAVES - 1, round(math.log2(HOP_S * sr)))  # the CQT needs a multiple of 2^(octaves-1)
+
+
 def pitch_class_profile(y: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
     """The time-summed chroma of mono audio, C first, and the tuning it was measured at (semitones)."""
+    chroma, tuning = chroma_frames(y, sr)
+    return chroma.sum(axis=1), tuning
+
+
+def chroma_frames(
+    y: np.ndarray, sr: int, tuning: float | None = None, octaves: int = OCTAVES
+) -> tuple[np.ndarray, float]:
+    """Unnormalised chroma frames ``(12, frames)``, C first, ``chroma_hop`` apart, from C1 up ``octaves`` octaves.
+
+    Args:
+        y: ``(frames,)`` mono float32 samples.
+        sr: their sample rate in Hz.
+        tuning: semitones from A = 440 Hz; estimated from the audio when None.
+        octaves: how many octaves above C1 the constant-Q transform covers (fewer below Nyquist).
+
+    Returns:
+        The chroma frames and the tuning they were measured at (semitones).
+    """
     librosa = load_librosa()
-    tuning = float(librosa.estimate_tuning(y=y, sr=sr, bins_per_octave=12))
-    octaves = max(1, min(OCTAVES, int(math.log2(0.45 * sr / LOWEST_NOTE_HZ))))
-    hop = 2 ** max(octaves - 1, round(math.log2(HOP_S * sr)))  # the CQT needs a multiple of 2^(octaves-1)
+    cqt, tuning = _cqt(y, sr, tuning, octaves)
+    chroma = librosa.feature.chroma_cqt(C=cqt, sr=sr, bins_per_octave=BINS_PER_OCTAVE, fmin=LOWEST_NOTE_HZ, norm=None)
+    return chroma, tuning
+
+
+def semitone_cqt(
+    y: np.ndarray, sr: int, tuning: float | None = None, octaves: int = OCTAVES
+) -> tuple[np.ndarray, float]:
+    """Constant-Q magnitudes ``(12 x octaves, frames)`` a semitone a row from C1 (each the highest of its
+    three bins), ``chroma_hop`` apart, and the tuning they were measured at (semitones)."""
+    cqt, tuning = _cqt(y, sr, tuning, octaves)
+    per = BINS_PER_OCTAVE // 12
+    return cqt[: cqt.shape[0] // per * per].reshape(-1, per, cqt.shape[1]).max(axis=1), tuning
+
+
+def _cqt(y: np.ndarray, sr: int, tuning: float | None, octaves: int) -> tuple[np.ndarray, float]:
+    librosa = load_librosa()
+    if tuning is None:
+        tuning = float(librosa.estimate_tuning(y=y, sr=sr, bins_per_octave=12))
+    octaves = max(1, min(octaves, int(math.log2(0.45 * sr / LOWEST_NOTE_HZ))))
     cqt = np.abs(
         librosa.cqt(
             y,
             sr=sr,
-            hop_length=hop,
+            hop_length=chroma_hop(sr),
             fmin=LOWEST_NOTE_HZ,
             n_bins=octaves * BINS_PER_OCTAVE,
             bins_per_octave=BINS_PER_OCTAVE,
             tuning=tuning * BINS_PER_OCTAVE / 12,  # in fractions of a bin
         )
     )
-    chroma = librosa.feature.chroma_cqt(C=cqt, sr=sr, bins_per_octave=BINS_PER_OCTAVE, fmin=LOWEST_NOTE_HZ, norm=None)
-    return chroma.sum(axis=1), tuning
+    return cqt, tuning
 
 
 def key_scores(profile: np.ndarray) -> np.ndarray:
@@ -137,7 +185,7 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _unit(value: float) -> float:
-    return min(1.0, max(0.0, float(value)))
+    return min(1.0, max(0.0, float(value))) if math.isfinite(value) else 0.0
 
 
 def _rms_db(y: np.ndarray) -> float:

@@ -24,12 +24,19 @@ def analysis_lines(analysis: SessionAnalysis, key_shift: float = 0.0, tempo: flo
         lines.append(
             f"key: {key.name} (confidence {key.confidence:.2f}; runner-up {key.runner_up} "
             f"{key.runner_up_confidence:.2f}) from {', '.join(analysis.key_stems)}"
+            + (
+                f"; tonic and mode weighed by the bass ({', '.join(analysis.key_bass_stems)})"
+                if analysis.key_bass_stems
+                else ""
+            )
         )
         if key_shift:
             lines.append(
                 f"     {transpose_key(key.tonic, key.mode, key_shift)} in this session (key_shift {key_shift:+g})"
             )
     bpm = "none found" if analysis.tempo_bpm is None else f"{analysis.tempo_bpm:.1f} BPM"
+    if analysis.tempo_alternative_bpm is not None:
+        bpm += f" (or {analysis.tempo_alternative_bpm:.1f})"
     lines.append(f"tempo: {bpm} from {', '.join(analysis.tempo_stems)}")
     if tempo != 1.0 and analysis.tempo_bpm is not None:
         lines.append(f"       {analysis.tempo_bpm * tempo:.1f} BPM in this session (tempo {tempo:g})")
