@@ -4,8 +4,11 @@ Each session (stems with an EQ and a compressor, two reverb sends, a master limi
 benchmark's phrases) plays for a few seconds through JACK's dummy backend at blocksize 256, the
 way `stemhost play --no-ui` plays it. Reported as fractions of a block's duration: the callback
 (the audio thread), median and 99th percentile, and the render thread's work per 512-frame render
-block, with the device's xruns and the render underruns. A JACK server must be running, or
-``jackd`` installed (then one is started for the run: ``jackd -d dummy -r 48000 -p 256``).
+block, with the device's xruns and the render underruns. Then the demo song (``demo/silver-sand``,
+synthesised when missing) plays with an empty cache while the key goes up a semitone and, once that
+plays, the tempo to 0.9: the seconds until each is heard, and the output latency reported. A JACK
+server must be running, or ``jackd`` installed (then one is started for the run:
+``jackd -d dummy -r 48000 -p 256``).
 
 SPDX-License-Identifier: GPL-3.0-or-later
 """
@@ -13,12 +16,16 @@ SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 BLOCKSIZE = 256
+DEMO = Path(__file__).resolve().parent.parent / "demo" / "silver-sand"
+CHANGE_TIMEOUT_S = 60.0
 
 
 def jack_running() -> bool:
@@ -60,6 +67,32 @@ def play_for(session_path: Path, seconds: float) -> dict:
     }
 
 
+def key_and_tempo_changes(work: Path) -> dict:
+    """Seconds from asking for a key change (+1), then a tempo change (0.9), until each plays; and the latency."""
+    from stemhost.live.play import PlayOptions, playing
+    from stemhost.session.files import load_session
+
+    if not (DEMO / "lead_vocal.wav").exists():
+        script = DEMO.parent.parent / "scripts" / "make_demo_song.py"
+        subprocess.run([sys.executable, str(script), str(DEMO)], check=True, capture_output=True)
+    os.environ["STEMHOST_CACHE_DIR"] = str(work / "live-cache")  # empty: the changes are rendered, not found
+    session_path = DEMO / "session.json"
+    session = load_session(session_path)
+    pitched = sum(1 for stem in session.stems if stem.is_pitched)
+    figures = {"pitched_stems": pitched, "stems": len(session.stems)}
+    with playing(session, session_path, PlayOptions(device="system", blocksize=BLOCKSIZE)) as (player, _):
+        time.sleep(1.5)
+        figures["latency_ms"] = round(player.latency_ms, 1)
+        for name, change in (("key_s", lambda: player.set_key(1)), ("tempo_s", lambda: player.set_tempo(0.9))):
+            began = time.monotonic()
+            change()
+            while player.preparing and time.monotonic() - began < CHANGE_TIMEOUT_S:
+                time.sleep(0.01)
+            figures[name] = round(time.monotonic() - began, 2) if not player.preparing else None
+        figures["render_underruns"] = player.render_underruns
+    return figures
+
+
 def run(work: Path, phrases, write_stem, session_data, seconds: float = 8.0) -> dict:
     """Print and return the live figures (empty when no JACK server can be had)."""
     server = start_jack()
@@ -88,6 +121,13 @@ def run(work: Path, phrases, write_stem, session_data, seconds: float = 8.0) -> 
                 f"{100 * figures['render_median']:.1f} %, p99 {100 * figures['render_p99']:.1f} % of a 512-frame block; "
                 f"xruns {figures['device_xruns']} (device), {figures['render_underruns']} (render)"
             )
+        changes = key_and_tempo_changes(work)
+        results["changes"] = changes
+        print(
+            f"  demo song ({changes['pitched_stems']} pitched stems of {changes['stems']}, nothing cached): key +1 "
+            f"heard after {changes['key_s']} s, then tempo 0.9 after {changes['tempo_s']} s; output latency "
+            f"{changes['latency_ms']} ms; render underruns {changes['render_underruns']}"
+        )
     finally:
         if server is not None:
             import sounddevice
