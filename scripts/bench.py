@@ -7,10 +7,11 @@ no stemhost). Each runs as a child process; its wall time is taken around the pr
 peak memory is the child's ``ru_maxrss`` from ``os.wait4``. stemhost's peak memory is also
 measured for a short and a long session, to show that it does not grow with the song's length.
 
-Two more sections follow (see bench_live.py and bench_catalog.py): live playback's time per block
-for 8, 16 and 32 stems (the audio callback and the render thread, through JACK's dummy backend;
-``--no-live`` skips it), and catalog throughput with 1 and 2 local Dask workers (``--catalog 0 0``
-skips it).
+More sections follow (see bench_live.py, bench_plugins.py and bench_catalog.py): live playback's time
+per block for 8, 16 and 32 stems (the audio callback and the render thread, through JACK's dummy
+backend) and key and tempo changes while playing (``--no-live`` skips them); 16 stems through
+third-party VST3 plugins against a plain script loading the same ones (``--no-plugins`` skips it);
+and catalog throughput with 1 and 2 local Dask workers (``--catalog 0 0`` skips it).
 
 Targets (on a 2-core machine): stemhost at or below 0.6x the baseline's wall time and 0.3x its
 peak memory; stemhost's peak for a 10-minute session within 1.2x of its peak for a 1-minute one.
@@ -205,6 +206,7 @@ def warm_cache(session: Path) -> None:
 class Run:
     wall_s: float
     peak_mib: float
+    cpu_s: float = 0.0  # user + system CPU seconds of the child and everything it waited for
 
 
 # Peak memory is the child's ru_maxrss. Linux carries the high-water mark of the memory a process
@@ -227,7 +229,7 @@ if pid == 0:
         os._exit(127)
 _, status, usage = os.wait4(pid, 0)
 wall = time.perf_counter() - start
-print(os.waitstatus_to_exitcode(status), wall, usage.ru_maxrss)
+print(os.waitstatus_to_exitcode(status), wall, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
 """
 
 
@@ -240,11 +242,11 @@ def measure(command: list[str], log: Path) -> Run:
         check=True,
         stdin=subprocess.DEVNULL,
     )
-    status, wall, maxrss = launched.stdout.split()
+    status, wall, maxrss, cpu = launched.stdout.split()
     if int(status) != 0:
         tail = log.read_text(errors="replace")[-2000:]
         raise SystemExit(f"error: {' '.join(command)} exited with {status}:\n{tail}")
-    return Run(float(wall), int(maxrss) / 1024.0)  # ru_maxrss is in KiB on Linux
+    return Run(float(wall), int(maxrss) / 1024.0, float(cpu))  # ru_maxrss is in KiB on Linux
 
 
 def cpu_busy(seconds: float = 0.5) -> float | None:
@@ -276,13 +278,13 @@ def run_logged(label: str, command: list[str], log: Path) -> Run:
     if busy is not None and busy > BUSY_LIMIT:
         note = f"  (CPU {busy:.0%} busy just before: another process is running)"
         busy_notes.append(f"{label}: CPU {busy:.0%} busy")
-    print(f"  {label:<24}{run.wall_s:8.2f} s{run.peak_mib:8.0f} MiB{note}")
+    print(f"  {label:<24}{run.wall_s:8.2f} s{run.peak_mib:8.0f} MiB{run.cpu_s:8.2f} s CPU{note}")
     return run
 
 
 def best(runs: list[Run]) -> Run:
-    """Best wall time of the repeats, and the highest peak memory seen (the conservative figure)."""
-    return Run(min(r.wall_s for r in runs), max(r.peak_mib for r in runs))
+    """Best wall time and CPU time of the repeats, and the highest peak memory seen (the conservative figure)."""
+    return Run(min(r.wall_s for r in runs), max(r.peak_mib for r in runs), min(r.cpu_s for r in runs))
 
 
 def stemhost_command(session: Path, out: Path) -> list[str]:
@@ -341,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         help="catalog throughput with 1 and 2 local workers: songs and their length (default 8 60; 0 0 skips it)",
     )
     parser.add_argument("--no-live", action="store_true", help="skip the live playback figures")
+    parser.add_argument("--no-plugins", action="store_true", help="skip the third-party plugin figures")
     args = parser.parse_args(argv)
     if args.quick:
         args.minutes, args.memory_minutes, args.catalog = 1.0, (0.5, 2.0), (4, 20)
@@ -400,6 +403,19 @@ def main(argv: list[str] | None = None) -> int:
 
             print("live playback (JACK dummy backend, blocksize 256):")
             live = bench_live.run(work, phrases_for_catalog, write_stem, session_data)
+        plugins = {}
+        if not args.no_plugins:
+            import bench_plugins
+
+            print("third-party plugins (Debian's zam-plugins):")
+            plugins = bench_plugins.run(
+                sessions[args.memory_minutes[0]],
+                args.repeat,
+                run_logged,
+                stemhost_command,
+                baseline_command,
+                max_difference,
+            )
         catalog = {}
         if min(args.catalog) > 0:
             import bench_catalog
@@ -467,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         "busy_runs": len(busy_notes),
         **catalog,
         **live,
+        **plugins,
         "pass": {
             "wall": wall_ratio <= TARGET_WALL,
             "memory": memory_ratio <= TARGET_MEMORY,

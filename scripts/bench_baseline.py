@@ -25,14 +25,44 @@ import numpy as np
 import pedalboard
 from pedalboard.io import AudioFile
 
+VST3_FOLDER = Path("/usr/lib/vst3")
 
-def board(chain: list[dict]) -> pedalboard.Pedalboard:
-    """A Pedalboard from a session chain: each effect's ``type`` is a pedalboard class name."""
-    plugins = []
+
+def board(chain: list[dict]):
+    """A chain as a function of (audio, rate): each effect's ``type`` is a pedalboard class name.
+
+    A third-party plugin (``VST3Plugin``, its bundle in /usr/lib/vst3) is loaded by pedalboard with its
+    parameter values set as a script would (``plugin.key = value``); a mono one runs as dual mono (one
+    instance a channel), as a script must: pedalboard refuses a stereo buffer for it.
+    """
+    stages = []
     for effect in chain:
-        kwargs = {k: v for k, v in effect.items() if k != "type"}
-        plugins.append(getattr(pedalboard, effect["type"])(**kwargs))
-    return pedalboard.Pedalboard(plugins)
+        if effect["type"] == "VST3Plugin":
+            stages.append(third_party(effect))
+        else:
+            kwargs = {k: v for k, v in effect.items() if k != "type"}
+            stages.append(getattr(pedalboard, effect["type"])(**kwargs))
+
+    def process(audio: np.ndarray, rate: float) -> np.ndarray:
+        for stage in stages:
+            if isinstance(stage, list):  # dual mono
+                audio = np.concatenate([p(audio[c : c + 1], rate) for c, p in enumerate(stage)])
+            else:
+                audio = stage(audio, rate)
+        return audio
+
+    return process
+
+
+def third_party(effect: dict):
+    def load() -> pedalboard.Plugin:
+        plugin = pedalboard.load_plugin(str(VST3_FOLDER / effect["path_to_plugin_file"]))
+        for key, value in effect.get("parameter_values", {}).items():
+            setattr(plugin, key, value)
+        return plugin
+
+    first = load()
+    return [first, load()] if "Mono" in first.category.split("|") else first
 
 
 def linear(db: float) -> float:
