@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from stemhost.cli.arguments import prepared_session, render_options
+from stemhost.cli.arguments import plugin_folders, prepared_session, render_options
 from stemhost.errors import OutputError
 
 
@@ -26,7 +26,9 @@ def validate(args: argparse.Namespace) -> int:
 
     session = prepared_session(args)
     # builds every plugin, so everything is checked; key and tempo are not rendered here
-    graph = compile_graph(session, args.session, DEFAULT_BLOCK_SIZE, workers=1, stretch=False)
+    graph = compile_graph(
+        session, args.session, DEFAULT_BLOCK_SIZE, workers=1, stretch=False, plugin_folders=plugin_folders(args)
+    )
     graph.close()
     print(render_tree(session))
     for stem in graph.stems:
