@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import math
+import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -174,3 +176,25 @@ def test_plugin_folders_reach_the_graph_explicitly(tmp_path, monkeypatch):
     write_audio(tmp_path / "a.wav", tone(440, 0.2))
     out, _ = render(tmp_path, {"stems": [{"name": "a", "file": "a.wav", "chain": [plugin("ZamEQ2")]}]})
     assert out.shape == (2, round(0.2 * SR))
+
+
+def test_batch_jobs_carry_the_plugin_folders_to_their_worker(tmp_path):
+    """A job pickled for a Dask worker renders with the folders it was planned with; a worker whose folders
+    lack the plugin fails that job alone, saying which plugin and how to allow its folder."""
+    from stemhost.packs.catalog import plan_catalog, run_job
+    from stemhost.session.files import load_session
+
+    song = tmp_path / "songs" / "one"
+    song.mkdir(parents=True)
+    write_audio(song / "a.wav", tone(440, 0.3))
+    write_session(song, {"stems": [{"name": "a", "file": "a.wav", "chain": [plugin("ZamEQ2")]}]})
+    options = RenderOptions(bit_depth="24", tail_s=0.0, plugin_folders=FOLDERS)
+    plan = plan_catalog(tmp_path / "songs", tmp_path / "out", "full", ".wav", options, load_session)
+    job = pickle.loads(pickle.dumps(plan.jobs[0]))  # as Dask ships it
+    assert job.options.plugin_folders == FOLDERS
+    assert run_job(job).status == "done"
+    elsewhere = replace(job, options=replace(job.options, plugin_folders=(tmp_path / "empty",)), force=True)
+    failed = run_job(elsewhere)
+    assert failed.status == "failed"
+    assert "stems[0].chain[0].path_to_plugin_file: no plugin folder holds 'ZamEQ2.vst3'" in failed.error
+    assert "--plugin-path DIR" in failed.error
