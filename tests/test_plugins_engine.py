@@ -85,7 +85,7 @@ def test_a_mono_plugin_on_a_stereo_stem_runs_as_dual_mono(tmp_path):
     write_audio(tmp_path / "a.wav", x)
     eq = plugin("ZamEQ2", parameter_values={"master_gain_db": -6.0})
     wet, _ = render(tmp_path, {"stems": [{"name": "a", "file": "a.wav", "chain": [eq]}]})
-    np.testing.assert_allclose(wet[:, SR // 4 :], x[:, SR // 4 :] * 10 ** (-6 / 20), atol=2e-4)
+    np.testing.assert_allclose(wet[:, SR // 4 :], x[:, SR // 4 :] * 10 ** (-6 / 20), atol=1e-6)
 
 
 def test_a_stereo_plugin_on_a_mono_stem_gets_the_mono_signal_on_both_sides(tmp_path):
