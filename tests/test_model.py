@@ -9,7 +9,7 @@ import pytest
 
 from stemhost.engine.plugins import build_plugin
 from stemhost.errors import SessionError
-from stemhost.session.effects import EFFECT_CLASSES
+from stemhost.session.effects import BUILTIN_CLASSES
 from stemhost.session.files import guess_role, load_session
 from stemhost.session.model import Session, session_schema
 from stemhost.session.routing import bus_order, check_routing, render_tree
@@ -52,7 +52,7 @@ def test_the_issue_example_session_is_valid():
     check_routing(Session.model_validate(example), "session.json")
 
 
-@pytest.mark.parametrize("effect", EFFECT_CLASSES, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("effect", BUILTIN_CLASSES, ids=lambda c: c.__name__)
 def test_every_effect_builds_at_the_edges_of_its_ranges(tmp_path, effect):
     import numpy as np
 
@@ -89,8 +89,20 @@ def test_every_effect_builds_at_the_edges_of_its_ranges(tmp_path, effect):
             r"stems\[0\]\.chain\[0\]\.roomsize: unknown field; did you mean 'room_size'\?",
         ),
         (
-            {"stems": [{"name": "a", "file": "a", "chain": [{"type": "VST3Plugin", "path_to_plugin_file": "x"}]}]},
-            r"stems\[0\]\.chain\[0\]\.type: unknown effect type 'VST3Plugin'; valid types: HighpassFilter, .*Convolution",
+            {"stems": [{"name": "a", "file": "a", "chain": [{"type": "VST2Plugin", "path_to_plugin_file": "x"}]}]},
+            r"stems\[0\]\.chain\[0\]\.type: unknown effect type 'VST2Plugin'; did you mean 'VST3Plugin'\?.*Convolution",
+        ),
+        (
+            {
+                "stems": [
+                    {
+                        "name": "a",
+                        "file": "a",
+                        "chain": [{"type": "VST3Plugin", "path_to_plugin_file": "x", "path": "x.vst3"}],
+                    }
+                ]
+            },
+            r"stems\[0\]\.chain\[0\]\.path: unknown field; valid fields: bypass, parameter_values, path_to_plugin_file",
         ),
         ({"stems": [{"name": "a", "file": "a", "role": "singer"}]}, r"stems\[0\]\.role: input should be 'drums'"),
         ({"stems": [{"name": "a"}]}, r"stems\[0\]\.file: this field is required"),

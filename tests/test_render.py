@@ -13,7 +13,7 @@ import pytest
 from stemhost.errors import StemhostWarning
 from stemhost.limits import MAX_BLOCK_SIZE, MIN_BLOCK_SIZE
 from stemhost.render.driver import RenderOptions, render_session
-from stemhost.session.effects import EFFECT_TYPES
+from stemhost.session.effects import BUILTIN_TYPES
 from stemhost.session.model import Session
 
 from conftest import claim_flac_length, noise, read_audio, tone, write_audio, write_session
@@ -176,7 +176,7 @@ def write_ir(folder: Path) -> None:
 
 
 def test_every_supported_effect_is_tested():
-    assert sorted(e["type"] for e in every_effect_chain()) == sorted(EFFECT_TYPES)
+    assert sorted(e["type"] for e in every_effect_chain()) == sorted(BUILTIN_TYPES)
 
 
 @pytest.mark.parametrize("effect", every_effect_chain(), ids=lambda e: e["type"])

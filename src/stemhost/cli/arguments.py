@@ -29,6 +29,27 @@ def session_arguments(parser: argparse.ArgumentParser) -> None:
         "--key", type=number, metavar="SEMITONES", help="move every pitched stem, e.g. -3 or +1.5 (-12 to +12)"
     )
     parser.add_argument("--tempo", type=number, metavar="FACTOR", help="playback speed, 0.5 to 2.0 (1.0 = original)")
+    plugin_path_argument(parser)
+
+
+def plugin_path_argument(parser: argparse.ArgumentParser) -> None:
+    """--plugin-path DIR: one more folder third-party plugins may be loaded from."""
+    parser.add_argument(
+        "--plugin-path",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="also load VST3/AU plugins from DIR (repeatable; besides the OS's plugin folders and "
+        "$STEMHOST_PLUGIN_PATH); a session may load plugins from these folders only",
+    )
+
+
+def plugin_folders(args: argparse.Namespace) -> tuple[Path, ...]:
+    """Every folder plugins may come from: the OS's, $STEMHOST_PLUGIN_PATH's and --plugin-path's, resolved."""
+    from stemhost.engine.plugin_folders import plugin_folders as folders
+
+    return tuple(folders(getattr(args, "plugin_path", [])))
 
 
 def output_arguments(parser: argparse.ArgumentParser, threads: bool = True) -> None:
@@ -149,6 +170,7 @@ def render_options(args: argparse.Namespace):
         sample_rate=args.sample_rate,
         mp3_mode=args.mp3,
         strict=args.strict,
+        plugin_folders=plugin_folders(args),
         **threads,
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from stemhost.cli.arguments import check_output, prepared_session
+from stemhost.cli.arguments import check_output, plugin_folders, prepared_session
 
 
 def devices(_args: argparse.Namespace) -> int:
@@ -23,7 +23,7 @@ def play(args: argparse.Namespace) -> int:
     from stemhost.live.play import PlayOptions, play_headless
 
     session = prepared_session(args)
-    options = PlayOptions(args.device, args.blocksize, args.start, args.duration)
+    options = PlayOptions(args.device, args.blocksize, args.start, args.duration, plugin_folders=plugin_folders(args))
     if args.no_ui:
         played = play_headless(session, args.session, options)
     else:

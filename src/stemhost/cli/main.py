@@ -15,7 +15,15 @@ from pathlib import Path
 
 from stemhost import __version__
 from stemhost.cli import analysis, cache, live, mix, packs
-from stemhost.cli.arguments import add_command, clock, int_between, output_arguments, positive_int, session_arguments
+from stemhost.cli.arguments import (
+    add_command,
+    clock,
+    int_between,
+    output_arguments,
+    plugin_path_argument,
+    positive_int,
+    session_arguments,
+)
 from stemhost.errors import StemhostError, StemhostWarning
 from stemhost.formats import OUTPUT_CHOICES
 from stemhost.limits import MAX_DEVICE_BLOCK
@@ -184,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--workers", type=positive_int, help="local worker processes (default: one per core)")
     cluster.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
     batch.add_argument("--force", action="store_true", help="render everything again, even what is up to date")
+    plugin_path_argument(batch)
     output_arguments(batch, threads=False)
     batch.set_defaults(run=packs.batch, interrupted="finished renders are in catalog.json; run it again to carry on")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from stemhost.cli.arguments import prepared_session, render_options
+from stemhost.cli.arguments import plugin_folders, prepared_session, render_options
 from stemhost.errors import OutputError
 
 
@@ -26,7 +26,9 @@ def validate(args: argparse.Namespace) -> int:
 
     session = prepared_session(args)
     # builds every plugin, so everything is checked; key and tempo are not rendered here
-    graph = compile_graph(session, args.session, DEFAULT_BLOCK_SIZE, workers=1, stretch=False)
+    graph = compile_graph(
+        session, args.session, DEFAULT_BLOCK_SIZE, workers=1, stretch=False, plugin_folders=plugin_folders(args)
+    )
     graph.close()
     print(render_tree(session))
     for stem in graph.stems:
@@ -34,11 +36,30 @@ def validate(args: argparse.Namespace) -> int:
         note = "" if info.sample_rate == graph.sample_rate else f", resampled to {graph.sample_rate} Hz"
         channels = "mono" if info.channels == 1 else "stereo"
         print(f"  {stem.name}: {info.frames / info.sample_rate:.2f} s, {info.sample_rate} Hz, {channels}{note}")
+    for line in plugin_lines(graph):
+        print(line)
     print(
         f"ok: {args.session} ({len(session.stems)} stems, {len(session.buses)} buses, "
         f"{graph.sample_rate} Hz, latency {graph.latency} frames)"
     )
     return 0
+
+
+def plugin_lines(graph) -> list[str]:
+    """One line per strip with third-party plugins: each plugin, how its channels run, its latency."""
+    from stemhost.engine.plugin_stage import PluginStage
+
+    strips = [(f"stem {s.name}", s.chain) for s in graph.stems] + [(f"bus {b.name}", b.chain) for b in graph.buses]
+    lines = []
+    for strip, chain in [*strips, ("master", graph.master.chain)]:
+        plugins = [
+            f"{p.name} ({p.mode}, latency {p.latency} frames{', bypassed' if p.bypass else ''})"
+            for p in chain.stages
+            if isinstance(p, PluginStage)
+        ]
+        if plugins:
+            lines.append(f"  plugins on {strip}: {', '.join(plugins)}")
+    return lines
 
 
 def render(args: argparse.Namespace) -> int:

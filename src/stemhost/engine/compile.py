@@ -5,15 +5,15 @@ from __future__ import annotations
 import errno
 import logging
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import pedalboard
 
 from stemhost.engine.cache import StemCache
 from stemhost.engine.graph import AlignedChain, BusNode, MixGraph, StemNode
 from stemhost.engine.mix import mix_levels, route
-from stemhost.engine.plugins import build_plugin
+from stemhost.engine.plugin_folders import plugin_folders as default_plugin_folders
+from stemhost.engine.plugins import build_chain
 from stemhost.engine.sources import AudioInfo, StemSource, probe
 from stemhost.engine.stretch import prepared_source, stem_settings
 from stemhost.errors import AudioFileError
@@ -115,8 +115,11 @@ def compile_graph(
     cache: StemCache | None = None,
     stretch: bool = True,
     decode: bool = False,
+    plugin_folders: Sequence[Path] | None = None,
 ) -> MixGraph:
     """Build the mix graph of a session.
+
+    Every effect and plugin is built, and every plugin's parameters checked, before any audio is read.
 
     Args:
         session: a validated session (presets and overrides already applied).
@@ -126,38 +129,43 @@ def compile_graph(
         cache: where shifted and stretched stems are kept; by default the user's cache folder.
         stretch: False reads every stem as it is, ignoring key and tempo (to check a session quickly).
         decode: decode compressed stems into the cache once, for renders that read them many times.
+        plugin_folders: the resolved folders third-party plugins may be loaded from
+            (:func:`~stemhost.engine.plugin_folders.plugin_folders`); None: the OS's and ``$STEMHOST_PLUGIN_PATH``'s.
     """
     label = session_path.name
     check_routing(session, label)
     check_render_memory(len(session.stems), len(session.buses), block_size, label)
     check_open_files(len(session.stems), label)
-    originals = probe_stems(session, session_path)
+    originals = probe_stems(session, session_path)  # headers only
     rate = session_rate(session, originals)  # the stems' own rates decide it, not the cache's
+    folders = list(plugin_folders) if plugin_folders is not None else default_plugin_folders()
+    base = session_path.parent
+
+    def chain(effects: tuple, channels: int, where: str) -> AlignedChain:
+        return build_chain(
+            effects, channels, base_dir=base, sample_rate=rate, block_size=block_size, folders=folders, where=where
+        )
+
+    stem_chains = [chain(stem.chain, info.channels, f"{label}: stems[{i}]") for i, (stem, info) in
+                   enumerate(zip(session.stems, originals, strict=True))]  # fmt: skip
+    order = bus_order(session, label)
+    bus_chains = {
+        b.name: chain(b.chain, 2, f"{label}: buses[{i}]") for i, b in enumerate(session.buses) if b.name in order
+    }
+    master_chain = chain(session.master.chain, 2, f"{label}: master")
     infos = (
         prepare_sources(session, session_path, originals, cache or StemCache.default(), workers, decode)
         if stretch
         else originals
     )
-    base = session_path.parent
-
-    def chain(effects: tuple, channels: int, where: str) -> AlignedChain:
-        plugins = [
-            build_plugin(e, base_dir=base, sample_rate=rate, where=f"{where}.chain[{k}]") for k, e in enumerate(effects)
-        ]
-        return AlignedChain(pedalboard.Pedalboard(plugins), rate, channels, block_size)
-
     levels = mix_levels(session, {stem.name: info.channels for stem, info in zip(session.stems, infos, strict=True)})
     stems = []
-    for i, (stem, info) in enumerate(zip(session.stems, infos, strict=True)):
-        node_chain = chain(stem.chain, info.channels, f"{label}: stems[{i}]")
+    for i, (stem, info, node_chain) in enumerate(zip(session.stems, infos, stem_chains, strict=True)):
         source = StemSource(info, rate, stem.name, f"{label}: stems[{i}].file")
         mix = levels.stems[stem.name]
         stems.append(StemNode(stem.name, source, node_chain, mix.gains, mix.audible))
 
-    buses: dict[str, BusNode] = {}
-    for name in bus_order(session, label):
-        i, bus = next((i, b) for i, b in enumerate(session.buses) if b.name == name)
-        buses[name] = BusNode(name, chain(bus.chain, 2, f"{label}: buses[{i}]"), levels.buses[name])
-    master = BusNode(MASTER, chain(session.master.chain, 2, f"{label}: master"), levels.buses[MASTER])
+    buses = {name: BusNode(name, bus_chains[name], levels.buses[name]) for name in order}
+    master = BusNode(MASTER, master_chain, levels.buses[MASTER])
     route(levels, buses | {MASTER: master})
     return MixGraph(stems, list(buses.values()), master, rate, block_size, workers)

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
 import pedalboard
@@ -46,26 +46,17 @@ def measure_latency(board: pedalboard.Pedalboard, sample_rate: float, channels: 
     return shortfall
 
 
-class AlignedChain:
-    """A pedalboard chain streamed in fixed blocks that returns full blocks, late by its latency.
-
-    Args:
-        board: the plugins, in order.
-        sample_rate: Hz.
-        channels: channel count of the audio it processes.
-        block_size: frames per call to :meth:`process`.
-    """
+class BoardStage:
+    """Built-in pedalboard effects streamed together: full blocks out, late by their measured latency."""
 
     def __init__(self, board: pedalboard.Pedalboard, sample_rate: float, channels: int, block_size: int) -> None:
         self.board = board
         self.sample_rate = sample_rate
+        self.channels = channels
         self.latency = measure_latency(board, sample_rate, channels, block_size)
         self._fifo = SampleFifo(channels, prefill=self.latency) if self.latency else None
 
     def process(self, block: np.ndarray) -> np.ndarray:
-        """Process ``(channels, n)`` audio; returns ``(channels, n)``."""
-        if len(self.board) == 0:
-            return block
         out = self.board.process(block, self.sample_rate, reset=False)
         if self._fifo is None:
             if out.shape[1] != block.shape[1]:
@@ -73,6 +64,54 @@ class AlignedChain:
             return out
         self._fifo.push(out)
         return self._fifo.pop(block.shape[1])
+
+
+class Stage(Protocol):
+    """A part of a chain: a :class:`BoardStage` or a third-party plugin (:class:`~stemhost.engine.plugin_stage.PluginStage`).
+
+    Each returns full ``(channels, n)`` blocks, late by its ``latency``."""
+
+    latency: int
+    channels: int
+
+    def process(self, block: np.ndarray) -> np.ndarray: ...
+
+
+class AlignedChain:
+    """A chain streamed in fixed blocks that returns full blocks, late by its latency (the sum of its stages').
+
+    Args:
+        parts: the effects, in order: a Pedalboard of built-in effects, or a list of Pedalboards and
+            prepared stages (third-party plugins).
+        sample_rate: Hz.
+        channels: channel count of the audio it is given (a stage may turn mono into stereo).
+        block_size: frames per call to :meth:`process`.
+    """
+
+    def __init__(
+        self,
+        parts: pedalboard.Pedalboard | Sequence[pedalboard.Pedalboard | Stage],
+        sample_rate: float,
+        channels: int,
+        block_size: int,
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.stages: list[Stage] = []
+        for part in [parts] if isinstance(parts, pedalboard.Pedalboard) else parts:
+            if isinstance(part, pedalboard.Pedalboard):
+                if len(part) == 0:
+                    continue
+                part = BoardStage(part, sample_rate, channels, block_size)
+            self.stages.append(part)
+            channels = part.channels
+        self.channels = channels
+        self.latency = sum(stage.latency for stage in self.stages)
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Process ``(channels, n)`` audio; returns ``(self.channels, n)``."""
+        for stage in self.stages:
+            block = stage.process(block)
+        return block
 
 
 def ramp(start: float, end: float, n: int) -> np.ndarray:

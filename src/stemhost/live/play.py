@@ -26,6 +26,7 @@ class PlayOptions:
     duration_s: float | None = None
     capture_s: float = 0.0
     held: bool = False  # silent until Player.release()
+    plugin_folders: tuple[Path, ...] | None = None  # where third-party plugins may come from (None: the defaults)
 
 
 @contextlib.contextmanager
@@ -43,6 +44,7 @@ def playing(session: Session, session_path: Path, options: PlayOptions) -> Itera
         options.capture_s,
         held=options.held,
         device_block=options.blocksize,
+        plugin_folders=options.plugin_folders,
     )
     try:
         stream = open_stream(device, device.sample_rate, options.blocksize, channels, player.callback)

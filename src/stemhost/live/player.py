@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,7 @@ class Player:
         held: play silence until :meth:`release` (the mixer starts it once drawn).
         device_block: frames the device asks for in one callback (``--blocksize``, at most
             :data:`MAX_DEVICE_BLOCK`); the ring holds that many more, so every callback finds a full block.
+        plugin_folders: the resolved folders third-party plugins may be loaded from (None: the defaults).
 
     The ring starts with :func:`ring_capacity` frames rendered ahead; after each stall of the render
     thread it renders further ahead, up to :func:`most_ahead` (see :mod:`~stemhost.live.stalls`).
@@ -84,6 +86,7 @@ class Player:
         render_block: int = RENDER_BLOCK,
         held: bool = False,
         device_block: int = 0,
+        plugin_folders: Sequence[Path] | None = None,
     ) -> None:
         if not 0 <= device_block <= MAX_DEVICE_BLOCK:
             raise DeviceError(f"--blocksize {device_block}: at most {MAX_DEVICE_BLOCK} frames per audio callback")
@@ -92,7 +95,7 @@ class Player:
         self.channels = channels
         self.render_block = render_block
         session = session.model_copy(update={"sample_rate": sample_rate})
-        self.graph: MixGraph = compile_graph(session, session_path, render_block)
+        self.graph: MixGraph = compile_graph(session, session_path, render_block, plugin_folders=plugin_folders)
         length = max(round(s.source.info.frames * sample_rate / s.source.info.sample_rate) for s in self.graph.stems)
         start = round(start_s * sample_rate)
         if start >= length:

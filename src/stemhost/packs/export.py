@@ -64,7 +64,7 @@ def inputs_digest(session: Session, session_path: Path, options: RenderOptions, 
         "output": {"extension": extension, **settings},
         "stemhost": __version__,
     }
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()  # paths as text
 
 
 def is_up_to_date(entry: PackEntry | None, digest: str, output: Path) -> bool:

@@ -69,6 +69,8 @@ class RenderOptions:
         mp3_mode: "cbr320" (the default for .mp3), "v0" or "v2".
         decode_once: decode compressed stems into the cache once (renders of many variants read them again).
         strict: a loudness target missed by more than 0.5 LU is an error and no file is written, not a warning.
+        plugin_folders: the resolved folders third-party plugins may be loaded from; None: the OS's and
+            ``$STEMHOST_PLUGIN_PATH``'s (see :mod:`stemhost.engine.plugin_folders`). Batch jobs carry them.
     """
 
     block_size: int = DEFAULT_BLOCK_SIZE
@@ -79,6 +81,7 @@ class RenderOptions:
     mp3_mode: str | None = None
     decode_once: bool = False
     strict: bool = False
+    plugin_folders: tuple[Path, ...] | None = None
 
     def __post_init__(self) -> None:
         if not MIN_BLOCK_SIZE <= self.block_size <= MAX_BLOCK_SIZE:
@@ -201,7 +204,14 @@ def render_session(
     if stems_out is not None:
         outputs += planned_stem_files(session, stems_out, stems_format, inputs)
     check_outputs(outputs, inputs)  # nothing is written over an input, or twice
-    graph = compile_graph(session, session_path, options.block_size, options.workers, decode=options.decode_once)
+    graph = compile_graph(
+        session,
+        session_path,
+        options.block_size,
+        options.workers,
+        decode=options.decode_once,
+        plugin_folders=options.plugin_folders,
+    )
     try:
         hold, tags = tail_hold_s(session), session.tags()
         with contextlib.ExitStack() as stack:

@@ -2,14 +2,17 @@
 
 Each model is named after the pedalboard class it builds and takes that class's own keyword
 arguments, so pedalboard's documentation documents them. No other class is ever instantiated
-from a file: the vocabulary below is closed (no VST3 or AU loading from JSON).
+from a file: the vocabulary below is closed. Two entries name third-party plugins (native code):
+``VST3Plugin`` and ``AudioUnitPlugin`` (macOS only). They are data here; the engine loads one only
+from the user's plugin folders (:mod:`stemhost.engine.plugin_folders`) and checks its
+``parameter_values`` against the plugin's own parameters before any audio is read.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from stemhost.limits import CONTROL_CHARACTERS
 
@@ -140,7 +143,48 @@ class Convolution(_Effect):
     mix: Unit = 1.0
 
 
-EFFECT_CLASSES: tuple[type[_Effect], ...] = (
+ParameterValue = Union[StrictBool, StrictInt, StrictFloat, StrictStr]  # noqa: UP007 - a number, a switch or a choice
+
+
+class ThirdPartyPlugin(_Effect):
+    """A third-party plugin in a chain, in pedalboard's keywords (``pedalboard.VST3Plugin(path_to_plugin_file,
+    plugin_name=...)``), with its state and parameters. ``raw_state`` is applied first, then ``parameter_values``."""
+
+    path_to_plugin_file: str = Field(
+        min_length=1,
+        max_length=4096,
+        pattern=f"^[^{CONTROL_CHARACTERS}]+$",
+        description="a bundle's name found in the plugin folders (e.g. 'ZamEQ2.vst3'), or an absolute path inside one",
+    )
+    plugin_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        pattern=f"^[^{CONTROL_CHARACTERS}]+$",
+        description="which plugin of a bundle that holds several",
+    )
+    parameter_values: dict[str, ParameterValue] = Field(
+        default_factory=dict,
+        description="the plugin's parameters by pedalboard's key (e.g. 'master_gain_db'): a number in the "
+        "parameter's own unit, true or false for a switch, a word for a choice",
+    )
+    raw_state: str | None = Field(
+        default=None,
+        min_length=1,
+        description="base64 of pedalboard's raw_state of the plugin (its whole state), applied before parameter_values",
+    )
+    bypass: bool = Field(default=False, description="pass the input through, delayed by the plugin's latency")
+
+
+class VST3Plugin(ThirdPartyPlugin):
+    type: Literal["VST3Plugin"]
+
+
+class AudioUnitPlugin(ThirdPartyPlugin):
+    type: Literal["AudioUnitPlugin"]
+
+
+BUILTIN_CLASSES: tuple[type[_Effect], ...] = (
     HighpassFilter,
     LowpassFilter,
     HighShelfFilter,
@@ -157,6 +201,9 @@ EFFECT_CLASSES: tuple[type[_Effect], ...] = (
     Distortion,
     Convolution,
 )
+PLUGIN_CLASSES: tuple[type[ThirdPartyPlugin], ...] = (VST3Plugin, AudioUnitPlugin)
+EFFECT_CLASSES: tuple[type[_Effect], ...] = BUILTIN_CLASSES + PLUGIN_CLASSES
+BUILTIN_TYPES: tuple[str, ...] = tuple(cls.__name__ for cls in BUILTIN_CLASSES)
 EFFECT_TYPES: tuple[str, ...] = tuple(cls.__name__ for cls in EFFECT_CLASSES)
 
 Effect = Annotated[Union[EFFECT_CLASSES], Field(discriminator="type")]  # noqa: UP007

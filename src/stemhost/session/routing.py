@@ -106,7 +106,15 @@ def _stem_text(session: Session, name: str) -> str:
 
 
 def _chain_text(chain: tuple) -> str:
-    return f", {' → '.join(type(e).__name__ for e in chain)}" if chain else ""
+    return f", {' → '.join(_effect_text(e) for e in chain)}" if chain else ""
+
+
+def _effect_text(effect: object) -> str:
+    """An effect's class name; a third-party plugin's bundle name (``ZamEQ2.vst3``), marked when bypassed."""
+    bundle = getattr(effect, "path_to_plugin_file", None)
+    if bundle is None:
+        return type(effect).__name__
+    return bundle.replace("\\", "/").rsplit("/", 1)[-1] + (" (bypassed)" if getattr(effect, "bypass", False) else "")
 
 
 def _check_unique(names: list[str], field: str, label: str) -> None:
