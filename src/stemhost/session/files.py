@@ -125,3 +125,47 @@ def save_mix(path: Path, session: Session, like: Path) -> None:
             entry["file"] = str((like.parent / entry["file"]).resolve())
     load_session_data(data, path)  # never write a session that would not load
     write_json_atomic(path, data, follow_symlinks=True)
+
+
+def chain_entry_path(data: dict, strip: str, index: int, file_name: str) -> tuple[list, str]:
+    """The chain list holding a strip's entry in session JSON and the entry's location for messages.
+
+    Args:
+        data: the session file's JSON.
+        strip: a stem's or bus's name, or ``master``.
+        index: the entry's position in that strip's chain (from 0).
+
+    Raises:
+        SessionError: no such strip, or the chain has no entry at that index.
+    """
+    if strip == "master":
+        chain, where = data.setdefault("master", {}).setdefault("chain", []), f"{file_name}: master.chain[{index}]"
+    else:
+        for kind in ("stems", "buses"):
+            found = [i for i, s in enumerate(data.get(kind, [])) if isinstance(s, dict) and s.get("name") == strip]
+            if found:
+                chain = data[kind][found[0]].setdefault("chain", [])
+                where = f"{file_name}: {kind}[{found[0]}].chain[{index}]"
+                break
+        else:
+            names = [s.get("name") for k in ("stems", "buses") for s in data.get(k, []) if isinstance(s, dict)]
+            raise SessionError(f"{file_name}: no stem or bus is named {strip!r}; use one of {names} or 'master'")
+    if not 0 <= index < len(chain):
+        raise SessionError(
+            f"{where}: {strip}'s chain has {len(chain)} entries; give an index from 0 to {len(chain) - 1}"
+        )
+    return chain, where
+
+
+def set_plugin_capture(path: Path, strip: str, index: int, captured: dict) -> None:
+    """Write a captured plugin state (and its parameters' current values) into a chain entry, keeping the rest."""
+    data = read_json(path)
+    chain, _ = chain_entry_path(data, strip, index, path.name)
+    entry = chain[index]
+    entry["raw_state"] = captured["raw_state"]
+    if entry.get("parameter_values"):  # applied after the state: keep them in step with it
+        entry["parameter_values"] = {
+            k: captured["parameter_values"].get(k, v) for k, v in entry["parameter_values"].items()
+        }
+    load_session_data(data, path)  # never write a session that would not load
+    write_json_atomic(path, data, follow_symlinks=True)
