@@ -16,6 +16,7 @@ from pathlib import Path
 from stemhost import __version__
 from stemhost.cli import analysis, cache, live, mix, packs
 from stemhost.cli.arguments import add_command, clock, int_between, output_arguments, positive_int, session_arguments
+from stemhost.cli.plugins import add_plugins_command
 from stemhost.errors import StemhostError, StemhostWarning
 from stemhost.formats import OUTPUT_CHOICES
 from stemhost.limits import MAX_DEVICE_BLOCK
@@ -233,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stems_cache.add_argument("action", nargs="?", choices=["clear"], help="clear: empty the cache")
     stems_cache.set_defaults(run=cache.cache)
+
+    add_plugins_command(commands)
     return parser
 
 
