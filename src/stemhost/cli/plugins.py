@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from stemhost.cli.arguments import add_command
+from stemhost.engine.plugin_scan import SCAN_TIMEOUT_S
 from stemhost.errors import PluginError
 
 
@@ -47,7 +48,7 @@ def _options(parser: argparse.ArgumentParser, sub: bool) -> None:
         type=float,
         default=argparse.SUPPRESS if suppressed else None,
         metavar="SECONDS",
-        help="how long one plugin may take to load while scanning (default 20)",
+        help=f"how long one plugin may take to load while scanning (default {SCAN_TIMEOUT_S:g})",
     )
 
 
