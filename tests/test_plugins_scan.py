@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -186,3 +189,44 @@ def test_unknown_name_is_one_error_with_the_nearest_names(capsys, zam_folder):
 def test_showing_a_plugin_that_failed_is_an_error(capsys, test_plugin_folder):
     code, _, err = run(capsys, "plugins", "show", "StemhostAbort", "--plugin-path", test_plugin_folder)
     assert code == 1 and "could not be scanned (crashed: SIGABRT)" in err and err.count("\n") == 1
+
+
+def scanners_of(bundle: Path) -> list[int]:
+    """The processes whose command line names the bundle (scanner subprocesses), by /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and str(bundle).encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_ctrl_c_stops_the_scans_at_once(test_plugin_folder, tmp_path):
+    folder = tmp_path / "hanging"
+    shutil.copytree(test_plugin_folder / "StemhostHang.vst3", folder / "StemhostHang.vst3")
+    program = (
+        "import sys; from stemhost.engine import plugin_folders; plugin_folders.standard_folders = lambda p=None: []; "
+        "from stemhost.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    )
+    cli = subprocess.Popen(
+        [sys.executable, "-c", program, "plugins", "--timeout", "60", "--plugin-path", str(folder)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "STEMHOST_CACHE_DIR": str(tmp_path / "c")},
+    )  # fmt: skip
+    bundle = folder / "StemhostHang.vst3"
+    try:
+        deadline = time.monotonic() + 20
+        while not scanners_of(bundle) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert scanners_of(bundle), "the scanner did not start"
+        cli.send_signal(signal.SIGINT)
+        _, err = cli.communicate(timeout=10)  # not the scan's 60 s
+        assert cli.returncode == 128 + signal.SIGINT, err
+        assert err.decode().startswith("error: interrupted")
+        assert scanners_of(bundle) == []
+    finally:  # a failed test leaves nothing running either
+        cli.kill()
+        cli.wait()
+        for pid in scanners_of(bundle):
+            os.kill(pid, signal.SIGKILL)

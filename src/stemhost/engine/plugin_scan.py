@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -35,6 +36,8 @@ FORMATS = {"VST3Plugin": "VST3", "AudioUnitPlugin": "AU"}
 WORKER = "stemhost.engine.plugin_scan_worker"
 
 log = logging.getLogger("stemhost.progress")
+_running: set[subprocess.Popen] = set()  # scanners alive, killed when the listing is interrupted
+_running_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -124,11 +127,20 @@ def list_plugins(
             results[bundle] = cached
         else:
             todo.append((bundle, kind))
-    with ThreadPoolExecutor(PARALLEL_SCANS) as pool:
+    pool = ThreadPoolExecutor(PARALLEL_SCANS)
+    try:
         scans = pool.map(lambda job: scan_bundle(job[0], job[1], timeout_s), todo)
         for (bundle, kind), plugins in zip(todo, scans, strict=True):
             results[bundle] = plugins
             _keep(cache, bundle, kind, plugins)
+    except BaseException:  # Ctrl-C, SIGTERM: stop the scans now rather than after their timeouts
+        pool.shutdown(wait=False, cancel_futures=True)
+        with _running_lock:
+            for process in _running:
+                _kill(process)
+        raise
+    finally:
+        pool.shutdown()
     plugins = [p for bundle, _kind in found for p in results[bundle]]
     return Listing(plugins, scanned=len(todo), cached=len(found) - len(todo))
 
@@ -145,6 +157,8 @@ def scan_bundle(bundle: Path, kind: str = "VST3Plugin", timeout_s: float = SCAN_
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env,
         start_new_session=True,  # its own process group: killed whole on a timeout, spared the terminal's Ctrl-C
     )  # fmt: skip
+    with _running_lock:
+        _running.add(process)
     try:
         out, err = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -155,6 +169,8 @@ def scan_bundle(bundle: Path, kind: str = "VST3Plugin", timeout_s: float = SCAN_
         if process.poll() is None:  # interrupted (Ctrl-C): leave no scanner behind
             _kill(process)
             process.wait()
+        with _running_lock:
+            _running.discard(process)
     if process.returncode < 0:
         return [_replace(failed, error=f"crashed: {_signal_name(-process.returncode)}")]
     try:
