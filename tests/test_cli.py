@@ -36,6 +36,7 @@ COMMANDS = (
     "analyze",
     "fit",
     "cache",
+    "plugins",
 )
 PRESETS = (
     "acapella",

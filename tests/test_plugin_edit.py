@@ -99,3 +99,13 @@ def test_under_xvfb_the_editor_runs_in_a_child_and_a_crash_costs_one_error(song,
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_the_command_line_gives_one_error_line_without_a_display(song, monkeypatch, capsys):
+    from stemhost.cli.main import main
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["plugins", "edit", str(song), "keys", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: session.json: stems[0].chain[0]: no display") and err.count("\n") == 1

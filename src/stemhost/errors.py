@@ -33,6 +33,10 @@ class ClusterError(StemhostError, RuntimeError):
     """A Dask cluster cannot be reached or used."""
 
 
+class PluginError(StemhostError, LookupError):
+    """A third-party plugin is not installed where stemhost may load it from, or cannot be scanned."""
+
+
 class StemhostWarning(UserWarning):
     """A soft problem the caller should hear of (a preset entry matching no stem, a file kept); the CLI prints
     each as one ``warning: ...`` line."""

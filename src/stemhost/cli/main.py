@@ -24,6 +24,7 @@ from stemhost.cli.arguments import (
     positive_int,
     session_arguments,
 )
+from stemhost.cli.plugins import add_plugins_command
 from stemhost.errors import StemhostError, StemhostWarning
 from stemhost.formats import OUTPUT_CHOICES
 from stemhost.limits import MAX_DEVICE_BLOCK
@@ -242,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stems_cache.add_argument("action", nargs="?", choices=["clear"], help="clear: empty the cache")
     stems_cache.set_defaults(run=cache.cache)
+
+    add_plugins_command(commands)
     return parser
 
 

@@ -102,8 +102,10 @@ def edit_in_child(request: dict, timeout_s: float | None = None) -> dict:
 def main() -> int:
     """The child: read the request from stdin, show the editor until the user closes it, print the capture."""
     from stemhost.engine.plugin_load import load_third_party
+    from stemhost.engine.plugin_scan_worker import answer_channel
     from stemhost.session.effects import PLUGIN_CLASSES
 
+    answer = answer_channel()
     request = json.loads(sys.stdin.read())
     where = request["where"]
     kinds = {cls.__name__: cls for cls in PLUGIN_CLASSES}
@@ -111,10 +113,11 @@ def main() -> int:
         entry = kinds[request["entry"]["type"]].model_validate(request["entry"])
         plugin = load_third_party(entry, [Path(f) for f in request["folders"]], where)
     except SessionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        sys.stderr.write(f"error: {exc}\n")
         return 1
     captured = capture(plugin, list(entry.parameter_values), lambda p: p.show_editor())
-    print(json.dumps(captured))
+    answer.write(json.dumps(captured) + "\n")
+    answer.flush()
     return 0
 
 

@@ -76,7 +76,7 @@ def describe_parameters(plugin: object) -> list[ParameterInfo]:
             default = choices[index] if choices else ""
         else:
             kind, choices = "number", ()
-            default = float(f"{low + parameter.default_raw_value * (high - low):.6g}")  # the raw value is a float32
+            default = _rounded(low + parameter.default_raw_value * (high - low), high - low)
         infos.append(
             ParameterInfo(
                 key=key,
@@ -91,3 +91,10 @@ def describe_parameters(plugin: object) -> list[ParameterInfo]:
             )
         )
     return infos
+
+
+def _rounded(value: float, span: float) -> float:
+    """A value computed from a float32 raw value (7 significant digits of the range), rounded to what it holds:
+    ZamEQ2's 0 dB default (range -50..20) reads 1.19e-06 otherwise."""
+    digits = max(0, 6 - math.ceil(math.log10(span))) if span > 0 else 6
+    return float(f"{round(value, digits):.6g}") + 0.0  # + 0.0: no -0.0
