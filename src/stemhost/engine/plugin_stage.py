@@ -10,8 +10,10 @@
 - **Channels.** A mono plugin on a stereo strip runs as dual mono (two instances, same state and
   values); a stereo plugin on mono material gets the mono signal on both sides, and the strip is
   stereo from there on; a plugin that takes neither one nor two channels is refused.
-- **Bypass.** The plugin is loaded and checked but not run; its input passes through delayed by its
-  latency, so bypassing moves nothing in time.
+- **Bypass.** Its input passes through delayed by the plugin's latency, so bypassing moves nothing in
+  time. A plugin bypassed in the session is loaded and checked but not run. One that can be toggled while
+  playing (:meth:`PluginStage.set_bypass`) keeps running while bypassed, as a DAW's plugin does, so its
+  state is current when it comes back; the switch crossfades over one block, so it never clicks.
 """
 
 from __future__ import annotations
@@ -82,7 +84,10 @@ class PluginStage:
         channels: the channel count it hands on (2 once a stereo plugin has run on mono material).
         mode: ``'mono'``, ``'stereo'``, ``'dual mono'`` or ``'mono to stereo'``.
         bypass: whether it passes its input through (delayed).
+        index: its place in the session's chain (set by ``build_chain``).
     """
+
+    index: int = -1
 
     def __init__(
         self,
@@ -105,18 +110,43 @@ class PluginStage:
         self.channels = max(runs, channels)
         self.mode = {(1, 1): "mono", (2, 2): "stereo", (1, 2): "dual mono", (2, 1): "mono to stereo"}[runs, channels]
         self.bypass = bypass
+        self.toggled = False  # set_bypass was called: the plugin runs even while bypassed
+        self._fade: np.ndarray | None = None  # gains of the wet signal over the next block, while switching
         self._instances = [_Instance(p, sample_rate, buffer_size, self.latency) for p in plugins]
-        self._delay = SampleFifo(self.channels, prefill=self.latency) if bypass and self.latency else None
+        self._delay = SampleFifo(self.channels, prefill=self.latency) if self.latency else None
+
+    def set_bypass(self, bypass: bool, frames: int) -> None:
+        """Switch bypass while streaming: the next ``frames``-frame block crossfades to the new path.
+
+        Call it from the thread that runs :meth:`process` (the render thread), between blocks.
+        """
+        if bypass != self.bypass:
+            self.toggled = True
+            ramp = np.linspace(0.0, 1.0, frames + 1, dtype=np.float32)[1:]
+            self._fade = 1.0 - ramp if bypass else ramp
+            self.bypass = bypass
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Process ``(channels, n)`` audio; returns ``(self.channels, n)``, late by :attr:`latency`."""
         if block.shape[0] < self.channels:
             block = np.repeat(block, self.channels, axis=0)
-        if self.bypass:
-            if self._delay is None:
-                return block
-            self._delay.push(block)
-            return self._delay.pop(block.shape[1])
+        dry = self._delayed(block)
+        if self.bypass and not self.toggled:
+            return dry
+        wet = self._run(block)
+        fade, self._fade = self._fade, None
+        if fade is not None and fade.size == block.shape[1]:
+            return dry + fade * (wet - dry)
+        return dry if self.bypass else wet
+
+    def _delayed(self, block: np.ndarray) -> np.ndarray:
+        """The input, late by the plugin's latency (the bypassed path)."""
+        if self._delay is None:
+            return block
+        self._delay.push(block)
+        return self._delay.pop(block.shape[1])
+
+    def _run(self, block: np.ndarray) -> np.ndarray:
         if len(self._instances) == 2:
             return np.concatenate([inst.process(block[i : i + 1]) for i, inst in enumerate(self._instances)])
         return self._instances[0].process(block)

@@ -76,6 +76,7 @@ def build_chain(
                 parts.append(pedalboard.Pedalboard(board))
                 board = []
             stage = plugin_stage(effect, folders, sample_rate, flowing, block_size, at)
+            stage.index = k  # its place in the session's chain, for live bypass
             parts.append(stage)
             flowing = stage.channels
         else:

@@ -162,6 +162,8 @@ class MixerApp(App[None]):
         Binding("minus", "key(-1)", "key down", group=KEY, key_display="-"),
         Binding("less_than_sign", "tempo(-0.05)", "slower", group=TEMPO, key_display="<"),
         Binding("greater_than_sign", "tempo(0.05)", "faster", group=TEMPO, key_display=">"),
+        Binding("b", "bypass", "bypass plugin"),
+        Binding("p", "next_plugin", "next plugin", show=False),
         Binding("w", "save", "save"),
         Binding("q", "quit", "quit"),
     ]
@@ -174,6 +176,7 @@ class MixerApp(App[None]):
         self.rows = {key: StripRow(strip) for key, strip in player.strips.items()}
         self.order = list(self.rows)  # stems, then buses, then the master
         self.selected = 0
+        self.plugin_at: dict[tuple[str, str], int] = {}  # which of a strip's plugins b toggles
         self.transport_line = Static(id="transport")
         self.message = Static(id="message")
         transport = player.transport()
@@ -253,6 +256,34 @@ class MixerApp(App[None]):
         row = self.rows[self.order[self.selected]]
         row.add_class("selected")
         row.scroll_visible(animate=False)
+        if self.strip.plugins:
+            self.say(self.chain_text())
+
+    def chain_text(self) -> str:
+        """The selected strip's third-party plugins, the one ``b`` toggles marked with ``>``."""
+        s = self.strip
+        at = self.plugin_at.get((s.kind, s.name), 0)
+        names = [
+            f"{'>' if k == at else ' '}{p.name} {'(bypassed)' if p.bypass else '(on)'}" for k, p in enumerate(s.plugins)
+        ]
+        return f"{s.name}'s plugins: {', '.join(names)}; b bypasses, p picks the next"
+
+    def action_bypass(self) -> None:
+        """Bypass the selected strip's chosen plugin, or bring it back (crossfaded, nothing moves in time)."""
+        s = self.strip
+        if not s.plugins:
+            self.say(f"{s.name} has no plugin in its chain", error=True)
+            return
+        slot = s.plugins[self.plugin_at.get((s.kind, s.name), 0)]
+        self.player.set_bypass(s.kind, s.name, slot.index, not slot.bypass)
+        self.say(self.chain_text())
+
+    def action_next_plugin(self) -> None:
+        s = self.strip
+        if s.plugins:
+            key = (s.kind, s.name)
+            self.plugin_at[key] = (self.plugin_at.get(key, 0) + 1) % len(s.plugins)
+            self.say(self.chain_text())
 
     def action_fader(self, steps: int) -> None:
         s = self.strip

@@ -230,6 +230,15 @@ class Player:
             setattr(strip, key, value)
         self._post_mix()
 
+    def set_bypass(self, kind: str, name: str, index: int, bypass: bool) -> None:
+        """Bypass (or bring back) the third-party plugin at ``index`` of a strip's chain; crossfaded over a block."""
+        slot = next(p for p in self.strips[(kind, name)].plugins if p.index == index)
+        slot.bypass = bypass
+        node = {"stem": {n.name: n for n in self.graph.stems}, "bus": {n.name: n for n in self.graph.buses}}
+        chain = (self.graph.master if kind == "master" else node[kind][name]).chain
+        stage = next(st for st in chain.stages if getattr(st, "index", -1) == index)
+        self._post(lambda: stage.set_bypass(bypass, self.graph.block_size))
+
     def set_send(self, stem: str, bus: str, level_db: float) -> None:
         """Change a send's level (ramped)."""
         self._send_levels[(stem, bus)] = level_db

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import PurePath
 
 import numpy as np
 
 from stemhost.engine.graph import MixBlock
+from stemhost.session.effects import ThirdPartyPlugin
 from stemhost.session.model import MASTER, Send, Session
+
+
+@dataclass
+class PluginSlot:
+    """A third-party plugin in a strip's chain: its index in the chain, its name, whether it is bypassed."""
+
+    index: int
+    name: str
+    bypass: bool
 
 
 @dataclass
@@ -23,14 +34,35 @@ class Strip:
     mute: bool = False
     solo: bool = False
     peak: float = 0.0  # linear peak since the UI last took it
+    plugins: list[PluginSlot] = field(default_factory=list)  # its chain's third-party plugins
 
 
 def strips_of(session: Session) -> dict[tuple[str, str], Strip]:
     """Every strip of a session, by (kind, name): stems, buses, then the master."""
-    strips = {("stem", s.name): Strip("stem", s.name, s.role, s.gain_db, s.pan, s.mute, s.solo) for s in session.stems}
-    strips |= {("bus", b.name): Strip("bus", b.name, "bus", b.gain_db) for b in session.buses}
-    strips[("master", MASTER)] = Strip("master", MASTER, "master", session.master.gain_db)
+    strips = {
+        ("stem", s.name): Strip("stem", s.name, s.role, s.gain_db, s.pan, s.mute, s.solo, plugins=plugin_slots(s.chain))
+        for s in session.stems
+    }
+    strips |= {
+        ("bus", b.name): Strip("bus", b.name, "bus", b.gain_db, plugins=plugin_slots(b.chain)) for b in session.buses
+    }
+    master = session.master
+    strips[("master", MASTER)] = Strip("master", MASTER, "master", master.gain_db, plugins=plugin_slots(master.chain))
     return strips
+
+
+def plugin_slots(chain) -> list[PluginSlot]:
+    """The third-party plugins of a chain, named by their plugin name or bundle."""
+    return [
+        PluginSlot(k, e.plugin_name or PurePath(e.path_to_plugin_file).stem, e.bypass)
+        for k, e in enumerate(chain)
+        if isinstance(e, ThirdPartyPlugin)
+    ]
+
+
+def _with_bypass(chain, strip: Strip) -> tuple:
+    bypass = {slot.index: slot.bypass for slot in strip.plugins}
+    return tuple(e.model_copy(update={"bypass": bypass[k]}) if k in bypass else e for k, e in enumerate(chain))
 
 
 def session_with(
@@ -45,12 +77,23 @@ def session_with(
     stems = [
         s.model_copy(
             update={k: getattr(strips[("stem", s.name)], k) for k in ("gain_db", "pan", "mute", "solo")}
-            | {"sends": tuple(send(s.name, x) for x in s.sends)}
+            | {
+                "sends": tuple(send(s.name, x) for x in s.sends),
+                "chain": _with_bypass(s.chain, strips[("stem", s.name)]),
+            }
         )
         for s in session.stems
     ]
-    buses = [b.model_copy(update={"gain_db": strips[("bus", b.name)].gain_db}) for b in session.buses]
-    master = session.master.model_copy(update={"gain_db": strips[("master", MASTER)].gain_db})
+    buses = [
+        b.model_copy(
+            update={"gain_db": strips[("bus", b.name)].gain_db, "chain": _with_bypass(b.chain, strips[("bus", b.name)])}
+        )
+        for b in session.buses
+    ]
+    master_strip = strips[("master", MASTER)]
+    master = session.master.model_copy(
+        update={"gain_db": master_strip.gain_db, "chain": _with_bypass(session.master.chain, master_strip)}
+    )
     return session.model_copy(update={"stems": stems, "buses": buses, "master": master})
 
 

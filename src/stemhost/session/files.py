@@ -119,12 +119,29 @@ def save_mix(path: Path, session: Session, like: Path) -> None:
         if entry.get("name") in buses:
             entry["gain_db"] = buses[entry["name"]].gain_db
     data.setdefault("master", {})["gain_db"] = session.master.gain_db
+    _write_bypass(data, session)
     data["key_shift"], data["tempo"] = session.key_shift, session.tempo
     if path.resolve().parent != like.resolve().parent:  # stem paths are relative to the session's folder
         for entry in data.get("stems", []):
             entry["file"] = str((like.parent / entry["file"]).resolve())
     load_session_data(data, path)  # never write a session that would not load
     write_json_atomic(path, data, follow_symlinks=True)
+
+
+def _write_bypass(data: dict, session: Session) -> None:
+    """Each third-party plugin entry's bypass, from the session into its JSON (the mixer toggles them)."""
+    strips = [(s.name, s.chain) for s in session.stems] + [(b.name, b.chain) for b in session.buses]
+    chains = dict(strips)
+    for kind in ("stems", "buses"):
+        for entry in data.get(kind, []):
+            _copy_bypass(entry.get("chain", []), chains.get(entry.get("name"), ()))
+    _copy_bypass(data.get("master", {}).get("chain", []), session.master.chain)
+
+
+def _copy_bypass(entries: list, chain) -> None:
+    for entry, effect in zip(entries, chain, strict=False):
+        if isinstance(entry, dict) and hasattr(effect, "bypass"):
+            entry["bypass"] = effect.bypass
 
 
 def chain_entry_path(data: dict, strip: str, index: int, file_name: str) -> tuple[list, str]:
