@@ -152,3 +152,15 @@ def test_the_mixer_shows_a_strips_plugins_and_b_toggles_the_chosen_one(tmp_path,
                 assert player.error is None
 
     asyncio.run(main())
+
+
+def test_a_plugin_that_crashed_when_scanned_is_refused_and_stemhost_lives(tmp_path, test_plugin_folder, capsys):
+    from stemhost.cli.main import main
+
+    write_audio(tmp_path / "a.wav", np.full((2, SR), 0.2, np.float32))
+    path = write_session(tmp_path, {"stems": [{"name": "a", "file": "a.wav", "chain": [entry("StemhostAbort.vst3")]}]})
+    out = tmp_path / "out.wav"
+    assert main(["render", str(path), "-o", str(out), "--plugin-path", str(test_plugin_folder)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: session.json: stems[0].chain[0].path_to_plugin_file: StemhostAbort.vst3 failed")
+    assert "crashed: SIGABRT" in err and err.count("\n") == 1 and not out.exists()

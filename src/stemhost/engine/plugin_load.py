@@ -20,7 +20,7 @@ import pedalboard
 
 from stemhost.engine.plugin_folders import resolve_plugin
 from stemhost.engine.plugin_values import apply_parameter_values
-from stemhost.errors import SessionError
+from stemhost.errors import SessionError, warn
 from stemhost.session.effects import AudioUnitPlugin, ThirdPartyPlugin
 
 VST3_STATE_HEADER = b"VC2!"  # pedalboard (JUCE) writes a VST3 plugin's raw_state in this envelope
@@ -96,6 +96,7 @@ def load_third_party(
     bundle = resolve_plugin(entry.path_to_plugin_file, entry.type, folders, where)  # trust: before any code runs
     field = f"{where}.path_to_plugin_file"
     check_bundle(bundle, field, platform_name)
+    check_scanned(bundle, entry.type, folders, field)  # its code runs in a child process first: a crash stays there
     kind = getattr(pedalboard, entry.type)
     try:
         names = list(kind.get_plugin_names_for_file(str(bundle)))
@@ -115,6 +116,27 @@ def load_third_party(
             raise SessionError(f"{where}.raw_state: {plugin.name!r} rejected it ({exc}); save it again") from exc
     apply_parameter_values(plugin, entry.parameter_values, where)
     return plugin
+
+
+def check_scanned(bundle: Path, kind: str, folders: Sequence[Path], field: str) -> None:
+    """Refuse a bundle that crashed when scanned in a separate process (scanned now if it never was; cached).
+
+    A plugin that aborts while loading would take stemhost down with it; one that took too long to scan
+    (Debian's ZamVerb takes minutes) is loaded anyway, after a warning.
+    """
+    from stemhost.engine.plugin_scan import list_plugins
+
+    scanned = list_plugins(folders, only=[bundle]).plugins
+    failures = [p.error for p in scanned if p.failed]
+    if failures and len(failures) == len(scanned):
+        reason = failures[0]
+        if reason.startswith("did not load within"):
+            warn(f"{field}: {bundle.name} {reason} when scanned; loading it anyway, which may take as long")
+            return
+        raise SessionError(
+            f"{field}: {bundle.name} failed when scanned in a separate process ({reason}); stemhost does not load "
+            "it. Update or remove the plugin, then run `stemhost plugins --rescan`"
+        )
 
 
 def _plugin_name(entry: ThirdPartyPlugin, names: list[str], where: str) -> str | None:
