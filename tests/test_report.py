@@ -15,7 +15,7 @@ import pedalboard
 import pyloudnorm
 import pytest
 
-import stemhost.engine.compile
+import stemhost.engine.plugins
 from stemhost.cli.main import main
 from stemhost.engine.compile import compile_graph
 from stemhost.errors import OutputError
@@ -114,14 +114,14 @@ def test_stem_table_matches_the_stem_files_through_chains_and_sends(tmp_path, mo
     late by its own amount and the meters drop it as the stem files do.
     """
     if latent:
-        build = stemhost.engine.compile.build_plugin
+        build = stemhost.engine.plugins.build_plugin
 
         def latent_gain(effect, **kwargs):
             return (
                 pedalboard.Resample(target_sample_rate=16000) if isinstance(effect, Gain) else build(effect, **kwargs)
             )
 
-        monkeypatch.setattr(stemhost.engine.compile, "build_plugin", latent_gain)
+        monkeypatch.setattr(stemhost.engine.plugins, "build_plugin", latent_gain)
     write_audio(tmp_path / "gtr.wav", noise(2.0, channels=2, level=0.3, seed=4))
     write_audio(tmp_path / "keys.wav", tone(330, 2.5, level=0.5))
     data = {

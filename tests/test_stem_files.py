@@ -8,7 +8,7 @@ import numpy as np
 import pedalboard
 import pytest
 
-import stemhost.engine.compile
+import stemhost.engine.plugins
 from stemhost.cli.main import main
 from stemhost.render.driver import RenderOptions, render_session
 from stemhost.session.effects import Gain
@@ -86,12 +86,12 @@ def test_a_stem_in_a_group_bus_is_in_the_bus_file_not_in_the_sum(tmp_path):
 
 def test_latent_chains_stay_aligned_in_the_stem_files(tmp_path, monkeypatch):
     """Every Gain here becomes a latent plugin: each file drops its own latency and lines up with the others."""
-    build = stemhost.engine.compile.build_plugin
+    build = stemhost.engine.plugins.build_plugin
 
     def latent_gain(effect, **kwargs):
         return pedalboard.Resample(target_sample_rate=16000) if isinstance(effect, Gain) else build(effect, **kwargs)
 
-    monkeypatch.setattr(stemhost.engine.compile, "build_plugin", latent_gain)
+    monkeypatch.setattr(stemhost.engine.plugins, "build_plugin", latent_gain)
     data = band(tmp_path, MASTER, drums_output="kit")
     total, premaster, _ = render_pair(tmp_path, data, RenderOptions(block_size=1024, bit_depth="32f", tail_s=2.0))
     np.testing.assert_allclose(total, premaster, atol=1e-5)
