@@ -2,7 +2,8 @@
 
 The editor runs in a child process (``python -m stemhost.engine.plugin_editor REQUEST.json``): a plugin's
 window code is native and may crash the process that shows it (pedalboard issue #444: under some X11
-set-ups ``show_editor`` ends the process with an X error), and that must never take stemhost, or the
+set-ups ``show_editor`` ends the process with an X error; measured: on an X server without a window
+manager or without an XSETTINGS daemon), and that must never take stemhost, or the
 session file, with it. The child loads the plugin as a render does (trust rule, ``raw_state`` then
 ``parameter_values``), runs one block of silence (some plugins copy parameters into their state only when
 they run), shows the editor until the user closes it, runs another block, and prints the captured state
@@ -94,8 +95,8 @@ def edit_in_child(request: dict, timeout_s: float | None = None) -> dict:
         tail = (done.stderr.strip().splitlines() or ["no message"])[0]
         reason = f"ended with status {done.returncode} ({tail[:200]})"
     raise SessionError(
-        f"{where}: the plugin's editor {reason}; nothing was written (pedalboard's editor window is known to end "
-        "the process on some X11 set-ups: pedalboard issue #444)"
+        f"{where}: the plugin's editor {reason}; nothing was written (pedalboard's editor window ends its process "
+        "on an X server without a window manager or an XSETTINGS daemon: pedalboard issue #444)"
     )
 
 
