@@ -139,7 +139,7 @@ def test_the_mixer_shows_a_strips_plugins_and_b_toggles_the_chosen_one(tmp_path,
             app = MixerApp(player, path, device.name)
             async with app.run_test(size=(160, 30)) as pilot:
                 await pilot.pause(0.1)
-                assert "a's plugins: >StemhostGain (on),  StemhostLatency (on)" in str(app.message.content)
+                assert "a: >StemhostGain (on) → Gain → StemhostLatency (on)" in str(app.message.content)
                 for key in ("p", "b"):  # the second plugin, bypassed
                     app.post_message(events.Key(key, key))
                     await pilot.pause(0.05)

@@ -256,17 +256,20 @@ class MixerApp(App[None]):
         row = self.rows[self.order[self.selected]]
         row.add_class("selected")
         row.scroll_visible(animate=False)
-        if self.strip.plugins:
-            self.say(self.chain_text())
+        self.say(self.chain_text())
 
     def chain_text(self) -> str:
-        """The selected strip's third-party plugins, the one ``b`` toggles marked with ``>``."""
+        """The selected strip's chain; its third-party plugins on or bypassed, the one ``b`` toggles marked ``>``."""
         s = self.strip
-        at = self.plugin_at.get((s.kind, s.name), 0)
+        if not s.chain:
+            return f"{s.name}: no effects"
+        chosen = s.plugins[self.plugin_at.get((s.kind, s.name), 0)].index if s.plugins else -1
+        states = {p.index: "bypassed" if p.bypass else "on" for p in s.plugins}
         names = [
-            f"{'>' if k == at else ' '}{p.name} {'(bypassed)' if p.bypass else '(on)'}" for k, p in enumerate(s.plugins)
+            f"{'>' if k == chosen else ''}{n}{f' ({states[k]})' if k in states else ''}" for k, n in enumerate(s.chain)
         ]
-        return f"{s.name}'s plugins: {', '.join(names)}; b bypasses, p picks the next"
+        keys = "; b bypasses the plugin marked >, p marks the next" if s.plugins else ""
+        return f"{s.name}: {' → '.join(names)}{keys}"
 
     def action_bypass(self) -> None:
         """Bypass the selected strip's chosen plugin, or bring it back (crossfaded, nothing moves in time)."""

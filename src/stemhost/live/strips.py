@@ -35,20 +35,41 @@ class Strip:
     solo: bool = False
     peak: float = 0.0  # linear peak since the UI last took it
     plugins: list[PluginSlot] = field(default_factory=list)  # its chain's third-party plugins
+    chain: tuple[str, ...] = ()  # every entry of its chain by type, for the mixer to show
 
 
 def strips_of(session: Session) -> dict[tuple[str, str], Strip]:
     """Every strip of a session, by (kind, name): stems, buses, then the master."""
     strips = {
-        ("stem", s.name): Strip("stem", s.name, s.role, s.gain_db, s.pan, s.mute, s.solo, plugins=plugin_slots(s.chain))
+        ("stem", s.name): Strip(
+            "stem",
+            s.name,
+            s.role,
+            s.gain_db,
+            s.pan,
+            s.mute,
+            s.solo,
+            plugins=plugin_slots(s.chain),
+            chain=kinds(s.chain),
+        )
         for s in session.stems
     }
     strips |= {
         ("bus", b.name): Strip("bus", b.name, "bus", b.gain_db, plugins=plugin_slots(b.chain)) for b in session.buses
     }
     master = session.master
-    strips[("master", MASTER)] = Strip("master", MASTER, "master", master.gain_db, plugins=plugin_slots(master.chain))
+    strips[("master", MASTER)] = Strip(
+        "master", MASTER, "master", master.gain_db, plugins=plugin_slots(master.chain), chain=kinds(master.chain)
+    )
     return strips
+
+
+def kinds(chain) -> tuple[str, ...]:
+    """A chain's entries by type (``PeakFilter``), third-party plugins by name."""
+    return tuple(
+        (e.plugin_name or PurePath(e.path_to_plugin_file).stem) if isinstance(e, ThirdPartyPlugin) else e.type
+        for e in chain
+    )
 
 
 def plugin_slots(chain) -> list[PluginSlot]:
