@@ -59,13 +59,16 @@ def test_variant_specifications_expand_in_order_without_repeats(song):
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("bogus", "unknown variant 'bogus'; use full, minus-one, solo:ROLE, keys=A..B or a bundled preset"),
+        ("bogus", "unknown variant 'bogus'; use full, minus-one, solo:NAME, solo:ROLE, keys=A..B or a bundled preset"),
         ("keys=-13..0", "'keys=-13..0' reaches beyond -12..+12 semitones"),
         ("keys=0..+13", "'keys=0..+13' reaches beyond -12..+12 semitones"),
         ("keys=2..-2", "the range runs from low to high, e.g. keys=-2..2"),
         ("keys=-1.5..2", "write keys=A..B with whole semitones"),
         ("keys=-1..1*keys=0..2", "sets the key twice"),
-        ("solo:strings", "no stem has the role 'strings'; roles: backing_vocals, bass, click, drums, keys, lead_vocal"),
+        (
+            "solo:strings",
+            "no stem has the name or role 'strings'; stems: drums, bass, keys, vox, bvs, click; roles: back",
+        ),
         ("full,,karaoke", "give a comma-separated list"),
     ],
 )

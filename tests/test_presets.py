@@ -146,7 +146,10 @@ def test_overrides_take_names_or_roles_and_apply_last():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"mute": ["drumz"]}, "--mute 'drumz': no stem has that name or role; stems: drums, bass"),
+        (
+            {"mute": ["drumz"]},
+            r"--mute 'drumz': no stem has that name or role; did you mean 'drums'\? stems: drums, bass",
+        ),
         ({"solo": ["click"]}, "--solo 'click': no stem has that name or role"),
         ({"gain": ["bass"]}, r"--gain 'bass': write NAME=DB"),
         ({"gain": ["bass=loud"]}, r"--gain 'bass=loud': write NAME=DB"),

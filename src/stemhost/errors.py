@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import warnings
+from collections.abc import Iterable
 
 
 class StemhostError(Exception):
@@ -45,3 +47,18 @@ class StemhostWarning(UserWarning):
 def warn(message: str) -> None:
     """Issue a :class:`StemhostWarning` through :mod:`warnings`, so the caller decides how it is shown."""
     warnings.warn(message, StemhostWarning, stacklevel=3)
+
+
+def did_you_mean(word: str, choices: Iterable[str], n: int = 1, cutoff: float = 0.6) -> str:
+    """``"did you mean 'bass'?"`` for the nearest choices to a mistyped word (case-insensitive), or ``""``.
+
+    A choice equal to the word but for case comes first; otherwise difflib's closest, at most n of them.
+    """
+    options = list(dict.fromkeys(choices))
+    same = [c for c in options if c.lower() == word.lower() and c != word]
+    by_lower = {c.lower(): c for c in reversed(options)}
+    close = [by_lower[c] for c in difflib.get_close_matches(word.lower(), list(by_lower), n=n, cutoff=cutoff)]
+    nearest = list(dict.fromkeys(same + [c for c in close if c != word]))[:n]
+    if not nearest:
+        return ""
+    return f"did you mean {' or '.join(repr(c) for c in nearest)}?"

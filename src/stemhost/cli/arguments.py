@@ -111,14 +111,23 @@ def int_between(low: int, high: int, unit: str):
     return parse
 
 
+class TypedNumber(float):
+    """A number that remembers how it was typed, so an error echoes ``+30`` rather than ``30``."""
+
+    typed: str
+
+
 def number(text: str) -> float:
+    """A finite number, remembering its text (``TypedNumber.typed``) for messages."""
     try:
         value = float(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
+    typed = TypedNumber(value)
+    typed.typed = text.strip()
+    return typed
 
 
 def clock(text: str) -> float:

@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--variants",
         required=True,
         metavar="LIST",
-        help="comma-separated: full, karaoke, instrumental, acapella, minus-one, solo:ROLE, keys=A..B, "
+        help="comma-separated: full, karaoke, instrumental, acapella, minus-one, solo:NAME or solo:ROLE, keys=A..B, "
         "any bundled preset; combine with *, e.g. karaoke*keys=-2..+2",
     )
     export.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="the pack's folder")

@@ -8,6 +8,7 @@ file may be cut short or rewritten while it is read.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import soundfile
 import soxr
 
 from stemhost.engine.buffers import SampleFifo
-from stemhost.errors import AudioFileError
+from stemhost.errors import AudioFileError, did_you_mean
 from stemhost.limits import available_memory
 from stemhost.units import format_time
 
@@ -146,6 +147,15 @@ def check_unchanged(info: AudioInfo, what: str) -> None:
         raise AudioFileError(f"{what} changed while being read ({change}); render again once nothing writes to it")
 
 
+def _nearby(path: Path) -> str:
+    """A "did you mean 'Bass.wav'?" for a similarly named file beside a missing one (the first 1,000 looked at)."""
+    try:
+        names = [p.name for p in itertools.islice(path.parent.iterdir(), 1000) if p.is_file()]
+    except OSError:
+        return ""
+    return did_you_mean(path.name, names)
+
+
 def probe(path: Path, where: str) -> AudioInfo:
     """Open an audio file's header and check it can be a stem (mono or stereo, not empty).
 
@@ -154,7 +164,11 @@ def probe(path: Path, where: str) -> AudioInfo:
         where: the field that names it, for messages (``session.json: stems[0].file``).
     """
     if not path.exists():
-        raise AudioFileError(f"{where}: {str(path)!r} does not exist; paths are relative to the session file's folder")
+        hint = _nearby(path)
+        raise AudioFileError(
+            f"{where}: {str(path)!r} does not exist; {hint + ' ' if hint else ''}"
+            "paths are relative to the session file's folder"
+        )
     if not path.is_file():
         raise AudioFileError(f"{where}: {str(path)!r} is not a file")
     try:

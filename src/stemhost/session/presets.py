@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from stemhost.errors import SessionError, warn
+from stemhost.errors import SessionError, did_you_mean, warn
 from stemhost.session.model import Chain, FaderDb, Loudness, Name, Pan, Role, Semitones, Send, Session, Tempo
 from stemhost.session.routing import check_routing
 from stemhost.session.validation import load_model, read_json
@@ -143,7 +143,7 @@ def apply_preset(session: Session, preset: Preset, label: str, *, strict: bool =
 
 def _unmatched(session: Session, patch: StemPatch, where: str, strict: bool) -> None:
     what = f"name {patch.name!r}" if patch.name is not None else f"role {patch.role!r}"
-    message = f"{where}: no stem has the {what}; {_stems_and_roles(session)}"
+    message = f"{where}: no stem has the {what}; {_stems_and_roles(session, patch.name or patch.role)}"
     if strict:
         raise SessionError(message)
     warn(message)
@@ -164,7 +164,8 @@ def override_preset(
     transport = {}
     for option, value, field in (("--key", key, "key_shift"), ("--tempo", tempo, "tempo")):
         if value is not None:
-            transport.update(load_model(Preset, {field: value}, f"{option} {value:g}").changes(exclude=set()))
+            typed = getattr(value, "typed", None) or f"{value:g}"  # echoed as typed (+30, not 30)
+            transport.update(load_model(Preset, {field: value}, f"{option} {typed}").changes(exclude=set()))
     patches: list[StemPatch] = []
     for option, targets, field in (("--mute", mute, "mute"), ("--solo", solo, "solo")):
         for target in targets:
@@ -204,11 +205,12 @@ def _selector(session: Session, target: str, option: str) -> dict[str, str]:
         return {"name": target}
     if any(s.role == target for s in session.stems):
         return {"role": target}
-    raise SessionError(f"{option} {target!r}: no stem has that name or role; {_stems_and_roles(session)}")
+    raise SessionError(f"{option} {target!r}: no stem has that name or role; {_stems_and_roles(session, target)}")
 
 
-def _stems_and_roles(session: Session) -> str:
-    """What a message lists when a name or role matches nothing."""
-    names = ", ".join(s.name for s in session.stems)
-    roles = ", ".join(sorted({s.role for s in session.stems}))
-    return f"stems: {names}; roles: {roles}"
+def _stems_and_roles(session: Session, wanted: str) -> str:
+    """What a message lists when a name or role matches nothing: the nearest first, then every stem and role."""
+    names = [s.name for s in session.stems]
+    roles = sorted({s.role for s in session.stems})
+    hint = did_you_mean(wanted, names + roles)
+    return f"{hint + ' ' if hint else ''}stems: {', '.join(names)}; roles: {', '.join(roles)}"

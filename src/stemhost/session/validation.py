@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from stemhost.errors import SessionError
+from stemhost.errors import SessionError, did_you_mean
 from stemhost.limits import MAX_JSON_DEPTH
 
 M = TypeVar("M", bound=BaseModel)
@@ -29,11 +29,21 @@ def read_json(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise SessionError(f"{path}: no such file") from exc
+    except IsADirectoryError as exc:
+        inside = sorted(path.glob("*.json"))
+        example = path / ("session.json" if not inside or path / "session.json" in inside else inside[0].name)
+        raise SessionError(f"{path}: is a folder; give the session file inside it, e.g. {example}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise SessionError(f"{path}: cannot be read ({exc})") from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
+        comma = _trailing_comma(exc)
+        if comma is not None:
+            raise SessionError(
+                f"{path}: line {comma}: trailing comma on line {comma}; remove it (JSON allows no comma before "
+                f"{exc.doc[exc.pos]!r})"
+            ) from exc
         raise SessionError(f"{path}: line {exc.lineno}, column {exc.colno}: malformed JSON ({exc.msg})") from exc
     except RecursionError:
         data = None  # nested deeper than Python's parser goes: far beyond the limit below
@@ -46,6 +56,16 @@ def read_json(path: Path) -> Any:
             "a session or preset needs fewer than 10 levels"
         )
     return data
+
+
+def _trailing_comma(exc: json.JSONDecodeError) -> int | None:
+    """The line of a comma right before a closing bracket, where Python's error names the bracket's line."""
+    if exc.pos >= len(exc.doc) or exc.doc[exc.pos] not in "]}":
+        return None
+    before = exc.doc[: exc.pos].rstrip()
+    if not before.endswith(","):
+        return None
+    return before.count("\n") + 1
 
 
 def _depth(data: Any) -> int:
@@ -107,6 +127,10 @@ def describe(exc: ValidationError, root: type[BaseModel], label: str) -> str:
         message = f"unknown effect type {tag!r}; {hint}valid types: {', '.join(EFFECT_TYPES)}"
     elif kind == "union_tag_not_found":
         message = "an effect needs a 'type' (a pedalboard class name such as 'Compressor')"
+    elif kind == "literal_error" and isinstance(value, str):
+        options = typing.get_args(_unwrap(_type_at(root, raw_loc)))
+        hint = did_you_mean(value, [str(o) for o in options], n=3, cutoff=0.5)
+        message = f"{_lower_first(err['msg'])} (got {_short(value)}){'; ' + hint if hint else ''}"
     elif kind == "missing":
         message = "this field is required"
     elif kind in _RANGE_ERRORS:

@@ -3,7 +3,7 @@
 A variant specification is a comma-separated list; each item is one variant or a product of
 factors joined by ``*``: ``karaoke*keys=-2..+2`` is the karaoke mix in five keys. A factor is
 ``full``, a bundled preset (``karaoke``, ``instrumental``, ``acapella``, ``harmonies``, ...),
-``minus-one`` (one variant per non-vocal stem, that stem muted), ``solo:ROLE``, or ``keys=A..B``
+``minus-one`` (one variant per non-vocal stem, that stem muted), ``solo:NAME`` or ``solo:ROLE``, or ``keys=A..B``
 (every whole semitone from A to B, as the session's key shift from the recording).
 """
 
@@ -15,8 +15,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from stemhost.errors import SessionError, StemhostWarning
-from stemhost.session.model import MAX_KEY_SHIFT, VOCAL_ROLES, Session
+from stemhost.errors import SessionError, StemhostWarning, did_you_mean
+from stemhost.session.model import MAX_KEY_SHIFT, ROLES, VOCAL_ROLES, Session
 from stemhost.session.presets import Preset, StemPatch, apply_preset, bundled_presets, load_preset
 
 NOT_A_PLAYER = ("click",)  # minus-one leaves the click in: nobody plays it
@@ -123,11 +123,7 @@ def _factor(text: str, session: Session | None, spec: str) -> list[Variant]:
             for s in players
         ]
     if text.startswith("solo:"):
-        role = text[5:]
-        if session is not None and not any(s.role == role for s in session.stems):
-            roles = ", ".join(sorted({s.role for s in session.stems}))
-            raise SessionError(f"--variants {spec!r}: {text!r}: no stem has the role {role!r}; roles: {roles}")
-        return [Variant(f"solo-{role}", ((text, Preset(stems=(StemPatch(role=role, solo=True),))),))]
+        return [_solo(text, session, spec)]
     if text.startswith("keys="):
         return [Variant(f"key{k:+d}", key_shift=k) for k in _key_range(text, spec)]
     if text in bundled_presets():
@@ -135,9 +131,29 @@ def _factor(text: str, session: Session | None, spec: str) -> list[Variant]:
         return [Variant(text, ((label, preset),))]
     presets = ", ".join(p for p in bundled_presets())
     raise SessionError(
-        f"--variants {spec!r}: unknown variant {text!r}; use full, minus-one, solo:ROLE, keys=A..B "
+        f"--variants {spec!r}: unknown variant {text!r}; use full, minus-one, solo:NAME, solo:ROLE, keys=A..B "
         f"or a bundled preset ({presets}), joined by * to combine"
     )
+
+
+def _solo(text: str, session: Session | None, spec: str) -> Variant:
+    """solo:NAME or solo:ROLE, a stem's name first, as ``render --solo`` takes them."""
+    target = text[5:]
+    if session is None:
+        by_name = target not in ROLES
+    elif any(s.name == target for s in session.stems):
+        by_name = True
+    elif any(s.role == target for s in session.stems):
+        by_name = False
+    else:
+        names, roles = [s.name for s in session.stems], sorted({s.role for s in session.stems})
+        hint = did_you_mean(target, names + roles)
+        raise SessionError(
+            f"--variants {spec!r}: {text!r}: no stem has the name or role {target!r}; {hint + ' ' if hint else ''}"
+            f"stems: {', '.join(names)}; roles: {', '.join(roles)}"
+        )
+    patch = StemPatch(name=target, solo=True) if by_name else StemPatch(role=target, solo=True)
+    return Variant(f"solo-{target}", ((text, Preset(stems=(patch,))),))
 
 
 def _key_range(text: str, spec: str) -> list[int]:
