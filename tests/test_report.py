@@ -107,7 +107,7 @@ def test_stem_table_matches_an_independent_measurement(tmp_path, block_size):
 
 
 @pytest.mark.parametrize("latent", [False, True])
-def test_stem_table_matches_the_stem_files_through_chains_and_sends(tmp_path, monkeypatch, latent):
+def test_stem_and_bus_table_matches_the_stem_files_through_chains_and_sends(tmp_path, monkeypatch, latent):
     """Each row measures what --stems-out writes for that stem: after its chain, fader and pan, aligned.
 
     With ``latent``, every Gain becomes a plugin with latency (as in test_stem_files), so each stem is
@@ -142,8 +142,9 @@ def test_stem_table_matches_the_stem_files_through_chains_and_sends(tmp_path, mo
         "buses": [{"name": "hall", "chain": [{"type": "Reverb"}]}],
     }
     meters, _ = render_with_meters(tmp_path, data, RenderOptions(block_size=1024, tail_s=1.0), stems_out=True)
-    for row in meters.rows():
-        audio, _ = read_audio(tmp_path / "stems" / f"{row.name}.wav")
+    assert [(row.name, row.kind) for row in meters.rows()] == [("gtr", "stem"), ("keys", "stem"), ("hall", "bus")]
+    for row in meters.rows():  # a bus's row measures its file, bus-NAME.wav
+        audio, _ = read_audio(tmp_path / "stems" / f"{'bus-' if row.kind == 'bus' else ''}{row.name}.wav")
         assert row.peak_dbfs == pytest.approx(peak_db(audio), abs=0.1)
         assert row.loudness_lufs == pytest.approx(lufs(audio), abs=0.2)
         same = LoudnessMeter(2, SR)  # the meters saw exactly the stem file's frames, aligned as it is

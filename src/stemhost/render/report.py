@@ -16,88 +16,30 @@ import math
 import os
 import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
-import pyebur128
 import soundfile
 
-from stemhost.engine.buffers import LatencyTrim
 from stemhost.engine.sources import open_reader
 from stemhost.errors import AudioFileError, OutputError
 from stemhost.ownership import replaced_atomically
 from stemhost.render.clips import MAX_CLIP_REGIONS, Clipping
+from stemhost.render.correlation import Correlation
 from stemhost.render.meter import LoudnessMeter
+from stemhost.render.report_meters import HOT_DBFS, StemMeters, StemRow
 from stemhost.render.report_page import figure_text, html_page, report_figure
 from stemhost.units import db, format_time
 
-if TYPE_CHECKING:  # types only: importing this module stays light, and render may import it
-    from stemhost.engine.graph import MixBlock, MixGraph
-    from stemhost.session.model import Session
+__all__ = ["HOT_DBFS", "OutputAnalysis", "StemMeters", "StemRow", "analyse_output", "check_report_path", "write_report"]
 
 REPORT_FORMATS = (".html", ".png")
 ENVELOPE_COLUMNS = 2000
 SHORT_TERM_STEP_S = 0.1  # one short-term (3 s) loudness reading every 100 ms
 FFT_SIZE = 8192  # long-term average spectrum: Hann windows of this many frames, half overlapping
 READ_FRAMES = 65536
-
-
-@dataclass(frozen=True)
-class StemRow:
-    """One line of the stem table.
-
-    Attributes:
-        name: the stem's name.
-        role: its role in the session.
-        peak_dbfs: highest sample of its output (after chain, fader and pan) in dBFS; None when muted.
-        loudness_lufs: integrated loudness of that output in LUFS, -inf when silent; None when muted.
-        muted: muted, or left out by another stem's solo.
-    """
-
-    name: str
-    role: str
-    peak_dbfs: float | None
-    loudness_lufs: float | None
-    muted: bool
-
-
-class StemMeters:
-    """A mix tap that measures every audible stem's output over exactly the frames the master holds.
-
-    Each stem's output is late by its own latency; that much is dropped at its start, as
-    ``--stems-out`` does, so the figures are those of the stem files.
-
-    Args:
-        graph: the compiled graph being rendered.
-        session: its session (for the stems' roles).
-    """
-
-    def __init__(self, graph: MixGraph, session: Session) -> None:
-        roles = {stem.name: stem.role for stem in session.stems}
-        self._order = [(stem.name, roles[stem.name]) for stem in graph.stems]
-        self._meters = {s.name: LoudnessMeter(2, graph.sample_rate) for s in graph.stems if s.audible}
-        self._trims = {s.name: LatencyTrim(s.latency) for s in graph.stems if s.audible}
-
-    def push(self, mix: MixBlock, frames: int) -> None:
-        """Measure the next block of every stem, as many frames as the master wrote for it."""
-        for name, meter in self._meters.items():
-            meter.add(self._trims[name].take(mix.stems[name], mix.master.shape[1], frames))
-
-    def finish(self) -> None:
-        """Nothing to flush: the meters hold their figures."""
-
-    def rows(self) -> list[StemRow]:
-        """Every stem in session order; muted ones without figures."""
-        rows = []
-        for name, role in self._order:
-            meter = self._meters.get(name)
-            if meter is None:
-                rows.append(StemRow(name, role, None, None, muted=True))
-            else:
-                rows.append(StemRow(name, role, meter.peak_dbfs, meter.integrated_lufs, muted=False))
-        return rows
 
 
 @dataclass(frozen=True)
@@ -118,6 +60,9 @@ class OutputAnalysis:
         spectrum_hz: FFT bin frequencies in Hz, DC left out.
         spectrum_db: Hann-windowed power averaged over the file and the channels in dB, scaled so that a sine of
             amplitude A centred on a bin peaks at 20·log10(A).
+        correlation: the stereo correlation of the whole file, −1..+1 (+1 for mono; NaN for silence).
+        correlation_s: the centre of each 400 ms window in seconds.
+        correlation_windows: each window's correlation, −1..+1 (NaN in silence).
     """
 
     sample_rate: int
@@ -131,6 +76,9 @@ class OutputAnalysis:
     true_peak_dbtp: float
     spectrum_hz: np.ndarray
     spectrum_db: np.ndarray
+    correlation: float = math.nan
+    correlation_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    correlation_windows: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def duration_s(self) -> float:
@@ -203,40 +151,34 @@ def analyse_output(path: Path) -> OutputAnalysis:
     except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioFileError(f"--report: cannot read the render {str(path)!r} back ({exc})") from exc
     rate, channels = int(info.samplerate), int(info.channels)
-    envelope, spectrum = _Envelope(info.frames), _Spectrum(channels)
-    mode = pyebur128.MeasurementMode
-    state = pyebur128.R128State(channels, rate, mode.MODE_S | mode.MODE_I | mode.MODE_TRUE_PEAK | mode.MODE_HISTOGRAM)
-    step, since, short_term = max(1, round(SHORT_TERM_STEP_S * rate)), 0, []
+    envelope, spectrum, correlation = _Envelope(info.frames), _Spectrum(channels), Correlation(rate)
+    meter = LoudnessMeter(channels, rate, true_peak=True, short_term_every=max(1, round(SHORT_TERM_STEP_S * rate)))
     try:
         while (block := reader.read(READ_FRAMES)).shape[1]:
             envelope.add(block)
             spectrum.add(block)
-            interleaved, done = np.ascontiguousarray(block.T).ravel(), 0
-            while done < block.shape[1]:  # a reading every step; short runs also hand the GIL back often
-                take = min(block.shape[1] - done, step - since)
-                state.add_frames(interleaved[done * channels : (done + take) * channels], take)
-                done, since = done + take, since + take
-                if since == step:
-                    short_term.append(pyebur128.get_loudness_shortterm(state))
-                    since = 0
+            correlation.add(block)
+            meter.add(block)
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
         raise AudioFileError(f"--report: cannot decode the render {str(path)!r} ({exc})") from exc
     finally:
         reader.close()
     used = min(ENVELOPE_COLUMNS, math.ceil(envelope.frames / envelope.width))
-    loudness = pyebur128.get_loudness_global(state) if envelope.frames else -math.inf
     return OutputAnalysis(
         sample_rate=rate,
         frames=envelope.frames,
         column_s=envelope.width / rate,
         envelope_min=envelope.low[:used],
         envelope_max=envelope.high[:used],
-        short_term_s=np.arange(1, len(short_term) + 1) * step / rate,
-        short_term_lufs=np.asarray(short_term, dtype=np.float64),
-        integrated_lufs=loudness if math.isfinite(loudness) else -math.inf,
-        true_peak_dbtp=db(max(pyebur128.get_true_peak(state, c) for c in range(channels))),
+        short_term_s=meter.short_term_s,
+        short_term_lufs=np.asarray(meter.short_term, dtype=np.float64),
+        integrated_lufs=meter.integrated_lufs,
+        true_peak_dbtp=meter.true_peak_dbtp,
         spectrum_hz=np.fft.rfftfreq(FFT_SIZE, 1.0 / rate)[1:],
         spectrum_db=spectrum.db(),
+        correlation=correlation.overall,
+        correlation_s=correlation.times_s,
+        correlation_windows=correlation.windows,
     )
 
 
@@ -281,7 +223,7 @@ def write_report(
 
     def write_html(file: BinaryIO) -> None:
         image = io.BytesIO()
-        report_figure(analysis, clips, target_lufs, None, None).savefig(image, format="png", dpi=100)
+        report_figure(analysis, clips, target_lufs, None, rows, table=False).savefig(image, format="png", dpi=100)
         file.write(html_page(title, summary, base64.b64encode(image.getvalue()).decode("ascii"), rows).encode())
 
     _write_atomic(path, write_png if path.suffix.lower() == ".png" else write_html)
@@ -298,6 +240,7 @@ def summary_line(analysis: OutputAnalysis, clips: Clipping, target_lufs: float |
         f"duration {format_time(analysis.duration_s)} at {analysis.sample_rate} Hz · "
         f"integrated {figure_text(analysis.integrated_lufs)} LUFS · "
         f"true peak {figure_text(analysis.true_peak_dbtp, '+')} dBTP · "
+        f"stereo correlation {'-' if math.isnan(analysis.correlation) else f'{analysis.correlation:+.2f}'} · "
         f"target: {target} · clipped regions: {regions}"
     )
 
