@@ -449,10 +449,12 @@ def test_w_saves_at_once_without_a_solo_and_asks_before_saving_one(session_path:
     save_path = tmp_path / "mix.json"
 
     async def script(app: MixerApp, pilot: Pilot, player: Player) -> None:
-        await press(pilot, "m", "w")
+        await press(pilot, "down", "down", "down", "m", "w")  # the room bus muted: no question
         assert str(app.message.content) == f"saved {save_path}"
+        saved = json.loads(save_path.read_text())
+        assert saved["buses"][0]["mute"] and not saved["buses"][0]["solo"] and not saved["master"]["mute"]
         save_path.unlink()
-        await press(pilot, "down", "s", "w")
+        await press(pilot, "s", "w")
         assert await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await press(pilot, "n")
         assert await until(pilot, lambda: str(app.message.content) == "not saved")
