@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 from textual import events
 from textual.pilot import Pilot
+from textual.widgets import Footer
 
 from stemhost.engine.mix import pan_gains
 from stemhost.errors import DeviceError, SessionError
 from stemhost.live.mixer import FADER_STEP_DB, MixerApp, mss, run_mixer
+from stemhost.live.mixer_keys import BINDINGS, ConfirmScreen, HelpScreen, key_name
 from stemhost.live.play import PlayOptions, playing
 from stemhost.live.player import Player
 from stemhost.session.files import load_session
@@ -36,6 +38,7 @@ CHARACTERS = {
     "left_square_bracket": "[",
     "right_square_bracket": "]",
     "space": " ",
+    "question_mark": "?",
 }
 
 Script = Callable[[MixerApp, Pilot, Player], Awaitable[None]]
@@ -44,23 +47,33 @@ Script = Callable[[MixerApp, Pilot, Player], Awaitable[None]]
 @pytest.fixture
 def session_path(tmp_path: Path, jack_device) -> Path:
     """Three 14 s stems at 48 kHz whose level swells and falls twice a second (so meters move), and a bus."""
-    t = np.arange(round(SECONDS * 48000)) / 48000
+    return make_session(tmp_path, SECONDS)
+
+
+def make_session(tmp_path: Path, seconds: float) -> Path:
+    t = np.arange(round(seconds * 48000)) / 48000
     swell = (0.55 + 0.45 * np.sin(2 * np.pi * 2.0 * t)).astype(np.float32)
     for name, _, freq in STEMS:
-        write_audio(tmp_path / f"{name}.wav", tone(freq, SECONDS, level=0.3) * swell)
+        write_audio(tmp_path / f"{name}.wav", tone(freq, seconds, level=0.3) * swell)
     stems = [{"name": name, "file": f"{name}.wav", "role": role} for name, role, _ in STEMS]
     stems[2]["sends"] = [{"bus": "room", "level_db": -6}]
     return write_session(tmp_path, {"stems": stems, "buses": [{"name": "room"}], "title": "mixer test"})
 
 
-def run(session_path: Path, script: Script, save_path: Path | None = None, duration_s: float | None = None) -> MixerApp:
+def run(
+    session_path: Path,
+    script: Script,
+    save_path: Path | None = None,
+    duration_s: float | None = None,
+    size: tuple[int, int] = (160, 30),
+) -> MixerApp:
     """Play the session on the JACK device and run ``script`` against the mixer."""
     session = load_session(session_path)
 
     async def main() -> MixerApp:
         with playing(session, session_path, PlayOptions(device="system", duration_s=duration_s)) as (player, device):
             app = MixerApp(player, save_path or session_path, device.name)
-            async with app.run_test(size=(160, 30)) as pilot:
+            async with app.run_test(size=size) as pilot:
                 await pilot.pause(0.1)
                 await script(app, pilot, player)
         return app
@@ -151,17 +164,124 @@ def test_fader_keys_move_the_selected_fader_by_one_db(session_path: Path) -> Non
     run(session_path, script)
 
 
-def test_m_and_s_on_a_bus_leave_it_alone_and_say_why(session_path: Path) -> None:
+def test_m_and_s_mute_and_solo_a_bus_and_m_mutes_the_master(session_path: Path) -> None:
     async def script(app: MixerApp, pilot: Pilot, player: Player) -> None:
-        await press(pilot, "down", "down", "down", "m", "s")
-        assert app.strip.kind == "bus"
-        room = player.strips[("bus", "room")]
-        assert not room.mute and not room.solo
-        assert "only stems" in str(app.message.content)
-        await press(pilot, "down", "down")
-        assert app.strip.kind == "master"
+        await press(pilot, "down", "down", "down", "m")
+        assert app.strip.kind == "bus" and player.strips[("bus", "room")].mute
+        assert await until(pilot, lambda: player.graph.buses[0].gain == 0.0)
+        await pilot.pause(0.2)  # the blocks rendered before the change have been metered
+        assert set(await peaks_for(pilot, app, ("bus", "room"), 0.3)) == {-np.inf}
+        assert max(await peaks_for(pilot, app, ("master", "master"), 0.3)) > -20.0
+        await press(pilot, "m", "s")  # soloed: only vox's send through the room reaches the master
+        assert await until(pilot, lambda: player.graph.buses[0].gain == 1.0)
+        levels = lambda: [e.level for e in player.graph.master.edges]  # noqa: E731
+        assert await until(pilot, lambda: levels() == [0.0, 0.0, 0.0, 1.0])
+        assert player.graph.buses[0].edges[0].level == pytest.approx(10 ** (-6 / 20))
+        await press(pilot, "s", "down", "s")
+        assert app.strip.kind == "master" and "no solo" in str(app.message.content)
+        await press(pilot, "m")
+        assert player.strips[("master", "master")].mute
+        assert await until(pilot, lambda: player.graph.master.gain == 0.0)
+        await pilot.pause(0.2)
+        assert set(await peaks_for(pilot, app, ("master", "master"), 0.3)) == {-np.inf}
 
     run(session_path, script)
+
+
+def test_muted_and_soloed_are_letters_in_the_row(session_path: Path) -> None:
+    async def script(app: MixerApp, pilot: Pilot, player: Player) -> None:
+        row = lambda: app.rows[("stem", "bass")].line().plain  # noqa: E731
+        assert "  · ·  " in row()
+        await press(pilot, "m")
+        assert "  M ·  " in row()
+        await press(pilot, "s")
+        assert "  M S  " in row()
+        await press(pilot, "down", "down", "down", "down", "m")
+        assert "  M    " in app.rows[("master", "master")].line().plain
+
+    run(session_path, script)
+
+
+def test_ctrl_arrows_step_the_fader_a_tenth_of_a_db_and_r_resets_it(session_path: Path) -> None:
+    async def script(app: MixerApp, pilot: Pilot, player: Player) -> None:
+        bass = player.strips[("stem", "bass")]
+        await press(pilot, "ctrl+up", "ctrl+up", "ctrl+up", "ctrl+down")
+        assert bass.gain_db == pytest.approx(0.2)
+        assert "+0.2 dB" in app.rows[("stem", "bass")].line().plain
+        assert await until(pilot, lambda: node(player, "bass").gains == pan_gains(0.0, 0.2, 1))
+        await press(pilot, "shift+down", "r")
+        assert bass.gain_db == 0.0
+
+    run(session_path, script)
+
+
+def test_shift_left_and_right_pan_the_selected_stem(session_path: Path) -> None:
+    async def script(app: MixerApp, pilot: Pilot, player: Player) -> None:
+        keys = player.strips[("stem", "keys")]
+        await press(pilot, "down", "shift+right")
+        assert keys.pan == pytest.approx(0.1)
+        await press(pilot, "shift+left", "shift+left")
+        assert keys.pan == pytest.approx(-0.1)
+        assert " L10 " in app.rows[("stem", "keys")].line().plain
+        assert await until(pilot, lambda: node(player, "keys").gains == pan_gains(-0.1, 0.0, 1))
+
+    run(session_path, script)
+
+
+def test_six_quick_lefts_move_thirty_seconds(tmp_path: Path, jack_device) -> None:
+    session_path = make_session(tmp_path, 40.0)
+
+    async def script(app: MixerApp, pilot: Pilot, player: Player) -> None:
+        player.seek(36.0)
+        assert await until(pilot, lambda: player.position_s > 36.0)
+        await press(pilot, *["left"] * 6)
+        shown = player.transport().position_s  # the transport shows where the presses lead, at once
+        assert 5.0 < shown < 7.0
+        assert await until(pilot, lambda: player.position_s < 8.0)
+        assert player.position_s == pytest.approx(shown, abs=0.5)
+
+    run(session_path, script)
+
+
+def test_home_end_and_number_keys_jump(session_path: Path) -> None:
+    async def script(app: MixerApp, pilot: Pilot, player: Player) -> None:
+        await press(pilot, "5")
+        assert await until(pilot, lambda: 6.9 < player.position_s < 7.5)
+        await press(pilot, "home")
+        assert await until(pilot, lambda: player.position_s < 0.5)
+        await press(pilot, "9")
+        assert await until(pilot, lambda: 12.5 < player.position_s < 13.2)
+        await press(pilot, "end")
+        assert await until(pilot, lambda: player.ended)
+
+    run(session_path, script)
+
+
+def test_after_the_end_space_plays_again_from_the_start(session_path: Path) -> None:
+    async def script(app: MixerApp, pilot: Pilot, player: Player) -> None:
+        player.seek(13.5)
+        assert await until(pilot, lambda: player.ended)
+        await press(pilot, "space")
+        assert await until(pilot, lambda: not player.ended and 0.0 < player.position_s < 1.5)
+        assert player.playing
+
+    run(session_path, script)
+
+
+def test_the_footer_fits_80_columns_and_question_mark_lists_every_key(session_path: Path) -> None:
+    async def script(app: MixerApp, pilot: Pilot, player: Player) -> None:
+        footer = app.query_one(Footer)
+        keys = list(footer.children)
+        assert keys and max(k.region.right for k in keys) <= 80 and footer.virtual_size.width <= 80
+        await press(pilot, "question_mark")
+        assert await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        text = str(app.screen.query_one("#help").content)
+        for binding in BINDINGS:
+            assert key_name(binding) in text and binding.description in text
+        await press(pilot, "x")
+        assert await until(pilot, lambda: not isinstance(app.screen, HelpScreen))
+
+    run(session_path, script, size=(80, 30))
 
 
 def test_space_pauses_and_resumes(session_path: Path) -> None:
@@ -310,7 +430,10 @@ def test_w_saves_the_mix_into_the_save_path(session_path: Path, tmp_path: Path) 
 
     async def script(app: MixerApp, pilot: Pilot, player: Player) -> None:
         await press(pilot, "shift+up", "shift+up", "down", "m", "down", "s", "w")
-        assert str(app.message.content) == f"saved {save_path}"
+        assert await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))  # a solo: asked first
+        assert "solo on vox" in str(app.message.content)
+        await press(pilot, "y")
+        assert await until(pilot, lambda: str(app.message.content) == f"saved {save_path}")
 
     run(session_path, script, save_path)
     saved = json.loads(save_path.read_text())
@@ -320,6 +443,24 @@ def test_w_saves_the_mix_into_the_save_path(session_path: Path, tmp_path: Path) 
     assert stems["vox"]["solo"] and stems["vox"]["sends"] == [{"bus": "room", "level_db": -6}]
     assert saved["title"] == "mixer test" and saved["key_shift"] == 0.0 and saved["tempo"] == 1.0
     assert json.loads(session_path.read_text())["stems"][0].get("gain_db", 0.0) == 0.0
+
+
+def test_w_saves_at_once_without_a_solo_and_asks_before_saving_one(session_path: Path, tmp_path: Path) -> None:
+    save_path = tmp_path / "mix.json"
+
+    async def script(app: MixerApp, pilot: Pilot, player: Player) -> None:
+        await press(pilot, "down", "down", "down", "m", "w")  # the room bus muted: no question
+        assert str(app.message.content) == f"saved {save_path}"
+        saved = json.loads(save_path.read_text())
+        assert saved["buses"][0]["mute"] and not saved["buses"][0]["solo"] and not saved["master"]["mute"]
+        save_path.unlink()
+        await press(pilot, "s", "w")
+        assert await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await press(pilot, "n")
+        assert await until(pilot, lambda: str(app.message.content) == "not saved")
+        assert not save_path.exists() and not isinstance(app.screen, ConfirmScreen)
+
+    run(session_path, script, save_path)
 
 
 def test_w_shows_why_the_mix_was_not_saved(session_path: Path, tmp_path: Path) -> None:

@@ -133,6 +133,24 @@ def test_solo_mutes_every_other_stem(tmp_path):
     np.testing.assert_allclose(out, read_audio(tmp_path / "a.wav")[0] + read_audio(tmp_path / "c.wav")[0], atol=1e-7)
 
 
+def test_a_muted_bus_and_a_muted_master_contribute_exactly_zero(tmp_path):
+    data = two_stems_with_send(tmp_path)
+    a, b = read_audio(tmp_path / "a.wav")[0], read_audio(tmp_path / "b.wav")[0]
+    data["buses"][0]["mute"] = True
+    np.testing.assert_allclose(render(tmp_path, data), a + b, atol=1e-6)
+    data["master"] = {"mute": True}
+    assert not render(tmp_path, data, out="silent.wav").any()
+
+
+def test_a_soloed_bus_is_heard_alone_with_what_feeds_it(tmp_path):
+    data = two_stems_with_send(tmp_path)
+    data["stems"][1]["sends"] = []
+    data["buses"][0]["solo"] = True
+    a = read_audio(tmp_path / "a.wav")[0]
+    out = render(tmp_path, data)  # only a's send through fx: neither stem's own output
+    np.testing.assert_allclose(out, a * 10 ** (-6 / 20) * 10 ** (-3 / 20), atol=1e-6)
+
+
 def test_buses_feed_buses_and_each_applies_its_chain_and_gain(tmp_path):
     a = tone(220, 0.5, channels=2)
     write_audio(tmp_path / "a.wav", a)

@@ -1,6 +1,6 @@
 """The levels a session implies, in one place: compile builds the graph with them, live changes ramp to them.
 
-A session's faders, pans, mutes, solos and sends become linear gains here, and nowhere else:
+A session's faders, pans, mutes, solos (of stems and buses; the master's mute) and sends become linear gains here, and nowhere else:
 :func:`mix_levels` computes them, :func:`route` wires a graph's bus inputs from them (compile),
 and :func:`apply_levels` moves a running graph to them, ramped over the next block (live mix changes).
 """
@@ -8,7 +8,7 @@ and :func:`apply_levels` moves a running graph to them, ramped over the next blo
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from stemhost.engine.graph import BusNode, Edge, MixGraph, NodeId
@@ -67,13 +67,41 @@ def mix_levels(session: Session, channels: Mapping[str, int]) -> MixLevels:
     stems = {
         s.name: StemLevels(pan_gains(s.pan, s.gain_db, channels[s.name]), session.is_audible(s)) for s in session.stems
     }
-    buses = {b.name: db_to_gain(b.gain_db) for b in session.buses} | {MASTER: db_to_gain(session.master.gain_db)}
+    buses = {b.name: 0.0 if b.mute else db_to_gain(b.gain_db) for b in session.buses}
+    buses[MASTER] = 0.0 if session.master.mute else db_to_gain(session.master.gain_db)
     routes = []
     for stem in session.stems:
         routes.append(Route(stem.output, NodeId("stem", stem.name), 1.0))
         routes += [Route(send.bus, NodeId("stem", stem.name), db_to_gain(send.level_db)) for send in stem.sends]
     routes += [Route(b.output, NodeId("bus", b.name), 1.0) for b in session.buses if b.device_channels is None]
+    heard = solo_paths(session)
+    if heard is not None:
+        routes = [r if heard(r) else Route(r.bus, r.source, 0.0) for r in routes]
     return MixLevels(stems, buses, tuple(routes))
+
+
+def solo_paths(session: Session) -> Callable[[Route], bool] | None:
+    """With buses soloed, whether a route is heard: it leads into a soloed bus, or out of one on its way on.
+
+    A route into a bus that feeds a soloed bus (or into the soloed bus itself) is heard, and so is a
+    route out of a soloed bus or out of a bus it feeds; everything else is silenced (a stem's own
+    output to the master, for example, when only its send reaches the soloed bus). None when no bus is soloed.
+    """
+    soloed = {b.name for b in session.buses if b.solo}
+    if not soloed:
+        return None
+    output = {b.name: b.output for b in session.buses if b.device_channels is None}
+    feeds_solo, fed_by_solo = set(soloed), set(soloed)
+    for name in output:  # buses form a tree toward the master: follow each one's outputs
+        path, bus = [name], name
+        while bus in output:
+            bus = output[bus]
+            path.append(bus)
+        for k, bus in enumerate(path):
+            if bus in soloed:
+                feeds_solo.update(path[:k])
+                fed_by_solo.update(path[k:])
+    return lambda r: r.bus in feeds_solo or (r.source.kind == "bus" and r.source.name in fed_by_solo)
 
 
 def route(levels: MixLevels, buses: Mapping[str, BusNode]) -> None:

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from rich.text import Text
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
 from stemhost.errors import StemhostError
+from stemhost.live.mixer_keys import BINDINGS, FADER_STEP_DB, ConfirmScreen, HelpScreen
 from stemhost.live.play import Played, PlayOptions, playback_summary, playing
 from stemhost.live.player import Player, Strip, Transport
 from stemhost.session.model import Session
@@ -28,20 +28,13 @@ from stemhost.units import db
 
 REFRESH_S = 1 / 25  # meter and transport refresh
 START_AFTER_S = 0.6  # the sound starts this long after the mixer is first drawn
-FADER_STEP_DB = 1.0  # shift+up / shift+down, pageup / pagedown
 FADER_RANGE_DB = (-120.0, 24.0)  # the session format's limits
-SEEK_S = 5.0
 FLOOR_DB = -60.0  # the meter's bottom
 METER_CELLS = (12, 50)  # the meter's width: what is left of the row, within these bounds
 FALL_DB_PER_S = 20.0
 HOLD_S = 1.5
 PARTS = " ▏▎▍▌▋▊▉"  # eighths of a meter cell
-STRIP = Binding.Group("strip", compact=True)  # footer entries: keys that share a description
-FADER = Binding.Group(f"fader ±{FADER_STEP_DB:g} dB", compact=True)
-SEEK = Binding.Group(f"seek {SEEK_S:g} s", compact=True)
-LOOP = Binding.Group("loop", compact=True)
-KEY = Binding.Group("key", compact=True)
-TEMPO = Binding.Group("tempo", compact=True)
+__all__ = ["FADER_STEP_DB", "MixerApp", "mss", "run_mixer"]
 
 
 def mss(seconds: float, tenths: bool = False) -> str:
@@ -104,14 +97,14 @@ class StripRow(Static):
         """The row's text as it is shown."""
         s = self.strip
         text = Text(f"{s.name[:16]:<16} {s.role[:14]:<14} {s.gain_db:+6.1f} dB ", overflow="ellipsis", no_wrap=True)
-        if s.kind == "stem":
-            pan = "C" if abs(s.pan) < 0.005 else f"{'L' if s.pan < 0 else 'R'}{round(abs(s.pan) * 100)}"
-            text.append(f"{pan:>4}  ")
-            text.append("M", "bold white on red" if s.mute else "grey35")
+        pan = "C" if abs(s.pan) < 0.005 else f"{'L' if s.pan < 0 else 'R'}{round(abs(s.pan) * 100)}"
+        text.append(f"{pan if s.kind == 'stem' else '':>4}  ")
+        text.append("M" if s.mute else "·", "bold white on red" if s.mute else "grey35")
+        text.append(" ")
+        if s.kind == "master":
             text.append(" ")
-            text.append("S", "bold black on yellow" if s.solo else "grey35")
         else:
-            text.append(" " * 9)
+            text.append("S" if s.solo else "·", "bold black on yellow" if s.solo else "grey35")
         text.append("  ")
         hold = "  -inf" if self.hold_db == -math.inf else f"{self.hold_db:+6.1f}"
         cells = min(max(self.size.width - len(text) - len(hold) - 1, METER_CELLS[0]), METER_CELLS[1])
@@ -143,30 +136,7 @@ class MixerApp(App[None]):
     StripRow.first-bus { margin-top: 1; }
     #message { height: 1; padding: 0 1; }
     """
-    BINDINGS = [
-        Binding("up", "select(-1)", "strip", group=STRIP, key_display="↑"),
-        Binding("down", "select(1)", "strip", group=STRIP, key_display="↓"),
-        Binding("shift+up", "fader(1)", f"fader +{FADER_STEP_DB:g} dB", group=FADER, key_display="⇧↑"),
-        Binding("shift+down", "fader(-1)", f"fader -{FADER_STEP_DB:g} dB", group=FADER, key_display="⇧↓"),
-        Binding("pageup", "fader(1)", "fader up", show=False),
-        Binding("pagedown", "fader(-1)", "fader down", show=False),
-        Binding("left", f"seek({-SEEK_S})", "seek back", group=SEEK, key_display="←"),
-        Binding("right", f"seek({SEEK_S})", "seek on", group=SEEK, key_display="→"),
-        Binding("m", "toggle('mute')", "mute"),
-        Binding("s", "toggle('solo')", "solo"),
-        Binding("space", "play_pause", "play/pause"),
-        Binding("left_square_bracket", "loop_point('start')", "loop start", group=LOOP, key_display="["),
-        Binding("right_square_bracket", "loop_point('end')", "loop end", group=LOOP, key_display="]"),
-        Binding("l", "toggle_loop", "loop", group=LOOP),
-        Binding("plus", "key(1)", "key up", group=KEY, key_display="+"),
-        Binding("minus", "key(-1)", "key down", group=KEY, key_display="-"),
-        Binding("less_than_sign", "tempo(-0.05)", "slower", group=TEMPO, key_display="<"),
-        Binding("greater_than_sign", "tempo(0.05)", "faster", group=TEMPO, key_display=">"),
-        Binding("b", "bypass", "bypass plugin"),
-        Binding("p", "next_plugin", "next plugin", show=False),
-        Binding("w", "save", "save"),
-        Binding("q", "quit", "quit"),
-    ]
+    BINDINGS = BINDINGS
 
     def __init__(self, player: Player, save_path: Path, device_name: str = "") -> None:
         super().__init__()
@@ -181,6 +151,7 @@ class MixerApp(App[None]):
         self.message = Static(id="message")
         transport = player.transport()
         self.key_shift, self.tempo = transport.key_shift, transport.tempo  # asked for; may still be preparing
+        self.opened_with = (transport.key_shift, transport.tempo)
         self._last = time.monotonic()
 
     def compose(self) -> ComposeResult:
@@ -288,27 +259,52 @@ class MixerApp(App[None]):
             self.plugin_at[key] = (self.plugin_at.get(key, 0) + 1) % len(s.plugins)
             self.say(self.chain_text())
 
-    def action_fader(self, steps: int) -> None:
+    def action_fader(self, step_db: float) -> None:
         s = self.strip
-        gain = min(max(round(s.gain_db + steps * FADER_STEP_DB, 1), FADER_RANGE_DB[0]), FADER_RANGE_DB[1])
+        gain = min(max(round(s.gain_db + step_db, 1), FADER_RANGE_DB[0]), FADER_RANGE_DB[1])
         self.player.change(s.kind, s.name, gain_db=gain)
         self.rows[self.order[self.selected]].redraw()
 
-    def action_toggle(self, what: str) -> None:
-        """Mute or solo the selected stem (buses and the master have neither)."""
+    def action_reset_fader(self) -> None:
+        s = self.strip
+        self.player.change(s.kind, s.name, gain_db=0.0)
+        self.rows[self.order[self.selected]].redraw()
+
+    def action_pan(self, step: float) -> None:
+        """Move the selected stem's pan a step (buses and the master have none)."""
         s = self.strip
         if s.kind != "stem":
-            self.say(f"{s.name}: only stems {what}; buses and the master have a fader", error=True)
+            self.say(f"{s.name}: only stems pan", error=True)
             return
-        self.player.change("stem", s.name, **{what: not getattr(s, what)})
+        self.player.change("stem", s.name, pan=min(max(round(s.pan + step, 2), -1.0), 1.0))
+        self.rows[self.order[self.selected]].redraw()
+
+    def action_toggle(self, what: str) -> None:
+        """Mute or solo the selected stem or bus; the master mutes, it has no solo."""
+        s = self.strip
+        if s.kind == "master" and what == "solo":
+            self.say("the master has no solo; m mutes it", error=True)
+            return
+        self.player.change(s.kind, s.name, **{what: not getattr(s, what)})
         self.rows[self.order[self.selected]].redraw()
 
     def action_play_pause(self) -> None:
-        self.player.toggle_play()
+        """Pause or go on; after the end, play again from the start."""
+        if self.player.ended:
+            self.player.seek(0.0)
+        else:
+            self.player.toggle_play()
 
-    def action_seek(self, seconds: float) -> None:
-        """Seek from where the song is heard (after the end, from the end: playing starts again)."""
-        self.player.seek(self.player.position_s + seconds)
+    def action_seek_by(self, seconds: float) -> None:
+        """Seek from where the transport shows: presses made before a seek is heard add up."""
+        self.player.seek_by(seconds)
+
+    def action_seek_to(self, tenths: int) -> None:
+        """Jump to a tenth of the song (0 its start, 10 its end)."""
+        self.player.seek(self.player.length_frames / self.player.sample_rate * tenths / 10)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
 
     def action_loop_point(self, which: str) -> None:
         """Set the loop's start or end where the song is heard now."""
@@ -343,7 +339,25 @@ class MixerApp(App[None]):
             return False
         return True
 
+    def transient(self) -> list[str]:
+        """What would be saved that is rather for practice than for the mix: solos, a key or tempo changed."""
+        said = [f"solo on {s.name}" for s in self.player.strips.values() if s.solo]
+        wanted = self.player.wanted
+        if (wanted.key_shift, wanted.tempo) != self.opened_with:
+            said.append(f"key {wanted.key_shift:+g} and tempo {wanted.tempo:.2f}")
+        return said
+
     def action_save(self) -> None:
+        """Save the mix; with solos or a changed key or tempo, ask first (y saves, any other key does not)."""
+        transient = self.transient()
+        if not transient:
+            self.save()
+            return
+        question = f"save {', '.join(transient)} too? y saves, any other key does not"
+        self.say(question)
+        self.push_screen(ConfirmScreen(question), lambda yes: self.save() if yes else self.say("not saved"))
+
+    def save(self) -> None:
         try:
             self.player.save(self.save_path)
         except (StemhostError, OSError) as exc:

@@ -43,7 +43,7 @@ from stemhost.live.ring import FrameRing
 from stemhost.live.stalls import StallMonitor, Underruns
 from stemhost.live.stats import CallbackStats, Timings
 from stemhost.live.strips import PeakMeters, Strip, session_with, strips_of
-from stemhost.live.transport import PlayHead, Transport
+from stemhost.live.transport import PlayHead, Seeks, Transport
 from stemhost.session.model import Session
 
 __all__ = ["RENDER_BLOCK", "CallbackStats", "Player", "Strip", "Transport", "most_ahead", "ring_capacity"]
@@ -105,6 +105,7 @@ class Player:
             )
         stop_at = None if duration_s is None else start + round(duration_s * sample_rate)
         self.head = PlayHead(sample_rate, length, start, stop_at, session.tempo)
+        self.seeks = Seeks(self.head, lambda: self.ring.read, lambda: self.position_s)
         self.strips = strips_of(session)
         self._meters = PeakMeters(self.strips)
         self._send_levels: dict[tuple[str, str], float] = {}  # sends the mixer changed, in dB
@@ -275,7 +276,12 @@ class Player:
 
     def seek(self, seconds: float) -> None:
         """Jump to a time in the song (clamped to it); after the end, playing starts again from there."""
-        self._post(lambda: self.head.seek(seconds))
+        seconds, number = self.seeks.ask(seconds)
+        self._post(lambda: self.head.seek(seconds, number))
+
+    def seek_by(self, seconds: float) -> None:
+        """Move from where the transport shows (a seek not heard yet counts: quick presses add up)."""
+        self.seek(self.seeks.position_s() + seconds)
 
     def set_loop(self, start_s: float | None = None, end_s: float | None = None) -> None:
         """Set the loop's start or end, in seconds of the song."""
@@ -351,7 +357,7 @@ class Player:
     def transport(self) -> Transport:
         session = self.session
         return Transport(
-            position_s=self.position_s,
+            position_s=self.seeks.position_s(),
             length_s=self.length_frames / self.sample_rate,
             playing=self.playing,
             ended=self.ended,

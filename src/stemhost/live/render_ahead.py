@@ -155,6 +155,7 @@ class RenderAhead:
         slots = (self.ring.written + np.arange(n)) % self.ring.capacity
         self.timeline[slots] = head.song_frame + np.arange(n)
         self.ring.write(out)
+        head.written(self.ring.written, n)
         head.song_frame += n
         head.after_block(self.graph.sources_done)
         while head.idle and not self.stopped.is_set() and self._changes.empty():

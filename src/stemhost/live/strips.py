@@ -55,11 +55,27 @@ def strips_of(session: Session) -> dict[tuple[str, str], Strip]:
         for s in session.stems
     }
     strips |= {
-        ("bus", b.name): Strip("bus", b.name, "bus", b.gain_db, plugins=plugin_slots(b.chain)) for b in session.buses
+        ("bus", b.name): Strip(
+            "bus",
+            b.name,
+            "bus",
+            b.gain_db,
+            mute=b.mute,
+            solo=b.solo,
+            plugins=plugin_slots(b.chain),
+            chain=kinds(b.chain),
+        )
+        for b in session.buses
     }
     master = session.master
     strips[("master", MASTER)] = Strip(
-        "master", MASTER, "master", master.gain_db, plugins=plugin_slots(master.chain), chain=kinds(master.chain)
+        "master",
+        MASTER,
+        "master",
+        master.gain_db,
+        mute=master.mute,
+        plugins=plugin_slots(master.chain),
+        chain=kinds(master.chain),
     )
     return strips
 
@@ -89,7 +105,7 @@ def _with_bypass(chain, strip: Strip) -> tuple:
 def session_with(
     session: Session, strips: dict[tuple[str, str], Strip], send_levels: dict[tuple[str, str], float]
 ) -> Session:
-    """The session with the strips' faders, pans, mutes and solos, and send levels by (stem, bus) in dB."""
+    """The session with the strips' faders, pans, mutes and solos (buses' too, the master's mute), and send levels by (stem, bus) in dB."""
 
     def send(stem: str, s: Send) -> Send:
         level_db = send_levels.get((stem, s.bus))
@@ -107,13 +123,18 @@ def session_with(
     ]
     buses = [
         b.model_copy(
-            update={"gain_db": strips[("bus", b.name)].gain_db, "chain": _with_bypass(b.chain, strips[("bus", b.name)])}
+            update={k: getattr(strips[("bus", b.name)], k) for k in ("gain_db", "mute", "solo")}
+            | {"chain": _with_bypass(b.chain, strips[("bus", b.name)])}
         )
         for b in session.buses
     ]
     master_strip = strips[("master", MASTER)]
     master = session.master.model_copy(
-        update={"gain_db": master_strip.gain_db, "chain": _with_bypass(session.master.chain, master_strip)}
+        update={
+            "gain_db": master_strip.gain_db,
+            "mute": master_strip.mute,
+            "chain": _with_bypass(session.master.chain, master_strip),
+        }
     )
     return session.model_copy(update={"stems": stems, "buses": buses, "master": master})
 

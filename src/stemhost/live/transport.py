@@ -8,6 +8,8 @@ transport line shows.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +67,9 @@ class PlayHead:
         self.fade_in = start > 0  # the next block written fades in; from the song's start nothing to fade in from
         self.discard = False  # the next block rendered is from before a jump: not written
         self.pausing = False
+        self.seek_number = 0  # the last seek asked (see Seeks) that this head carried out
+        self.seeks_landed = 0  # the last seek whose jump was made
+        self.landed_at = 0  # the ring's frame count where the last jump's first frames were written
         self._loop: tuple[float, float] | None = None  # UI thread: seconds of the recording (tempo 1.0)
         self.loop_on = False  # UI thread
 
@@ -97,10 +102,14 @@ class PlayHead:
             self.pausing, self.playing = False, True
             self.jump_to(self.song_frame)
 
-    def seek(self, seconds: float) -> None:
-        """Jump to a time (clamped to the song); after the end, playing starts again from there."""
+    def seek(self, seconds: float, number: int = 0) -> None:
+        """Jump to a time (clamped to the song); after the end, playing starts again from there.
+
+        ``number`` counts the UI's seeks (:class:`Seeks`), so it knows when this one is heard.
+        """
         self.jump_to(min(max(0, round(seconds * self.sample_rate)), self.length_frames - 1))
         self.ended = False
+        self.seek_number = number or self.seek_number
 
     def jump_to(self, frame: int) -> None:
         self.pending_jump = frame
@@ -118,6 +127,13 @@ class PlayHead:
         self.song_frame = self.read_frame = frame
         self.discard = True
         self.fade_in = True
+        self.landed_at = sys.maxsize  # until the first block from here is written (see written)
+        self.seeks_landed = self.seek_number
+
+    def written(self, ring_frames: int, n: int) -> None:
+        """A block of n frames was written; the ring has had ring_frames written in all."""
+        if self.landed_at > ring_frames:  # the first block since a jump
+            self.landed_at = ring_frames - n
 
     def song_position_s(self) -> float:
         """Where the stems are being read, in seconds of the recording (whatever the tempo); any thread reads it."""
@@ -161,6 +177,43 @@ class PlayHead:
     def idle(self) -> bool:
         """Paused or at the end, with no jump waiting: nothing to render until a change comes."""
         return (not self.playing or self.ended) and self.pending_jump is None
+
+
+class Seeks:
+    """The seeks the UI asked for, and whether the last is heard yet (UI thread; the head is read).
+
+    Until a seek is heard, the transport shows where it goes, and the next seek goes on from there:
+    six quick presses of ← move 30 s, not 5 s from wherever the song was last heard.
+
+    Args:
+        head: the play head (the render thread writes its ``seeks_landed`` and ``landed_at``).
+        heard_frames: the ring's frames read so far (the callback's counter).
+        heard_s: the song time heard now.
+    """
+
+    def __init__(self, head: PlayHead, heard_frames: Callable[[], int], heard_s: Callable[[], float]) -> None:
+        self.head = head
+        self.heard_frames = heard_frames
+        self.heard_s = heard_s
+        self.asked = 0
+        self.target_s = 0.0
+
+    def ask(self, seconds: float) -> tuple[float, int]:
+        """A new seek: its time clamped to the song, and its number for :meth:`PlayHead.seek`."""
+        head = self.head
+        self.target_s = min(max(0.0, seconds), (head.length_frames - 1) / head.sample_rate)
+        self.asked += 1
+        return self.target_s, self.asked
+
+    @property
+    def pending(self) -> bool:
+        """Whether the last seek asked is not heard yet."""
+        head = self.head
+        return head.seeks_landed != self.asked or self.heard_frames() < head.landed_at
+
+    def position_s(self) -> float:
+        """Where the song is, as the transport shows it: the last seek's time until it is heard."""
+        return self.target_s if self.pending else self.heard_s()
 
 
 def fade(n: int, rate: int, out_: bool) -> np.ndarray:

@@ -117,8 +117,9 @@ def save_mix(path: Path, session: Session, like: Path) -> None:
     buses = {b.name: b for b in session.buses}
     for entry in data.get("buses", []):
         if entry.get("name") in buses:
-            entry["gain_db"] = buses[entry["name"]].gain_db
-    data.setdefault("master", {})["gain_db"] = session.master.gain_db
+            bus = buses[entry["name"]]
+            entry.update(gain_db=bus.gain_db, mute=bus.mute, solo=bus.solo)
+    data.setdefault("master", {}).update(gain_db=session.master.gain_db, mute=session.master.mute)
     _write_bypass(data, session)
     data["key_shift"], data["tempo"] = session.key_shift, session.tempo
     if path.resolve().parent != like.resolve().parent:  # stem paths are relative to the session's folder

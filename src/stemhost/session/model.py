@@ -117,6 +117,11 @@ class Bus(_Frozen):
 
     name: Name
     gain_db: FaderDb = 0.0
+    mute: bool = Field(default=False, description="silence the bus's output")
+    solo: bool = Field(
+        default=False,
+        description="hear only what passes through soloed buses (what feeds them and what they feed)",
+    )
     chain: Chain = ()
     output: Name = MASTER
     device_channels: tuple[Annotated[int, Field(ge=1, le=64)], Annotated[int, Field(ge=1, le=64)]] | None = Field(
@@ -137,6 +142,7 @@ class Master(_Frozen):
     """The bus that reaches the output."""
 
     gain_db: FaderDb = 0.0
+    mute: bool = Field(default=False, description="silence the whole mix")
     chain: Chain = ()
     loudness: Loudness | None = None
 
