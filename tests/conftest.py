@@ -166,3 +166,12 @@ def test_plugin_folder() -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return build_test_plugins()
+
+
+def without_steps(err: str) -> str:
+    """stderr without the lines of steps a run without a terminal prints as it goes (``reading bass (1/5)…``,
+    ``done in 1.2 s``): the messages a test checks."""
+    lines = err.splitlines(keepends=True)
+    return "".join(
+        line for line in lines if not line.rstrip().endswith("…") and not line.startswith(("done in ", "stopped in "))
+    )

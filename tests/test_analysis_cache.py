@@ -14,7 +14,7 @@ from stemhost.engine.cache import StemCache
 from stemhost.session.files import load_session
 from test_fit import song  # noqa: F401 (the fixture)
 
-from conftest import write_audio
+from conftest import without_steps, write_audio
 
 
 @pytest.fixture(autouse=True)
@@ -91,7 +91,7 @@ def test_a_cache_that_cannot_be_used_costs_a_warning_not_the_analysis(song, tmp_
     blocker.write_text("x")
     monkeypatch.setenv("STEMHOST_CACHE_DIR", str(blocker))
     assert main(["fit", str(song), "--voice", "alto"]) == 0
-    err = capsys.readouterr().err
+    err = without_steps(capsys.readouterr().err)
     assert (
         err.startswith("warning: the analysis is not kept for next time: STEMHOST_CACHE_DIR=") and err.count("\n") == 1
     )
@@ -101,5 +101,5 @@ def test_a_cache_that_cannot_be_used_costs_a_warning_not_the_analysis(song, tmp_
 def test_a_missing_stem_is_the_analysis_own_error(song, capsys):  # noqa: F811
     (song.parent / "keys.wav").unlink()
     assert main(["fit", str(song), "--voice", "alto"]) == 1
-    err = capsys.readouterr().err
+    err = without_steps(capsys.readouterr().err)
     assert err.startswith("error: ") and "keys.wav" in err and "internal error" not in err and err.count("\n") == 1

@@ -16,7 +16,7 @@ from stemhost.cli.main import main
 from stemhost.errors import SessionError
 from stemhost.session.notes import parse_note
 
-from conftest import read_audio, write_audio, write_session
+from conftest import read_audio, without_steps, write_audio, write_session
 
 SR = 48000
 MELODY = ["B3", "E4", "A4", "C#5", "E5", "C#5", "A4", "E4"]  # B3 to E5, most time around A4
@@ -122,6 +122,7 @@ def test_a_range_nothing_fits_is_an_error_and_nothing_is_applied(song, capsys):
     before = song.read_text()
     assert main(["fit", str(song), "--range", "A2-C3", "--apply"]) == 1
     out, err = capsys.readouterr()
+    err = without_steps(err)
     assert "closest: key shift -9" in out and "new melody range: D2-G3 (sung an octave down)" in out
     assert "room: -7 semitones below, -7 above" in out
     assert err.count("\n") == 1 and err.startswith("error: session.json: no key shift from -12 to +12 fits the melody")
@@ -164,7 +165,7 @@ def test_fit_without_a_usable_lead_vocal_is_one_clear_error(song, capsys, stems,
     write_audio(song.parent / "silent.wav", np.zeros((1, SR), np.float32))
     path = write_session(song.parent, {"stems": stems}, name="other.json")
     assert main(["fit", str(path), "--range", "A2-E4"]) == 1
-    err = capsys.readouterr().err
+    err = without_steps(capsys.readouterr().err)
     assert err.count("\n") == 1 and message in err and err.startswith("error: other.json: ")
 
 

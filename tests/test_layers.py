@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "stemhost"
 
 # Lowest first. A module may import its own layer and the layers below it, nothing above.
 LAYERS = {
-    "errors": 0, "limits": 0, "ownership": 0, "formats": 0, "units": 0, "__init__": 0,
+    "errors": 0, "limits": 0, "ownership": 0, "formats": 0, "units": 0, "steps": 0, "__init__": 0,
     "session": 1,
     "engine": 2,
     "render": 3,

@@ -19,6 +19,7 @@ from stemhost.analysis.tempo import TempoEstimate, estimate_tempo, estimate_temp
 from stemhost.analysis.vocal import SungNote, VocalRange, vocal_range
 from stemhost.engine.compile import stem_path
 from stemhost.session.model import UNPITCHED_ROLES, Session
+from stemhost.steps import Steps
 
 TEMPO_ROLES: tuple[str, ...] = ("drums", "percussion")
 LEAD_ROLE = "lead_vocal"
@@ -111,7 +112,18 @@ def analyze_session(
     Raises:
         AudioFileError: a stem file is missing, unreadable, empty or holds NaN or inf.
     """
-    say = progress or (lambda message: None)
+    parts = [f"reading {stem.name}" for stem in session.stems] + ["key", "tempo", "lead vocal range"]
+    with Steps(f"analysing {session_path.name}", [(part, 0.0) for part in parts]) as steps:
+
+        def say(message: str) -> None:
+            if progress is not None:
+                progress(message)
+            steps.next(message)
+
+        return _analyze(session, session_path, say)
+
+
+def _analyze(session: Session, session_path: Path, say: Callable[[str], None]) -> SessionAnalysis:
     key_mix, rhythm_mix, full_mix, lead_mix = _Mix(), _Mix(), _Mix(), _Mix()
     bass_mix, harmony_mix = _Mix(), _Mix()
     figures = []

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from stemhost.steps import Steps
+
 
 def numba_cache_dir() -> Path:
     """Where numba keeps compiled code: ``$NUMBA_CACHE_DIR``, else ``<user cache>/stemhost/numba``.
@@ -40,6 +42,23 @@ def load_librosa() -> ModuleType:
             pass
         else:
             os.environ["NUMBA_CACHE_DIR"] = str(folder)
-    import librosa
+    if "librosa" in sys.modules:
+        return sys.modules["librosa"]
+    with Steps("loading the analysis libraries (compiling on first use, up to a minute)"):
+        import librosa
 
+        _warm_up(librosa)
     return librosa
+
+
+def _warm_up(librosa: ModuleType) -> None:
+    """Run the numba-compiled code the analysis uses once on half a second of noise, so that it is compiled (or
+    read from numba's cache) inside the step that says so, not silently in the middle of the first stem."""
+    import numpy as np
+
+    sr = 22050
+    y = (0.1 * np.random.default_rng(0).standard_normal(sr // 2)).astype(np.float32)
+    librosa.pyin(y, fmin=80.0, fmax=1000.0, sr=sr, frame_length=2048)
+    librosa.estimate_tuning(y=y, sr=sr, bins_per_octave=12)
+    onsets = librosa.onset.onset_strength(y=y, sr=sr)
+    librosa.onset.onset_detect(onset_envelope=onsets, sr=sr)

@@ -25,6 +25,7 @@ from stemhost.cli.arguments import (
     session_arguments,
 )
 from stemhost.cli.plugins import add_plugins_command
+from stemhost.cli.progress import show_steps
 from stemhost.errors import StemhostError, StemhostWarning
 from stemhost.formats import OUTPUT_CHOICES
 from stemhost.limits import MAX_DEVICE_BLOCK
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers, before = {}, len(written())
     if threading.current_thread() is threading.main_thread():
         handlers = {signum: signal.signal(signum, _stop) for signum in (signal.SIGTERM, signal.SIGHUP)}
-    notes = _print_notes()
+    notes, steps = _print_notes(), show_steps()
     try:
         with warnings.catch_warnings():
             _print_stemhost_warnings()
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
         logging.getLogger("stemhost").removeHandler(notes)
+        logging.getLogger("stemhost.progress").removeHandler(steps)
 
 
 def _silence_stdout() -> None:
@@ -93,10 +95,15 @@ def _silence_stdout() -> None:
 
 def _print_notes() -> logging.Handler:
     """Print what the library notes on the ``stemhost`` logger (playing, stopped) as lines on stderr, and its
-    progress notes (``stemhost.progress``: preparing stems) when stderr is a terminal."""
+    progress notes (``stemhost.progress``) when stderr is a terminal; steps are :class:`cli.progress.StepsHandler`'s."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    handler.addFilter(lambda record: not record.name.startswith("stemhost.progress") or sys.stderr.isatty())
+    handler.addFilter(
+        lambda record: (
+            not hasattr(record, "step")  # steps are cli.progress's
+            and (not record.name.startswith("stemhost.progress") or sys.stderr.isatty())
+        )
+    )
     logger = logging.getLogger("stemhost")
     logger.setLevel(logging.INFO)
     logger.addHandler(handler)

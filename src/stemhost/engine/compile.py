@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
-import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,14 +15,13 @@ from stemhost.engine.mix import mix_levels, route
 from stemhost.engine.plugin_folders import plugin_folders as default_plugin_folders
 from stemhost.engine.plugins import build_chain
 from stemhost.engine.sources import AudioInfo, StemSource, probe
-from stemhost.engine.stretch import prepared_source, stem_settings
+from stemhost.engine.stretch import StretchSettings, cache_key, prepared_source, stem_settings
 from stemhost.errors import AudioFileError
 from stemhost.limits import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, check_open_files, check_render_memory
 from stemhost.session.effects import Convolution
 from stemhost.session.model import MASTER, Session
 from stemhost.session.routing import bus_order, check_routing
-
-log = logging.getLogger("stemhost.progress")  # progress notes for the caller (the CLI shows them on a terminal)
+from stemhost.steps import Steps
 
 
 def stem_path(session_path: Path, file: str, where: str = "") -> Path:
@@ -97,14 +96,24 @@ def prepare_sources(
         (info, stem_settings(session, stem), f"{label}: stems[{i}].file")
         for i, (stem, info) in enumerate(zip(session.stems, infos, strict=True))
     ]
-    moved = [job for job in jobs if not job[1].is_identity]
-    if moved:
-        log.info(
-            f"preparing {len(moved)} stem{'s' if len(moved) > 1 else ''} at key {session.key_shift:+g}, "
-            f"tempo {session.tempo:g} (cached after the first time)"
-        )
-    with ThreadPoolExecutor(workers or os.cpu_count() or 1, thread_name_prefix="stemhost-stretch") as pool:
-        return list(pool.map(lambda job: prepared_source(*job, cache, decode), jobs))
+    names = {id(job): stem.name for job, stem in zip(jobs, session.stems, strict=True)}
+    todo = [job for job in jobs if not job[1].is_identity and cache.lookup(cache_key(job[0], job[1])) is None]
+    waiting = {id(job) for job in todo}
+    parts = [(names[id(job)], job[0].frames / job[0].sample_rate) for job in todo]
+    many = f"{len(todo)} stem{'s' if len(todo) != 1 else ''}"
+    steps = Steps(f"stretching {many} to key {session.key_shift:+g}, tempo {session.tempo:g}", parts, "stretching")
+
+    def prepare(job: tuple[AudioInfo, StretchSettings, str]) -> AudioInfo:
+        if id(job) not in waiting:
+            return prepared_source(*job, cache, decode)
+        steps.start(names[id(job)])
+        prepared = prepared_source(*job, cache, decode)
+        steps.done(names[id(job)])
+        return prepared
+
+    told = steps if todo else contextlib.nullcontext()  # nothing to say when every stem is cached
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1, thread_name_prefix="stemhost-stretch") as pool, told:
+        return list(pool.map(prepare, jobs))
 
 
 def compile_graph(

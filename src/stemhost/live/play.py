@@ -57,13 +57,38 @@ def playing(session: Session, session_path: Path, options: PlayOptions) -> Itera
         player.close()
 
 
+def recorded(session: Session) -> Session:
+    """The session at the recording's key and tempo: what playing starts with, at once, while the key and tempo
+    asked for are rendered (Rubber Band needs seconds per stem)."""
+    return session.model_copy(update={"key_shift": 0.0, "tempo": 1.0})
+
+
+def ask_for(player: Player, session: Session) -> None:
+    """Ask the player for a session's key and tempo, as the mixer does: heard once ready, the playing one until."""
+    if session.key_shift != player.wanted.key_shift:
+        player.set_key(session.key_shift)
+    if session.tempo != player.wanted.tempo:
+        player.set_tempo(session.tempo)
+    if player.preparing:
+        log.info(f"{player.preparing}; playing key {player.session.key_shift:+g} until it is ready")
+
+
 def wait_until_done(player: Player) -> None:
-    """Headless: wait for the end (of the song or of --duration), keeping the CPU figure current."""
+    """Headless: wait for the end (of the song or of --duration), keeping the CPU figure current and noting when
+    a key or tempo asked for starts playing."""
     stream = player.stream
+    asked = time.monotonic()
+    preparing = player.preparing
     while not player.ended:
         if not stream.active:
             raise DeviceError("the audio device stopped playing (was it unplugged, or did its server stop?)")
         player.cpu_load = float(stream.cpu_load)
+        if preparing and not player.preparing and player.error is None:
+            now = player.session
+            log.info(
+                f"playing key {now.key_shift:+g}, tempo {now.tempo:g} (ready after {time.monotonic() - asked:.1f} s)"
+            )
+        preparing = player.preparing
         time.sleep(0.05)
     deadline = time.monotonic() + 2.0
     while player.ring.fill and time.monotonic() < deadline:  # let the last frames play out
@@ -72,11 +97,19 @@ def wait_until_done(player: Player) -> None:
         raise player.error
 
 
-def playback_summary(player: Player, device: Device, blocksize: int, played_s: float) -> list[str]:
-    """The lines printed when playback ends: time played, xruns (the device's and the program's), latency, load."""
+def played_s(player: Player) -> float:
+    """The time actually played: the frames the audio callback took from the ring (not silence, not pauses)."""
+    return player.ring.read / player.sample_rate
+
+
+def playback_summary(player: Player, device: Device, blocksize: int, _wall_s: float | None = None) -> list[str]:
+    """The lines printed when playback ends: time played, xruns (the device's and the program's), latency, load.
+
+    The time played is :func:`played_s`, whatever the caller's clock said (``_wall_s`` is ignored).
+    """
     stats: CallbackStats = player.callback_stats(blocksize)
     return [
-        f"played {format_time(played_s)} on {device.name!r} ({device.host_api}) at {player.sample_rate} Hz, "
+        f"played {format_time(played_s(player))} on {device.name!r} ({device.host_api}) at {player.sample_rate} Hz, "
         f"blocksize {blocksize}",
         f"xruns: {player.device_xruns} reported by the device, {player.render_underruns} render underruns "
         f"(the render thread fell behind; {player.render_underruns - player.program_underruns} of them in the "
@@ -107,12 +140,16 @@ class Played:
 
 
 def play_headless(session: Session, session_path: Path, options: PlayOptions) -> Played:
-    """Play a session without the mixer until it ends (or Ctrl-C); notes go to the ``stemhost`` logger."""
-    started = time.monotonic()
-    with playing(session, session_path, options) as (player, device):
+    """Play a session without the mixer until it ends (or Ctrl-C); notes go to the ``stemhost`` logger.
+
+    Playing starts at once at the recording's key and tempo; the session's own are asked for as the mixer asks
+    (:func:`ask_for`) and heard once rendered.
+    """
+    with playing(recorded(session), session_path, options) as (player, device):
         log.info(f"playing {session_path.name} on {device.name!r} at {device.sample_rate} Hz (Ctrl-C stops)")
+        ask_for(player, session)
         try:
             wait_until_done(player)
         except KeyboardInterrupt:
             log.info("stopped")
-    return Played(playback_summary(player, device, options.blocksize, time.monotonic() - started))
+    return Played(playback_summary(player, device, options.blocksize))
