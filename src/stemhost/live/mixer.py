@@ -21,7 +21,7 @@ from textual.widgets import Footer, Static
 
 from stemhost.errors import StemhostError
 from stemhost.live.mixer_keys import BINDINGS, FADER_STEP_DB, ConfirmScreen, HelpScreen
-from stemhost.live.play import Played, PlayOptions, playback_summary, playing
+from stemhost.live.play import Played, PlayOptions, ask_for, playback_summary, playing, recorded
 from stemhost.live.player import Player, Strip, Transport
 from stemhost.session.model import Session
 from stemhost.units import db
@@ -378,7 +378,7 @@ def run_mixer(session: Session, session_path: Path, options: PlayOptions, save_p
     Returns:
         the playback summary, and an error the player met while playing, if any.
     """
-    started = time.monotonic()
-    with playing(session, session_path, replace(options, held=True)) as (player, device):
+    with playing(recorded(session), session_path, replace(options, held=True)) as (player, device):
+        ask_for(player, session)  # the recording plays at once; the session's key and tempo once rendered
         MixerApp(player, save_path, device.name).run()
-    return Played(playback_summary(player, device, options.blocksize, time.monotonic() - started), player.error)
+    return Played(playback_summary(player, device, options.blocksize), player.error)

@@ -102,11 +102,9 @@ def played_s(player: Player) -> float:
     return player.ring.read / player.sample_rate
 
 
-def playback_summary(player: Player, device: Device, blocksize: int, _wall_s: float | None = None) -> list[str]:
-    """The lines printed when playback ends: time played, xruns (the device's and the program's), latency, load.
-
-    The time played is :func:`played_s`, whatever the caller's clock said (``_wall_s`` is ignored).
-    """
+def playback_summary(player: Player, device: Device, blocksize: int) -> list[str]:
+    """The lines printed when playback ends: time played (:func:`played_s`, from the frames the device took),
+    xruns (the device's and the program's), latency, load."""
     stats: CallbackStats = player.callback_stats(blocksize)
     return [
         f"played {format_time(played_s(player))} on {device.name!r} ({device.host_api}) at {player.sample_rate} Hz, "
