@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from stemhost.cli.arguments import check_output, prepared_session
@@ -22,14 +23,38 @@ def analyze(args: argparse.Namespace) -> int:
     figures = analysis.to_dict()
     if args.json is not None and not to_file:
         print(json.dumps(figures, indent=2))
+        if args.apply:  # stdout holds the JSON alone
+            print(apply_analysis(args.session, analysis), file=sys.stderr)
         return 0
     print("\n".join(analysis_lines(analysis, session.key_shift, session.tempo)))
+    if args.apply:
+        print(apply_analysis(args.session, analysis))
     if to_file:
         from stemhost.ownership import write_json_atomic
 
         write_json_atomic(args.json, figures, f"--json {str(args.json)!r}")
         print(f"wrote {args.json}")
     return 0
+
+
+def apply_analysis(session_path: Path, analysis) -> str:
+    """Write the detected key and tempo into the session's ``key`` and ``bpm`` fields (what was not found is left)."""
+    from stemhost.session.files import set_fields
+
+    found = {}
+    if analysis.key is not None:
+        found["key"] = analysis.key.name
+    if analysis.tempo_bpm is not None:
+        found["bpm"] = round(analysis.tempo_bpm, 2)
+    if not found:
+        raise SessionError(
+            f"{session_path}: analyze --apply: no key and no tempo were found in the stems; set \"key\" and "
+            "\"bpm\" in the session by hand"
+        )
+    set_fields(session_path, found)
+    missed = [name for name in ("key", "bpm") if name not in found]
+    shown = ", ".join(f"{name} {value!r}" if name == "key" else f"{name} {value:g}" for name, value in found.items())
+    return f"wrote {shown} into {session_path}" + (f" (no {missed[0]} found)" if missed else "")
 
 
 def fit(args: argparse.Namespace) -> int:

@@ -174,8 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--variants",
         required=True,
         metavar="LIST",
-        help="comma-separated: full, karaoke, instrumental, acapella, minus-one, solo:ROLE, keys=A..B, "
-        "any bundled preset; combine with *, e.g. karaoke*keys=-2..+2",
+        help="comma-separated: full, karaoke, instrumental, acapella, minus-one, solo:ROLE, keys=A..B, tempo=F,G, "
+        "any bundled preset; combine with *, e.g. karaoke*keys=-2..+2 or karaoke*tempo=0.8,0.9",
     )
     export.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="the pack's folder")
     export.add_argument("--format", default="wav", choices=OUTPUT_CHOICES, help="file format (default wav)")
@@ -225,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     session_arguments(analyze)
     analyze.add_argument(
         "--json", type=Path, metavar="FILE", help="also write the figures as JSON to FILE (- for stdout)"
+    )
+    analyze.add_argument(
+        "--apply", action="store_true", help="write the key and tempo found into the session's key and bpm fields"
     )
     analyze.set_defaults(run=analysis.analyze)
 

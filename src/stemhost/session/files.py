@@ -78,8 +78,14 @@ def lead_vocal_candidates(session: Session) -> list[str] | None:
 
 def set_key_shift(path: Path, semitones: float) -> None:
     """Write a key_shift into a session file, keeping everything else in it."""
+    set_fields(path, {"key_shift": semitones})
+
+
+def set_fields(path: Path, fields: dict[str, object]) -> None:
+    """Write top-level fields (``key_shift``; the song's ``key`` and ``bpm``) into a session file, atomically,
+    keeping everything else in it."""
     data = read_json(path)
-    data["key_shift"] = semitones
+    data.update(fields)
     load_session_data(data, path)  # never write a session that would not load
     write_json_atomic(path, data, follow_symlinks=True)  # a linked session is edited where it lives
 

@@ -140,3 +140,42 @@ def parse_key(text: str) -> tuple[int, str]:
     letter, accidental, mode = match.groups()
     pc = (LETTER_PITCH[letter.upper()] + ACCIDENTALS[accidental or ""]) % 12
     return pc, "minor" if mode in ("minor", "min", "m") else "major"
+
+
+def relative_key(tonic_pc: int, mode: str) -> str:
+    """The relative key's name: same notes, other mode (``(0, 'major')`` → ``'A minor'``)."""
+    return key_name(tonic_pc + 9, "minor") if mode == "major" else key_name(tonic_pc + 3, "major")
+
+
+def shift_to_key(song_key: str, wanted: str, direction: str | None = None, option: str = "--key") -> int:
+    """The key shift, in semitones, that moves a song from its key into the key wanted.
+
+    Args:
+        song_key: the song's own key, e.g. ``'Eb major'``.
+        wanted: the key to play in: ``'C'``, ``'A minor'``, ``'Ebm'``; a bare tonic takes the song's mode.
+        direction: None for the nearest way (-5 to +6 semitones), ``'up'`` (0 to +11) or ``'down'`` (-11 to 0).
+        option: the option named in messages.
+
+    Raises:
+        SessionError: the wanted key is not a key name, or its mode is not the song's (the message names
+            the relative key that has the song's mode).
+    """
+    tonic, mode = parse_key(song_key)
+    match = re.fullmatch(r"\s*([A-Ga-g](?:##|bb|#|b|♯|♭)?)\s*(major|maj|minor|min|m)?\s*", wanted or "")
+    if match is None:
+        raise SessionError(f"{option} {wanted!r} is not a key; write e.g. C, 'A minor', Eb or F#m, or semitones (-3)")
+    target, target_mode = parse_key(wanted)
+    if match.group(2) is None:
+        target_mode = mode
+    if target_mode != mode:
+        fix = relative_key(target, target_mode)
+        raise SessionError(
+            f"{option} {wanted!r}: the song is in {key_name(tonic, mode)}, a {mode} key, so it cannot play in "
+            f"{key_name(target, target_mode)}; its relative {mode} key is {fix}: use {option} {fix.split()[0]!r}"
+        )
+    up = (target - tonic) % 12
+    if direction == "up":
+        return up
+    if direction == "down":
+        return up - 12 if up else 0
+    return up if up <= 6 else up - 12
