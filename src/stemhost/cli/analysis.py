@@ -94,26 +94,28 @@ def fitted(session, session_path: Path, spec: str):
         names = ", ".join(analysis.lead_vocal_stems)
         raise SessionError(f"{session_path.name}: the lead_vocal stem ({names}) holds no sung note to fit")
     tessitura = (vocal.tessitura_low_midi, vocal.tessitura_high_midi)
-    print(f"singer: {described}")
-    print(f"melody: {note_span(vocal.low_midi, vocal.high_midi)} (tessitura {note_span(*tessitura)})")
-    choice = fit_key(vocal.low_midi, vocal.high_midi, tessitura, low, high)
     key = analysis.key
+    spelled = (key.tonic, key.mode) if key else None  # notes in the song's own accidentals
+    print(f"singer: {described}")
+    print(f"melody: {note_span(vocal.low_midi, vocal.high_midi, spelled)} (tessitura {note_span(*tessitura, spelled)})")
+    choice = fit_key(vocal.low_midi, vocal.high_midi, tessitura, low, high)
+    moved = (key.tonic + choice.shift, key.mode) if key else None  # the new melody in the new key's
     new_key = f", new key {transpose_key(key.tonic, key.mode, choice.shift)} (from {key.name})" if key else ""
     sung = f" (sung {choice.sung})" if choice.octave else ""
     room = f"room: {choice.room_low:+d} semitones below, {choice.room_high:+d} above"
     if not choice.fits:
         print(f"closest: key shift {choice.shift:+d}{new_key}")
-        print(f"new melody range: {note_span(choice.low_midi, choice.high_midi)}{sung}")
+        print(f"new melody range: {note_span(choice.low_midi, choice.high_midi, moved)}{sung}")
         print(f"{room} (negative: beyond the range)")
         raise FitError(
             f"{session_path.name}: no key shift from -12 to +12 fits the melody "
-            f"({note_span(vocal.low_midi, vocal.high_midi)}, {choice.high_midi - choice.low_midi} semitones) into "
+            f"({note_span(vocal.low_midi, vocal.high_midi, spelled)}, {choice.high_midi - choice.low_midi} semitones) into "
             f"{described}, sung as recorded or an octave up or down; give a wider range, or set key_shift "
             f"{choice.shift:+d} by hand to take the closest"
         )
     tight = "" if choice.comfortable else " (tight: the tessitura lies within 2 semitones of an end of the range)"
     print(f"fits key shift {choice.shift:+d}{new_key}{tight}")
-    print(f"new melody range: {note_span(choice.low_midi, choice.high_midi)}{sung}")
+    print(f"new melody range: {note_span(choice.low_midi, choice.high_midi, moved)}{sung}")
     print(room)
     return choice, key
 
@@ -125,7 +127,8 @@ def voices() -> list[str]:
     return [f"{name} ({low}-{high})" for name, (low, high) in VOICE_RANGES.items()]
 
 
-def note_span(low_midi: float, high_midi: float) -> str:
+def note_span(low_midi: float, high_midi: float, key: tuple[int, str] | None = None) -> str:
+    """Two notes as ``'Eb3-C4'``, spelled in the key's accidentals (sharps with no key)."""
     from stemhost.session.notes import note_name
 
-    return f"{note_name(low_midi)}-{note_name(high_midi)}"
+    return f"{note_name(low_midi, key)}-{note_name(high_midi, key)}"
