@@ -3,6 +3,8 @@ tags within their format's rules (ID3's TKEY: three characters at most)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import soundfile
@@ -87,6 +89,10 @@ def test_analyze_spells_the_lead_vocal_in_the_song_key(flat_song, capsys):
     assert vocal.startswith("lead vocal: Eb3 to C4, tessitura ")
     notes = [line.split()[0] for line in out[out.index(vocal) + 1 :]]
     assert set(notes) == {"Eb3", "G3", "Bb3", "C4"}
+    assert main(["analyze", str(flat_song), "--json", "-"]) == 0
+    figures = json.loads(capsys.readouterr().out)["lead_vocal"]
+    assert (figures["low_note"], figures["high_note"]) == ("Eb3", "C4")
+    assert {entry["note"] for entry in figures["histogram"]} == {"Eb3", "G3", "Bb3", "C4"}
 
 
 @pytest.mark.parametrize(("shift", "tkey"), [(0, "Ebm"), (2, "Fm"), (-1, "Dm")])
