@@ -71,6 +71,10 @@ def test_init_reads_seller_track_names(tmp_path: Path, capsys, layout: dict[str,
     assert {s["file"]: s["role"] for s in session["stems"]} == layout
     out = capsys.readouterr().out
     assert "lead vocal" not in out and "left out" not in out
+    names = {s["file"]: s["name"] for s in session["stems"]}
+    assert names["Band_Song(Drum Kit Custom Backing Track).wav" if layout is KARAOKE_VERSION else "Keys 1.wav"] == (
+        "drum_kit" if layout is KARAOKE_VERSION else "keys_1"
+    )
     assert out.splitlines()[-1] == f"wrote {tmp_path / 'session.json'} ({len(layout)} stems)"
 
 

@@ -10,7 +10,7 @@ from stemhost.formats import FORMATS
 from stemhost.ownership import write_json_atomic
 from stemhost.session.model import Session
 from stemhost.session.routing import check_routing
-from stemhost.session.stem_names import guess_role, is_full_mix
+from stemhost.session.stem_names import guess_role, is_full_mix, part_labels
 from stemhost.session.validation import load_model, read_json
 
 
@@ -53,12 +53,11 @@ def init_session(folder: Path, force: bool = False) -> tuple[Path, Session, list
             f"{folder}: holds only full mixes ({', '.join(left_out)}), no stems; stemhost mixes the parts of a "
             "song: put the stems in the folder, or write session.json by hand to use a mix as a stem"
         )
+    parts = [p for p in files if p.name not in left_out]
     taken: set[str] = set()
     stems = []
-    for path in files:
-        if path.name in left_out:
-            continue
-        name = stem_name(path.name, taken)
+    for path, label in zip(parts, part_labels([p.name for p in parts]), strict=True):
+        name = stem_name(label, taken)
         taken.add(name)
         stems.append({"name": name, "file": path.name, "role": guess_role(path.name)})
     session = load_model(Session, {"stems": stems}, target.name)

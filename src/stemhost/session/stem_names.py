@@ -98,3 +98,33 @@ def is_full_mix(file_name: str) -> bool:
     joined = "".join(w for w in words if w != "_mix_")
     named = "_mix_" in words or any(w in MIX_WORDS for w in words) or "fullmix" in joined or "mixdown" in joined
     return named and guess_role(file_name) == "other"
+
+
+def part_labels(file_names: list[str]) -> list[str]:
+    """What each file's name says about its part, for stem names: the words every file shares at the front
+    (a seller's ``Artist_Song``) and the seller's "custom backing track" taken out
+    (``Band_Song(Drum Kit Custom Backing Track).wav`` → ``drum kit``); a name with nothing left is kept whole."""
+    split = [[w for w in re.split(r"[^a-z0-9]+", Path(n).stem.lower()) if w] for n in file_names]
+    shared = 0
+    if len(split) > 1:
+        while all(len(words) > shared + 1 and words[shared] == split[0][shared] for words in split):
+            shared += 1
+    labels = []
+    for words in split:
+        rest = words[shared:]
+        for phrase in MIX_PHRASES:
+            rest = _without(rest, phrase)
+        labels.append(" ".join(rest or words))
+    return labels
+
+
+def _without(words: list[str], phrase: tuple[str, ...]) -> list[str]:
+    """The words with every run equal to the phrase taken out."""
+    out, i, n = [], 0, len(phrase)
+    while i < len(words):
+        if tuple(words[i : i + n]) == phrase:
+            i += n
+        else:
+            out.append(words[i])
+            i += 1
+    return out
