@@ -88,7 +88,9 @@ class SessionAnalysis:
             "tempo_stems": list(self.tempo_stems),
             "duration_s": round(self.duration_s, 3),
             "stems": [figures.to_dict() for figures in self.stems],
-            "lead_vocal": self.lead_vocal.to_dict() if self.lead_vocal else None,
+            "lead_vocal": self.lead_vocal.to_dict((self.key.tonic, self.key.mode) if self.key else None)
+            if self.lead_vocal
+            else None,
             "lead_vocal_stems": list(self.lead_vocal_stems),
         }
 

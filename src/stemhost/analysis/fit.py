@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from stemhost.session.notes import VOICE_RANGES, note_name, parse_range
+from stemhost.session.notes import VOICE_RANGES, parse_range
 
 MAX_SHIFT = 12  # semitones the band may move, either way
 SINGER_OCTAVES = (0, 12, -12)  # as recorded first, then an octave up, then down
@@ -51,9 +51,7 @@ def singer_range(spec: str) -> tuple[float, float, str]:
     """A range like 'A2-E4' or a voice type like 'alto', as (low MIDI, high MIDI, its description)."""
     low, high = parse_range(spec)  # takes voice types too
     voice = spec.strip().lower()
-    described = (
-        f"{voice} ({'-'.join(VOICE_RANGES[voice])})" if voice in VOICE_RANGES else f"{note_name(low)}-{note_name(high)}"
-    )
+    described = f"{voice} ({'-'.join(VOICE_RANGES[voice])})" if voice in VOICE_RANGES else spec.strip()  # as given
     return low, high, described
 
 

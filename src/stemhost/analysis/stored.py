@@ -59,6 +59,17 @@ def cached_analysis(
     return analysis
 
 
+def stored_analysis(session: Session, session_path: Path, cache: StemCache | None = None) -> SessionAnalysis | None:
+    """The cached analysis of these stems by this code, or None when there is none (nothing is analysed)."""
+    cache = cache or StemCache.default()
+    key = analysis_key(session, session_path)
+    try:
+        stored = None if key is None else cache.record(key)
+        return None if stored is None else from_plain(SessionAnalysis, stored)
+    except (OutputError, TypeError, ValueError, KeyError):
+        return None
+
+
 def analysis_key(session: Session, session_path: Path) -> str | None:
     """32 hex digits naming an analysis of these stems by this code; None when a stem file cannot be read."""
     digest = hashlib.sha256(_code_version().encode())

@@ -18,6 +18,7 @@ def analysis_lines(analysis: SessionAnalysis, key_shift: float = 0.0, tempo: flo
     """
     lines = []
     key = analysis.key
+    spelled = (key.tonic, key.mode) if key else None  # notes in the key's own accidentals
     if key is None:
         lines.append("key: none found (no pitched stem, or silence)")
     else:
@@ -54,13 +55,14 @@ def analysis_lines(analysis: SessionAnalysis, key_shift: float = 0.0, tempo: flo
         lines.append("lead vocal: no sung note found")
     else:
         lines.append(
-            f"lead vocal: {vocal.low_note} to {vocal.high_note}, tessitura {note_name(vocal.tessitura_low_midi)} "
-            f"to {note_name(vocal.tessitura_high_midi)} ({vocal.sung_s:.1f} s sung)"
+            f"lead vocal: {note_name(vocal.low_midi, spelled)} to {note_name(vocal.high_midi, spelled)}, tessitura "
+            f"{note_name(vocal.tessitura_low_midi, spelled)} to {note_name(vocal.tessitura_high_midi, spelled)} "
+            f"({vocal.sung_s:.1f} s sung)"
         )
         longest = max(vocal.histogram.values())
         for midi, seconds in sorted(vocal.histogram.items(), reverse=True):
             bar = "#" * max(1, round(BAR_WIDTH * seconds / longest))
-            lines.append(f"  {note_name(midi):>4} {seconds:6.1f} s {bar}")
+            lines.append(f"  {note_name(midi, spelled):>4} {seconds:6.1f} s {bar}")
     return lines
 
 

@@ -67,21 +67,22 @@ class VocalRange:
         """The highest note's name."""
         return note_name(self.high_midi)
 
-    def to_dict(self) -> dict:
-        """JSON-ready fields; the histogram as a list of ``{midi, note, seconds}`` from low to high."""
+    def to_dict(self, key: tuple[int, str] | None = None) -> dict:
+        """JSON-ready fields; the histogram as a list of ``{midi, note, seconds}`` from low to high; note names
+        spelled in the key's accidentals (tonic pitch class, mode), sharps with no key."""
         return {
             "low_midi": round(self.low_midi, 2),
-            "low_note": self.low_note,
+            "low_note": note_name(self.low_midi, key),
             "high_midi": round(self.high_midi, 2),
-            "high_note": self.high_note,
+            "high_note": note_name(self.high_midi, key),
             "tessitura_low_midi": round(self.tessitura_low_midi, 2),
-            "tessitura_low_note": note_name(self.tessitura_low_midi),
+            "tessitura_low_note": note_name(self.tessitura_low_midi, key),
             "tessitura_high_midi": round(self.tessitura_high_midi, 2),
-            "tessitura_high_note": note_name(self.tessitura_high_midi),
+            "tessitura_high_note": note_name(self.tessitura_high_midi, key),
             "sung_s": round(self.sung_s, 3),
             "note_count": len(self.notes),
             "histogram": [
-                {"midi": midi, "note": note_name(midi), "seconds": round(seconds, 3)}
+                {"midi": midi, "note": note_name(midi, key), "seconds": round(seconds, 3)}
                 for midi, seconds in sorted(self.histogram.items())
             ],
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from stemhost.cli.arguments import check_output, prepared_session
@@ -22,14 +23,38 @@ def analyze(args: argparse.Namespace) -> int:
     figures = analysis.to_dict()
     if args.json is not None and not to_file:
         print(json.dumps(figures, indent=2))
+        if args.apply:  # stdout holds the JSON alone
+            print(apply_analysis(args.session, analysis), file=sys.stderr)
         return 0
     print("\n".join(analysis_lines(analysis, session.key_shift, session.tempo)))
+    if args.apply:
+        print(apply_analysis(args.session, analysis))
     if to_file:
         from stemhost.ownership import write_json_atomic
 
         write_json_atomic(args.json, figures, f"--json {str(args.json)!r}")
         print(f"wrote {args.json}")
     return 0
+
+
+def apply_analysis(session_path: Path, analysis) -> str:
+    """Write the detected key and tempo into the session's ``key`` and ``bpm`` fields (what was not found is left)."""
+    from stemhost.session.files import set_fields
+
+    found = {}
+    if analysis.key is not None:
+        found["key"] = analysis.key.name
+    if analysis.tempo_bpm is not None:
+        found["bpm"] = round(analysis.tempo_bpm, 2)
+    if not found:
+        raise SessionError(
+            f"{session_path}: analyze --apply: no key and no tempo were found in the stems; set \"key\" and "
+            "\"bpm\" in the session by hand"
+        )
+    set_fields(session_path, found)
+    missed = [name for name in ("key", "bpm") if name not in found]
+    shown = ", ".join(f"{name} {value!r}" if name == "key" else f"{name} {value:g}" for name, value in found.items())
+    return f"wrote {shown} into {session_path}" + (f" (no {missed[0]} found)" if missed else "")
 
 
 def fit(args: argparse.Namespace) -> int:
@@ -69,26 +94,28 @@ def fitted(session, session_path: Path, spec: str):
         names = ", ".join(analysis.lead_vocal_stems)
         raise SessionError(f"{session_path.name}: the lead_vocal stem ({names}) holds no sung note to fit")
     tessitura = (vocal.tessitura_low_midi, vocal.tessitura_high_midi)
-    print(f"singer: {described}")
-    print(f"melody: {note_span(vocal.low_midi, vocal.high_midi)} (tessitura {note_span(*tessitura)})")
-    choice = fit_key(vocal.low_midi, vocal.high_midi, tessitura, low, high)
     key = analysis.key
+    spelled = (key.tonic, key.mode) if key else None  # notes in the song's own accidentals
+    print(f"singer: {described}")
+    print(f"melody: {note_span(vocal.low_midi, vocal.high_midi, spelled)} (tessitura {note_span(*tessitura, spelled)})")
+    choice = fit_key(vocal.low_midi, vocal.high_midi, tessitura, low, high)
+    moved = (key.tonic + choice.shift, key.mode) if key else None  # the new melody in the new key's
     new_key = f", new key {transpose_key(key.tonic, key.mode, choice.shift)} (from {key.name})" if key else ""
     sung = f" (sung {choice.sung})" if choice.octave else ""
     room = f"room: {choice.room_low:+d} semitones below, {choice.room_high:+d} above"
     if not choice.fits:
         print(f"closest: key shift {choice.shift:+d}{new_key}")
-        print(f"new melody range: {note_span(choice.low_midi, choice.high_midi)}{sung}")
+        print(f"new melody range: {note_span(choice.low_midi, choice.high_midi, moved)}{sung}")
         print(f"{room} (negative: beyond the range)")
         raise FitError(
             f"{session_path.name}: no key shift from -12 to +12 fits the melody "
-            f"({note_span(vocal.low_midi, vocal.high_midi)}, {choice.high_midi - choice.low_midi} semitones) into "
+            f"({note_span(vocal.low_midi, vocal.high_midi, spelled)}, {choice.high_midi - choice.low_midi} semitones) into "
             f"{described}, sung as recorded or an octave up or down; give a wider range, or set key_shift "
             f"{choice.shift:+d} by hand to take the closest"
         )
     tight = "" if choice.comfortable else " (tight: the tessitura lies within 2 semitones of an end of the range)"
     print(f"fits key shift {choice.shift:+d}{new_key}{tight}")
-    print(f"new melody range: {note_span(choice.low_midi, choice.high_midi)}{sung}")
+    print(f"new melody range: {note_span(choice.low_midi, choice.high_midi, moved)}{sung}")
     print(room)
     return choice, key
 
@@ -100,7 +127,8 @@ def voices() -> list[str]:
     return [f"{name} ({low}-{high})" for name, (low, high) in VOICE_RANGES.items()]
 
 
-def note_span(low_midi: float, high_midi: float) -> str:
+def note_span(low_midi: float, high_midi: float, key: tuple[int, str] | None = None) -> str:
+    """Two notes as ``'Eb3-C4'``, spelled in the key's accidentals (sharps with no key)."""
     from stemhost.session.notes import note_name
 
-    return f"{note_name(low_midi)}-{note_name(high_midi)}"
+    return f"{note_name(low_midi, key)}-{note_name(high_midi, key)}"

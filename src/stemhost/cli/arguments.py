@@ -25,10 +25,23 @@ def session_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--solo", action="append", default=[], metavar="STEM", help="solo a stem, by name or role")
     parser.add_argument("--gain", action="append", default=[], metavar="STEM=DB", help="set a stem's fader in dB")
     parser.add_argument("--pan", action="append", default=[], metavar="STEM=P", help="set a stem's pan, -1 to +1")
+    from stemhost.cli.song import key_or_semitones
+
     parser.add_argument(
-        "--key", type=number, metavar="SEMITONES", help="move every pitched stem, e.g. -3 or +1.5 (-12 to +12)"
+        "--key",
+        type=key_or_semitones,
+        metavar="KEY",
+        help="move every pitched stem: semitones (-3, +1.5; -12 to +12) or a key (C, 'A minor', Eb: the nearest way, "
+        "from the session's key or the song's analysis)",
     )
-    parser.add_argument("--tempo", type=number, metavar="FACTOR", help="playback speed, 0.5 to 2.0 (1.0 = original)")
+    way = parser.add_mutually_exclusive_group()
+    way.add_argument("--up", dest="direction", action="store_const", const="up", help="--key NAME: go up to it")
+    way.add_argument("--down", dest="direction", action="store_const", const="down", help="--key NAME: go down")
+    speed = parser.add_mutually_exclusive_group()
+    speed.add_argument("--tempo", type=number, metavar="FACTOR", help="playback speed, 0.5 to 2.0 (1.0 = original)")
+    speed.add_argument(
+        "--bpm", type=number, metavar="BPM", help="play at this tempo (from the session's bpm or the song's analysis)"
+    )
     plugin_path_argument(parser)
 
 
@@ -163,7 +176,9 @@ def prepared_session(args: argparse.Namespace, path: Path | None = None):
         session = apply_preset(session, preset, label)
     loudness = (getattr(args, "loudness", None), getattr(args, "true_peak", None))
     mix = [getattr(args, name, None) or [] for name in ("mute", "solo", "gain", "pan")]
-    transport = (getattr(args, "key", None), getattr(args, "tempo", None))
+    from stemhost.cli.song import transport as wanted
+
+    transport = wanted(args, session, path or args.session)
     overrides = override_preset(session, *mix, *transport, *loudness)
     return apply_preset(session, overrides, "command line", strict=True)
 

@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         metavar="LIST",
         help="comma-separated: full, karaoke, instrumental, acapella, minus-one, solo:NAME or solo:ROLE, keys=A..B, "
-        "any bundled preset; combine with *, e.g. karaoke*keys=-2..+2",
+        "tempo=F,G, any bundled preset; combine with *, e.g. karaoke*keys=-2..+2 or karaoke*tempo=0.8,0.9",
     )
     export.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="the pack's folder")
     export.add_argument("--format", default="wav", choices=OUTPUT_CHOICES, help="file format (default wav)")
@@ -232,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     session_arguments(analyze)
     analyze.add_argument(
         "--json", type=Path, metavar="FILE", help="also write the figures as JSON to FILE (- for stdout)"
+    )
+    analyze.add_argument(
+        "--apply", action="store_true", help="write the key and tempo found into the session's key and bpm fields"
     )
     analyze.set_defaults(run=analysis.analyze)
 

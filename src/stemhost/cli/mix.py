@@ -10,11 +10,24 @@ from stemhost.errors import OutputError
 
 
 def init(args: argparse.Namespace) -> int:
-    from stemhost.session.files import init_session
+    from stemhost.session.files import init_session, lead_vocal_candidates
 
-    path, session = init_session(args.folder, args.force)
+    path, session, left_out = init_session(args.folder, args.force)
     for stem in session.stems:
         print(f"  {stem.name:<24} {stem.role:<15} {stem.file}")
+    for file in left_out:
+        print(
+            f"left out {file}: a full mix, not a stem (as a stem it would double the band and keep the vocal "
+            f'in karaoke); to use it anyway, add {{"name": ..., "file": {json.dumps(file)}}} to stems by hand'
+        )
+    candidates = lead_vocal_candidates(session)
+    if candidates is not None:
+        which = f", probably {candidates[0]}" if candidates else ""
+        which += f" (or {', '.join(candidates[1:])})" if candidates[1:] else ""
+        print(
+            'no stem is a lead vocal: karaoke, acapella and fit need one; set "role": "lead_vocal" '
+            f"on the stem that holds the melody{which}"
+        )
     print(f"wrote {path} ({len(session.stems)} stems)")
     return 0
 

@@ -105,11 +105,16 @@ def write_tags(path: Path, fmt: str, tags: dict[str, str]) -> None:
     """Title, artist, key and tempo as the format knows them.
 
     MP3 gets ID3 frames (TIT2, TPE1, TKEY, TBPM); FLAC and OGG Vorbis comments (TITLE, ARTIST, KEY,
-    BPM); WAV and AIFF have title and artist fields only, so key and tempo go in the comment.
+    BPM); WAV and AIFF have title and artist fields only, so key and tempo go in the comment. ID3's TKEY
+    holds at most three characters (``Ebm``, ``F#``); Vorbis has no rule of its own and taggers (Picard)
+    map KEY to TKEY one to one, so it gets the same; the WAV/AIFF comment keeps the name (``Eb minor``).
     """
     if not tags:
         return
     if fmt in ("MP3", "FLAC", "OGG"):
+        from stemhost.session.notes import short_key_name
+
+        tags = {**tags, "key": short_key_name(tags["key"])} if "key" in tags else tags
         import mutagen
         from mutagen.id3 import TBPM, TIT2, TKEY, TPE1
 

@@ -10,46 +10,13 @@ from stemhost.formats import FORMATS
 from stemhost.ownership import write_json_atomic
 from stemhost.session.model import Session
 from stemhost.session.routing import check_routing
+from stemhost.session.stem_names import guess_role, is_full_mix, part_labels
 from stemhost.session.validation import load_model, read_json
-
-# Words in a file name that give away a stem's role; the first rule that matches wins, so
-# instruments come before lead_vocal ("lead guitar" is a guitar, "lead.wav" a vocal).
-ROLE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        "backing_vocals",
-        ("backing", "bvox", "bgv", "bv", "harmony", "harmonies", "choir", "backvocals", "backs"),
-    ),
-    ("click", ("click", "metronome", "clicktrack")),
-    ("guide", ("guide", "cue", "cues", "count", "countin")),
-    ("percussion", ("perc", "percussion", "shaker", "tambourine", "conga", "congas", "bongo", "cajon")),
-    ("drums", ("drum", "drums", "kit", "kick", "snare", "hats", "hihat", "overheads", "oh", "toms", "beat")),
-    ("bass", ("bass", "sub", "808")),
-    ("piano", ("piano", "pno", "grand", "rhodes")),
-    ("keys", ("keys", "keyboard", "keyboards", "organ", "epiano", "wurli", "chords")),
-    ("guitar", ("guitar", "guitars", "gtr", "gtrs", "acoustic", "electric", "strat")),
-    ("synth", ("synth", "synths", "lead_synth", "arp", "pluck", "moog")),
-    ("strings", ("strings", "string", "violin", "violins", "viola", "cello", "orchestra")),
-    ("brass", ("brass", "horn", "horns", "trumpet", "trombone", "sax", "saxophone")),
-    ("pad", ("pad", "pads", "atmos", "ambience", "texture")),
-    ("lead_vocal", ("lead", "vocal", "vocals", "vox", "voice", "leadvocal", "singer")),
-    ("fx", ("fx", "sfx", "riser", "risers", "impact", "noise", "effects")),
-)
 
 
 def load_session(path: Path) -> Session:
     """Read, validate and check the routing of a session file."""
     return load_session_data(read_json(path), path)
-
-
-def guess_role(file_name: str) -> str:
-    """A stem's role from words in its file name (``"03 Lead Vox.wav"`` → ``lead_vocal``)."""
-    stem = Path(file_name).stem.lower()
-    words = re.findall(r"[a-z]+|[0-9]+", stem)  # "BV1" → ["bv", "1"]
-    joined = "".join(words)
-    for role, keys in ROLE_WORDS:
-        if any(k in words for k in keys) or any(len(k) > 3 and k in joined for k in keys):
-            return role
-    return "other"
 
 
 def stem_name(file_name: str, taken: set[str]) -> str:
@@ -61,10 +28,16 @@ def stem_name(file_name: str, taken: set[str]) -> str:
     return name
 
 
-def init_session(folder: Path, force: bool = False) -> tuple[Path, Session]:
-    """Write ``folder/session.json`` with every audio file in the folder as a stem.
+def init_session(folder: Path, force: bool = False) -> tuple[Path, Session, list[str]]:
+    """Write ``folder/session.json`` with every audio file in the folder as a stem, full mixes left out.
 
-    Roles are guessed from the file names; everything else keeps its default.
+    Roles are guessed from the file names; everything else keeps its default. A full mix (``mix.wav``,
+    ``instrumental.wav``, ``Song(Custom Backing Track).mp3``) is left out rather than muted: as a stem it
+    would double the band in every render, keep the vocal in karaoke, and count in the analysis, and any
+    preset, solo or pack variant that touched its role could bring it back.
+
+    Returns:
+        (the session file, the session, the file names left out as full mixes).
     """
     if not folder.is_dir():
         raise SessionError(f"{folder}: not a folder; give the folder that holds the stems")
@@ -74,21 +47,44 @@ def init_session(folder: Path, force: bool = False) -> tuple[Path, Session]:
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FORMATS)
     if not files:
         raise SessionError(f"{folder}: holds no audio files ({', '.join(sorted(set(FORMATS)))})")
+    left_out = [p.name for p in files if is_full_mix(p.name)]
+    if len(left_out) == len(files):
+        raise SessionError(
+            f"{folder}: holds only full mixes ({', '.join(left_out)}), no stems; stemhost mixes the parts of a "
+            "song: put the stems in the folder, or write session.json by hand to use a mix as a stem"
+        )
+    parts = [p for p in files if p.name not in left_out]
     taken: set[str] = set()
     stems = []
-    for path in files:
-        name = stem_name(path.name, taken)
+    for path, label in zip(parts, part_labels([p.name for p in parts]), strict=True):
+        name = stem_name(label, taken)
         taken.add(name)
         stems.append({"name": name, "file": path.name, "role": guess_role(path.name)})
     session = load_model(Session, {"stems": stems}, target.name)
     write_json_atomic(target, session.model_dump(mode="json", include={"stems": {"__all__": {"name", "file", "role"}}}))
-    return target, session
+    return target, session, left_out
+
+
+def lead_vocal_candidates(session: Session) -> list[str] | None:
+    """None when a stem is the lead vocal; else the stems most likely to hold the melody, likeliest first
+    (backing vocals, then stems of no known role)."""
+    if any(s.role == "lead_vocal" for s in session.stems):
+        return None
+    return [s.name for s in session.stems if s.role == "backing_vocals"] + [
+        s.name for s in session.stems if s.role == "other"
+    ]
 
 
 def set_key_shift(path: Path, semitones: float) -> None:
     """Write a key_shift into a session file, keeping everything else in it."""
+    set_fields(path, {"key_shift": semitones})
+
+
+def set_fields(path: Path, fields: dict[str, object]) -> None:
+    """Write top-level fields (``key_shift``; the song's ``key`` and ``bpm``) into a session file, atomically,
+    keeping everything else in it."""
     data = read_json(path)
-    data["key_shift"] = semitones
+    data.update(fields)
     load_session_data(data, path)  # never write a session that would not load
     write_json_atomic(path, data, follow_symlinks=True)  # a linked session is edited where it lives
 

@@ -169,12 +169,11 @@ class Session(_Frozen):
 
     def tags(self) -> dict[str, str]:
         """Title, artist, key and tempo of a render of this session (key and tempo after key_shift and tempo)."""
-        from stemhost.session.notes import parse_key, transpose_key
+        from stemhost.session.notes import spell_key
 
         tags = {"title": self.title, "artist": self.artist}
         if self.key is not None:
-            tonic, mode = parse_key(self.key)
-            tags["key"] = transpose_key(tonic, mode, self.key_shift)
+            tags["key"] = spell_key(self.key, self.key_shift)
         if self.bpm is not None:
             tags["bpm"] = f"{self.bpm * self.tempo:.4g}"
         return {name: value for name, value in tags.items() if value}

@@ -3,13 +3,15 @@
 A variant specification is a comma-separated list; each item is one variant or a product of
 factors joined by ``*``: ``karaoke*keys=-2..+2`` is the karaoke mix in five keys. A factor is
 ``full``, a bundled preset (``karaoke``, ``instrumental``, ``acapella``, ``harmonies``, ...),
-``minus-one`` (one variant per non-vocal stem, that stem muted), ``solo:NAME`` or ``solo:ROLE``, or ``keys=A..B``
-(every whole semitone from A to B, as the session's key shift from the recording).
+``minus-one`` (one variant per non-vocal stem, that stem muted), ``solo:NAME`` or ``solo:ROLE``, ``keys=A..B``
+(every whole semitone from A to B, as the session's key shift from the recording), or ``tempo=F,G``
+(each speed listed, 0.5 to 2.0: ``karaoke*tempo=0.8,0.9`` is two slow karaoke mixes).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import warnings
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ from stemhost.session.presets import Preset, StemPatch, apply_preset, bundled_pr
 
 NOT_A_PLAYER = ("click",)  # minus-one leaves the click in: nobody plays it
 KEYS = re.compile(r"^keys=([+-]?\d+)\.\.([+-]?\d+)$")
+TEMPO_ITEM = re.compile(r",(?!\s*[+-]?\.?\d)")  # a comma between items; "tempo=0.8,0.9" keeps its own
+MIN_TEMPO, MAX_TEMPO = 0.5, 2.0
 
 
 @dataclass(frozen=True)
@@ -31,11 +35,13 @@ class Variant:
         name: e.g. ``karaoke-key-2``, ``minus-bass``, ``solo-drums``, ``full``.
         presets: (label, preset) laid over the session in order.
         key_shift: semitones from the recording, or None to keep the session's.
+        tempo: the speed (1.0 the recording's), or None to keep the session's.
     """
 
     name: str
     presets: tuple[tuple[str, Preset], ...] = ()
     key_shift: int | None = None
+    tempo: float | None = None
 
     def apply(self, session: Session) -> Session:
         """The session as this variant plays it."""
@@ -43,6 +49,8 @@ class Variant:
             session = apply_preset(session, preset, f"variant {self.name!r} ({label})")
         if self.key_shift is not None:
             session = session.model_copy(update={"key_shift": float(self.key_shift)})
+        if self.tempo is not None:
+            session = session.model_copy(update={"tempo": self.tempo})
         return session
 
 
@@ -51,7 +59,7 @@ def parse_variants(spec: str, session: Session | None) -> list[Variant]:
 
     With no session, only the specification itself is checked (minus-one and solo:ROLE depend on the stems).
     """
-    items = [item.strip() for item in spec.split(",")]
+    items = [item.strip() for item in TEMPO_ITEM.split(spec)]
     if not spec.strip() or not all(items):
         raise SessionError(f"--variants {spec!r}: give a comma-separated list, e.g. full,karaoke,keys=-2..+2")
     variants: dict[str, Variant] = {}
@@ -59,6 +67,8 @@ def parse_variants(spec: str, session: Session | None) -> list[Variant]:
         factors = [_factor(part.strip(), session, spec) for part in item.split("*")]
         if sum(any(v.key_shift is not None for v in f) for f in factors) > 1:
             raise SessionError(f"--variants {spec!r}: {item!r} sets the key twice; use one keys= factor")
+        if sum(any(v.tempo is not None for v in f) for f in factors) > 1:
+            raise SessionError(f"--variants {spec!r}: {item!r} sets the tempo twice; use one tempo= factor")
         for combo in itertools.product(*factors):
             variant = _combine(combo)
             variants.setdefault(variant.name, variant)
@@ -81,7 +91,7 @@ def check_variants_change_mix(variants: list[Variant], session: Session, session
         with warnings.catch_warnings():  # an entry matching no stem is the error below, not a warning
             warnings.simplefilter("ignore", StemhostWarning)
             played = variant.apply(session)
-        if _heard(played) != _heard(Variant(variant.name, key_shift=variant.key_shift).apply(session)):
+        if _heard(played) != _heard(Variant(variant.name, key_shift=variant.key_shift, tempo=variant.tempo).apply(session)):
             continue
         roles = ", ".join(sorted({s.role for s in session.stems}))
         missing = [p for p in patches if not any(s.name == p.name or s.role == p.role for s in session.stems)]
@@ -105,7 +115,8 @@ def _heard(session: Session) -> tuple:
 def _combine(parts: tuple[Variant, ...]) -> Variant:
     names = [p.name for p in parts if p.name != "full"] or ["full"]
     key = next((p.key_shift for p in parts if p.key_shift is not None), None)
-    return Variant("-".join(names), tuple(pr for p in parts for pr in p.presets), key)
+    tempo = next((p.tempo for p in parts if p.tempo is not None), None)
+    return Variant("-".join(names), tuple(pr for p in parts for pr in p.presets), key, tempo)
 
 
 def _factor(text: str, session: Session | None, spec: str) -> list[Variant]:
@@ -126,12 +137,14 @@ def _factor(text: str, session: Session | None, spec: str) -> list[Variant]:
         return [_solo(text, session, spec)]
     if text.startswith("keys="):
         return [Variant(f"key{k:+d}", key_shift=k) for k in _key_range(text, spec)]
+    if text.startswith("tempo="):
+        return [Variant(f"tempo{t:g}", tempo=t) for t in _tempos(text, spec)]
     if text in bundled_presets():
         preset, label = load_preset(text)
         return [Variant(text, ((label, preset),))]
     presets = ", ".join(p for p in bundled_presets())
     raise SessionError(
-        f"--variants {spec!r}: unknown variant {text!r}; use full, minus-one, solo:NAME, solo:ROLE, keys=A..B "
+        f"--variants {spec!r}: unknown variant {text!r}; use full, minus-one, solo:NAME, solo:ROLE, keys=A..B, tempo=F,G "
         f"or a bundled preset ({presets}), joined by * to combine"
     )
 
@@ -169,3 +182,19 @@ def _key_range(text: str, spec: str) -> list[int]:
             "narrow the range"
         )
     return list(range(low, high + 1))
+
+
+def _tempos(text: str, spec: str) -> list[float]:
+    values = []
+    for part in text[len("tempo=") :].split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            value = math.nan
+        if not MIN_TEMPO <= value <= MAX_TEMPO:
+            raise SessionError(
+                f"--variants {spec!r}: {text!r}: {part.strip()!r} is not a speed from {MIN_TEMPO:g} to {MAX_TEMPO:g}; "
+                "write e.g. tempo=0.8,0.9"
+            )
+        values.append(value)
+    return list(dict.fromkeys(values))
