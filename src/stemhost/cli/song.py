@@ -4,7 +4,6 @@ else from a cached analysis, else from analysing the song now; each command says
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -16,11 +15,12 @@ MIN_TEMPO, MAX_TEMPO = 0.5, 2.0
 
 def key_or_semitones(text: str) -> float | str:
     """An argparse type for ``--key``: semitones (``-3``, ``+1.5``) or a key name (``C``, ``'A minor'``, ``Eb``)."""
+    from stemhost.cli.arguments import number
     from stemhost.session.notes import parse_key
 
     try:
-        value = float(text)
-    except ValueError:
+        return number(text)  # remembers how it was typed, for messages
+    except argparse.ArgumentTypeError:
         try:
             parse_key(text)
         except SessionError as exc:
@@ -28,9 +28,6 @@ def key_or_semitones(text: str) -> float | str:
                 f"{text!r} is neither semitones (-3, +1.5) nor a key (C, 'A minor', Eb, F#m)"
             ) from exc
         return text.strip()
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
 
 
 def transport(args: argparse.Namespace, session: Session, session_path: Path) -> tuple[float | None, float | None]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from stemhost.errors import ClusterError
 from stemhost.ownership import remove_leftovers
 from stemhost.packs.catalog import CatalogPlan, Job, JobResult, run_job, write_manifest
 
+SCHEDULER_ADDRESS = re.compile(r"(?:(?:tcp|tls|ws|wss|ucx|inproc)://)?(?:\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):\d{1,5}")
 MANIFEST_EVERY_S = 2.0  # catalog.json is rewritten at most this often while jobs finish, and at the end
 
 
@@ -28,6 +30,11 @@ def dask_client(scheduler: str | None, workers: int | None) -> Iterator:
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
+        if not SCHEDULER_ADDRESS.fullmatch(scheduler):  # distributed's own parsing sometimes asserts instead of raising
+            raise ClusterError(
+                f"--scheduler {scheduler!r}: not a scheduler address (PROTOCOL://HOST:PORT expected); "
+                "give one such as tcp://host:8786"
+            )
         try:
             client = Client(scheduler, timeout="10s")
         except ValueError as exc:  # distributed parses the address first: "missing port number", "invalid address"
