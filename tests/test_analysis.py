@@ -599,3 +599,22 @@ def test_analyze_prints_the_key_runner_up_and_the_other_tempo_octave(tmp_path):
     assert lines[0].startswith(f"key: A major (confidence {key.confidence:.2f}; runner-up {key.runner_up} ")
     assert f"{key.runner_up_confidence:.2f})" in lines[0]
     assert lines[1].startswith(f"tempo: {result.tempo_bpm:.1f} BPM (or {result.tempo_alternative_bpm:.1f}) from kit")
+
+
+def test_the_demo_songs_pop_groove_is_read_at_its_own_tempo():
+    """scripts/make_demo_song.py's drums (100 BPM, kick on 1, 3 and the "and" of 3, snare on 2 and 4, eighth
+    hats): alternate eighths read 0.45 even, which once doubled the tempo to 200 BPM."""
+    import sys
+    from pathlib import Path
+
+    import soxr
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    import make_demo_song
+
+    from stemhost.analysis.tempo import estimate_tempo_octave
+
+    drums = make_demo_song.render_drums(np.random.default_rng([make_demo_song.SEED, 0]))
+    mono = soxr.resample(drums.mean(axis=0) if drums.shape[0] <= 2 else drums.mean(axis=1), make_demo_song.SR, 22050)
+    found = estimate_tempo_octave(mono.astype(np.float32), 22050)
+    assert abs(found.bpm - 100.0) < 1.0 and found.double_evenness < 0.48
