@@ -1,11 +1,23 @@
-"""Benchmark: stemhost's streaming render against a plain single-threaded pedalboard script.
+"""Benchmark: stemhost's streaming render against plain pedalboard scripts on one and on two threads.
 
-A synthesized session of 16 stereo stems (48 kHz, 16-bit WAV), each with an EQ and a
+A synthesized session of 16 stereo stems (48 kHz, 32-bit float WAV), each with an EQ and a
 compressor, sending to two reverb buses, with a limiter on the master, is rendered by
-``stemhost render --tail 0`` and by ``scripts/bench_baseline.py`` (whole buffers, one thread,
-no stemhost). Each runs as a child process; its wall time is taken around the process and its
-peak memory is the child's ``ru_maxrss`` from ``os.wait4``. stemhost's peak memory is also
-measured for a short and a long session, to show that it does not grow with the song's length.
+``stemhost render --tail 0 --bit-depth 32f`` and by ``scripts/bench_baseline.py`` (whole buffers,
+no stemhost), once plain (one thread) and once with ``--threads 2`` (the stems' chains on a
+two-thread pool, as a user would write it with concurrent.futures). Two such sessions: a dense one
+(every stem sounds all the time) and a sparse one (each stem sounds in about half of its 20-second
+sections, digital silence between; ``--no-sparse`` skips it). Each render runs as a child process;
+its wall time is taken around the process, its CPU time (user + system) and peak memory
+(``ru_maxrss``) come from ``os.wait4``. stemhost's peak memory is also measured for a short and a
+long session, to show that it does not grow with the song's length.
+
+stemhost's output must equal the plain script's (within 1e-5, same length): it is a verdict line,
+not a remark. The stems are 32-bit float so that both read the same numbers: on 16-bit PCM,
+pedalboard's reader (the scripts') divides by 32767 and libsndfile's scale (stemhost's) by 32768,
+a difference of ~3e-5 that would hide any real one. Both outputs are 32-bit float too.
+
+The stemhost measured is the one beside this script: renders run ``python -m stemhost.cli.main``
+with ``src/`` first on ``PYTHONPATH``, whatever the venv has installed.
 
 More sections follow (see bench_live.py, bench_plugins.py and bench_catalog.py): live playback's time
 per block for 8, 16 and 32 stems (the audio callback and the render thread, through JACK's dummy
@@ -13,14 +25,20 @@ backend) and key and tempo changes while playing (``--no-live`` skips them); 16 
 third-party VST3 plugins against a plain script loading the same ones (``--no-plugins`` skips it);
 and catalog throughput with 1 and 2 local Dask workers (``--catalog 0 0`` skips it).
 
-Targets (on a 2-core machine): stemhost at or below 0.6x the baseline's wall time and 0.3x its
-peak memory; stemhost's peak for a 10-minute session within 1.2x of its peak for a 1-minute one.
+Targets (on a 2-core machine), as ratios measured in one run:
+
+- dense: CPU time <= 0.7x the plain script's; wall <= 0.65x the two-thread script's (and <= 0.6x the
+  plain one's); peak memory <= 0.3x the plain script's; output within 1e-5 of the plain script's;
+- sparse: CPU time <= 0.5x the plain script's; wall <= 0.6x the two-thread script's; output within
+  1e-5 of the plain script's;
+- stemhost's peak for a 10-minute session within 1.2x of its peak for a 1-minute one.
 
 Usage::
 
     scripts/bench                 # 5-minute comparison, 1- and 10-minute memory pair
     scripts/bench --quick         # 1-minute comparison, 0.5- and 2-minute memory pair
     scripts/bench --keep /tmp/stemhost-bench --repeat 3
+    scripts/bench --quick --repeat 1 --no-live --no-plugins --catalog 0 0   # the renders only
 
 Stems are cached in the work folder (``--keep DIR``; a fresh temporary folder otherwise,
 removed at the end). The last line printed is every figure as one JSON object.
@@ -47,12 +65,17 @@ import numpy as np
 import soundfile
 
 ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src"
 BASELINE = ROOT / "scripts" / "bench_baseline.py"
-STEMHOST = Path(sys.executable).parent / "stemhost"
+# The stemhost beside this script, not whichever the venv has installed: children get src/ first on
+# PYTHONPATH (set in main()) and run the CLI as a module; bench_live imports it in this process.
+STEMHOST = [sys.executable, "-m", "stemhost.cli.main"]
+sys.path.insert(0, str(SRC))
 
 SAMPLE_RATE = 48000
 STEMS = 16
 LOOP_S = 10.0  # each stem is a 10-second phrase, written over and over to the session's length
+SECTION_S = 20.0  # the sparse session's sections: a stem sounds in about half of them (phrases end at zero)
 WRITE_FRAMES = 1 << 18
 ROLES = (
     "drums",
@@ -74,9 +97,14 @@ ROLES = (
 )
 SCALE = (0, 2, 4, 5, 7, 9, 11)  # major scale, semitones
 
-TARGET_WALL = 0.6
+TARGET_WALL = 0.6  # stemhost / plain script, dense
+TARGET_CPU = 0.7  # stemhost / plain script, dense
+TARGET_WALL_THREADS = 0.65  # stemhost / two-thread script, dense
+TARGET_SPARSE_CPU = 0.5
+TARGET_SPARSE_WALL_THREADS = 0.6
 TARGET_MEMORY = 0.3
 TARGET_GROWTH = 1.2
+TARGET_DIFFERENCE = 1e-5  # max |stemhost - plain script|, both 32-bit float from 32-bit float stems
 
 
 # ---------------------------------------------------------------- stems and sessions
@@ -127,22 +155,49 @@ def synth_phrase(index: int, sample_rate: int = SAMPLE_RATE, seconds: float = LO
     return (out * (level / peak) * pans).astype(np.float32)
 
 
-def write_stem(path: Path, phrase: np.ndarray, frames: int, sample_rate: int = SAMPLE_RATE) -> None:
-    """Write ``frames`` frames of ``phrase`` repeated, in chunks, as 16-bit WAV; skip a file already right."""
+def sounding_sections(index: int, frames: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Which of a sparse stem's ``SECTION_S`` sections sound: about half, chosen per stem, at least one."""
+    count = max(1, math.ceil(frames / (SECTION_S * sample_rate)))
+    rng = np.random.default_rng(0x5EC7 + index)
+    sounding = max(1, count // 2 + (index % 2) * (count % 2))  # odd stems take the odd section: half on average
+    active = np.zeros(count, dtype=bool)
+    active[rng.permutation(count)[:sounding]] = True
+    return active
+
+
+def write_stem(
+    path: Path,
+    phrase: np.ndarray,
+    frames: int,
+    sample_rate: int = SAMPLE_RATE,
+    sections: np.ndarray | None = None,
+    subtype: str = "FLOAT",
+) -> None:
+    """Write ``frames`` frames of ``phrase`` repeated, in chunks, as WAV; skip a file already right.
+
+    Args:
+        sections: for a sparse stem, which ``SECTION_S`` sections sound; the others are written as
+            exact zeros (digital silence). Sections start on the phrase's joins, where it is silent.
+        subtype: soundfile's subtype; 32-bit float by default, so that every reader reads the same numbers.
+    """
     if path.exists():
         try:
             info = soundfile.info(str(path))
-            if (info.frames, info.samplerate, info.channels, info.subtype) == (frames, sample_rate, 2, "PCM_16"):
+            if (info.frames, info.samplerate, info.channels, info.subtype) == (frames, sample_rate, 2, subtype):
                 return
         except RuntimeError:
             pass
     part = path.with_name(path.name + ".part")
-    with soundfile.SoundFile(str(part), "w", sample_rate, 2, "PCM_16", format="WAV") as f:
+    section_frames = round(SECTION_S * sample_rate)
+    with soundfile.SoundFile(str(part), "w", sample_rate, 2, subtype, format="WAV") as f:
         written = 0
         while written < frames:
             offset = written % len(phrase)
             n = min(WRITE_FRAMES, frames - written, len(phrase) - offset)
-            f.write(phrase[offset : offset + n])
+            chunk = phrase[offset : offset + n]
+            if sections is not None:
+                chunk = chunk * sections[(written + np.arange(n)) // section_frames][:, None]
+            f.write(chunk)
             written += n
     os.replace(part, path)
 
@@ -176,15 +231,16 @@ def session_data(files: list[str]) -> dict:
     }
 
 
-def prepare(work: Path, minutes: float, phrases: list[np.ndarray]) -> Path:
+def prepare(work: Path, minutes: float, phrases: list[np.ndarray], sparse: bool = False) -> Path:
     """Write (or reuse) the stems of a session ``minutes`` long and its session.json; return the session path."""
-    folder = work / f"{minutes:g}min"
+    folder = work / (f"{minutes:g}min-sparse" if sparse else f"{minutes:g}min")
     folder.mkdir(parents=True, exist_ok=True)
     frames = round(minutes * 60 * SAMPLE_RATE)
     files = []
     for i, phrase in enumerate(phrases):
         name = f"stem{i + 1:02d}.wav"
-        write_stem(folder / name, phrase, frames)
+        sections = sounding_sections(i, frames) if sparse else None
+        write_stem(folder / name, phrase, frames, sections=sections)
         files.append(name)
     session = folder / "session.json"
     session.write_text(json.dumps(session_data(files), indent=2) + "\n")
@@ -234,7 +290,7 @@ print(os.waitstatus_to_exitcode(status), wall, usage.ru_maxrss, usage.ru_utime +
 
 
 def measure(command: list[str], log: Path) -> Run:
-    """Run a command as a child process; its wall time and peak resident memory (``ru_maxrss``)."""
+    """Run a command as a child process; its wall time, CPU time and peak resident memory (``ru_maxrss``)."""
     launched = subprocess.run(
         [sys.executable, "-S", "-c", LAUNCHER, str(log), *command],
         capture_output=True,
@@ -278,7 +334,7 @@ def run_logged(label: str, command: list[str], log: Path) -> Run:
     if busy is not None and busy > BUSY_LIMIT:
         note = f"  (CPU {busy:.0%} busy just before: another process is running)"
         busy_notes.append(f"{label}: CPU {busy:.0%} busy")
-    print(f"  {label:<24}{run.wall_s:8.2f} s{run.peak_mib:8.0f} MiB{run.cpu_s:8.2f} s CPU{note}")
+    print(f"  {label:<28}{run.wall_s:8.2f} s{run.peak_mib:8.0f} MiB{run.cpu_s:8.2f} s CPU{note}")
     return run
 
 
@@ -288,11 +344,58 @@ def best(runs: list[Run]) -> Run:
 
 
 def stemhost_command(session: Path, out: Path) -> list[str]:
-    return [str(STEMHOST), "render", str(session), "-o", str(out), "--tail", "0"]
+    return [*STEMHOST, "render", str(session), "-o", str(out), "--tail", "0", "--bit-depth", "32f"]
 
 
-def baseline_command(session: Path, out: Path) -> list[str]:
-    return [sys.executable, str(BASELINE), str(session), str(out)]
+def baseline_command(session: Path, out: Path, threads: int = 1) -> list[str]:
+    return [
+        sys.executable,
+        str(BASELINE),
+        *(["--threads", str(threads)] if threads > 1 else []),
+        str(session),
+        str(out),
+    ]
+
+
+@dataclass
+class Comparison:
+    """One session rendered by the plain script, the two-thread script and stemhost: best runs and differences."""
+
+    plain: Run
+    threads: Run
+    stemhost: Run
+    difference: float  # max |stemhost - plain|
+    same_length: bool
+    frames: int
+    threads_difference: float  # max |two-thread - plain|: 0 unless the scripts differ
+
+    def output_ok(self) -> bool:
+        return self.same_length and self.difference <= TARGET_DIFFERENCE
+
+
+def compare(name: str, session: Path, repeat: int) -> Comparison:
+    """Render ``session`` ``repeat`` times with each contender (interleaved, so drift hits all three)."""
+    folder = session.parent
+    plain, threads, ours = [], [], []
+    for k in range(repeat):
+        warm_cache(session)
+        plain.append(
+            run_logged(
+                f"{k + 1}: plain {name}",
+                baseline_command(session, folder / "out_baseline.wav"),
+                folder / "baseline.log",
+            )
+        )
+        command = baseline_command(session, folder / "out_threads.wav", threads=2)
+        threads.append(run_logged(f"{k + 1}: 2 threads {name}", command, folder / "threads.log"))
+        command = stemhost_command(session, folder / "out_stemhost.wav")
+        ours.append(run_logged(f"{k + 1}: stemhost {name}", command, folder / "stemhost.log"))
+    difference, frames_ours, frames_base = max_difference(folder / "out_stemhost.wav", folder / "out_baseline.wav")
+    threads_difference, _, _ = max_difference(folder / "out_threads.wav", folder / "out_baseline.wav")
+    same = frames_ours == frames_base
+    if not same:
+        print(f"  {name}: LENGTHS DIFFER: stemhost {frames_ours} frames, plain script {frames_base}")
+    return Comparison(best(plain), best(threads), best(ours), difference, same, frames_ours, threads_difference)
 
 
 def max_difference(a: Path, b: Path) -> tuple[float, int, int]:
@@ -310,6 +413,19 @@ def max_difference(a: Path, b: Path) -> tuple[float, int, int]:
 
 
 # ---------------------------------------------------------------- report
+
+
+def git_head() -> str:
+    """The worktree's commit (with ``+`` when it has uncommitted changes), or ``?``."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    return head + ("+" if dirty else "")
 
 
 def verdict(ratio: float, target: float) -> str:
@@ -331,26 +447,41 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("SHORT", "LONG"),
         help="lengths of stemhost's memory-growth pair (default 1 10)",
     )
-    parser.add_argument("--quick", action="store_true", help="a 1-minute comparison and a 0.5/2-minute memory pair")
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each render; the best wall time counts")
+    parser.add_argument(
+        "--quick", action="store_true", help="1-minute comparisons, a 0.5/2-minute memory pair, a smaller catalog"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs of each render; the best wall and CPU time count, the highest memory",
+    )
     parser.add_argument("--keep", type=Path, metavar="DIR", help="work folder to keep and reuse (stems are cached)")
     parser.add_argument(
         "--catalog",
         type=int,
         nargs=2,
-        default=(8, 60),
+        default=None,
         metavar=("SONGS", "SECONDS"),
         help="catalog throughput with 1 and 2 local workers: songs and their length (default 8 60; 0 0 skips it)",
     )
     parser.add_argument("--no-live", action="store_true", help="skip the live playback figures")
     parser.add_argument("--no-plugins", action="store_true", help="skip the third-party plugin figures")
+    parser.add_argument("--no-sparse", action="store_true", help="skip the sparse session")
     args = parser.parse_args(argv)
     if args.quick:
-        args.minutes, args.memory_minutes, args.catalog = 1.0, (0.5, 2.0), (4, 20)
+        args.minutes, args.memory_minutes = 1.0, (0.5, 2.0)
+    if args.catalog is None:  # an explicit --catalog (0 0 included) wins over --quick's smaller catalog
+        args.catalog = (4, 20) if args.quick else (8, 60)
     if args.repeat < 1 or args.minutes <= 0 or min(args.memory_minutes) <= 0:
         parser.error("--repeat and the lengths must be above 0")
-    if not STEMHOST.is_file():
-        parser.error(f"{STEMHOST} not found; run with the venv's python (scripts/bench does)")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+    try:
+        import stemhost
+    except ImportError as error:
+        parser.error(f"stemhost's dependencies are missing from this python ({error}); run scripts/bench")
+    if Path(stemhost.__file__).resolve().parent != SRC / "stemhost":
+        parser.error(f"this python imports stemhost from {stemhost.__file__}, not from {SRC}")
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="stemhost-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -368,27 +499,26 @@ def main(argv: list[str] | None = None) -> int:
     if cores != 2:
         print(f"note: the targets are set for a 2-core machine; this one has {cores}")
     print(f"work folder: {work}")
+    print(f"stemhost: {SRC / 'stemhost'} (git {git_head()})")
     try:
         started = time.perf_counter()
         phrases = [synth_phrase(i) for i in range(STEMS)]
         lengths = sorted({args.minutes, *args.memory_minutes})
         sessions = {m: prepare(work, m, phrases) for m in lengths}
+        sparse_session = None if args.no_sparse else prepare(work, args.minutes, phrases, sparse=True)
         phrases_for_catalog = phrases[:8]
         del phrases
         minutes = ", ".join(f"{m:g}" for m in lengths)
-        print(f"stems ready: {STEMS} stereo stems of {minutes} min ({time.perf_counter() - started:.1f} s)")
-        print("runs (wall time, peak memory):")
+        sparse_note = "" if args.no_sparse else f", and a sparse {args.minutes:g} min"
+        print(
+            f"stems ready: {STEMS} stereo stems of {minutes} min{sparse_note} ({time.perf_counter() - started:.1f} s)"
+        )
+        print("runs (wall time, peak memory, CPU time):")
 
-        main_session = sessions[args.minutes]
-        folder = main_session.parent
-        ours, theirs = [], []
-        for k in range(args.repeat):
-            warm_cache(main_session)
-            command = baseline_command(main_session, folder / "out_baseline.wav")
-            theirs.append(run_logged(f"{k + 1}: baseline {args.minutes:g} min", command, folder / "baseline.log"))
-            command = stemhost_command(main_session, folder / "out_stemhost.wav")
-            ours.append(run_logged(f"{k + 1}: stemhost {args.minutes:g} min", command, folder / "stemhost.log"))
-        difference, frames_ours, frames_base = max_difference(folder / "out_stemhost.wav", folder / "out_baseline.wav")
+        dense = compare(f"{args.minutes:g} min", sessions[args.minutes], args.repeat)
+        sparse = (
+            None if sparse_session is None else compare(f"sparse {args.minutes:g} min", sparse_session, args.repeat)
+        )
 
         growth: dict[float, list[Run]] = {m: [] for m in args.memory_minutes}
         for k in range(args.repeat):
@@ -426,69 +556,145 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
 
-    ours_best, theirs_best = best(ours), best(theirs)
     short_m, long_m = args.memory_minutes
     short, long = best(growth[short_m]), best(growth[long_m])
-    wall_ratio = ours_best.wall_s / theirs_best.wall_s
-    memory_ratio = ours_best.peak_mib / theirs_best.peak_mib
     growth_ratio = long.peak_mib / short.peak_mib
+    m = f"{args.minutes:g} min"
 
     rows = [
-        (f"baseline   {args.minutes:g} min", theirs_best),
-        (f"stemhost   {args.minutes:g} min", ours_best),
-        (f"stemhost   {short_m:g} min", short),
-        (f"stemhost   {long_m:g} min", long),
+        (f"plain script {m}", dense.plain),
+        (f"2-thread script {m}", dense.threads),
+        (f"stemhost {m}", dense.stemhost),
     ]
+    if sparse:
+        rows += [
+            (f"plain script sparse {m}", sparse.plain),
+            (f"2-thread script sparse {m}", sparse.threads),
+            (f"stemhost sparse {m}", sparse.stemhost),
+        ]
+    rows += [(f"stemhost {short_m:g} min", short), (f"stemhost {long_m:g} min", long)]
     print()
-    print(f"{'render':<22}{'wall s':>10}{'peak MiB':>12}")
+    print(f"{'render':<30}{'wall s':>9}{'CPU s':>9}{'cores':>7}{'peak MiB':>10}")
     for label, run in rows:
-        print(f"{label:<22}{run.wall_s:>10.2f}{run.peak_mib:>12.1f}")
+        cores_busy = run.cpu_s / run.wall_s if run.wall_s > 0 else 0.0
+        print(f"{label:<30}{run.wall_s:>9.2f}{run.cpu_s:>9.2f}{cores_busy:>7.2f}{run.peak_mib:>10.1f}")
     print()
-    print(f"{'ratio':<40}{'value':>8}{'target':>10}")
-    checks = [
-        (f"wall, stemhost / baseline ({args.minutes:g} min)", wall_ratio, TARGET_WALL),
-        (f"peak memory, stemhost / baseline ({args.minutes:g} min)", memory_ratio, TARGET_MEMORY),
-        (f"peak memory, stemhost {long_m:g} / {short_m:g} min", growth_ratio, TARGET_GROWTH),
+
+    def ratio(a: float, b: float) -> float:
+        return a / b if b > 0 else math.inf
+
+    # (key, label, value, target); the output checks are a difference, not a ratio
+    checks: list[tuple[str, str, float, float]] = [
+        ("cpu", f"dense {m}: CPU, stemhost / plain script", ratio(dense.stemhost.cpu_s, dense.plain.cpu_s), TARGET_CPU),
+        (
+            "wall_threads",
+            f"dense {m}: wall, stemhost / 2-thread script",
+            ratio(dense.stemhost.wall_s, dense.threads.wall_s),
+            TARGET_WALL_THREADS,
+        ),
+        (
+            "wall",
+            f"dense {m}: wall, stemhost / plain script",
+            ratio(dense.stemhost.wall_s, dense.plain.wall_s),
+            TARGET_WALL,
+        ),
+        (
+            "memory",
+            f"dense {m}: peak memory, stemhost / plain script",
+            ratio(dense.stemhost.peak_mib, dense.plain.peak_mib),
+            TARGET_MEMORY,
+        ),
     ]
-    for label, value, target in checks:
-        print(f"{label:<40}{value:>7.3f}x{'<= ' + format(target, 'g') + 'x':>10}  {verdict(value, target)}")
+    if sparse:
+        checks += [
+            (
+                "sparse_cpu",
+                f"sparse {m}: CPU, stemhost / plain script",
+                ratio(sparse.stemhost.cpu_s, sparse.plain.cpu_s),
+                TARGET_SPARSE_CPU,
+            ),
+            (
+                "sparse_wall_threads",
+                f"sparse {m}: wall, stemhost / 2-thread script",
+                ratio(sparse.stemhost.wall_s, sparse.threads.wall_s),
+                TARGET_SPARSE_WALL_THREADS,
+            ),
+        ]
+    checks.append(("growth", f"peak memory, stemhost {long_m:g} / {short_m:g} min", growth_ratio, TARGET_GROWTH))
+    passed = {key: value <= target for key, _, value, target in checks}
+    print(f"{'verdict':<52}{'value':>9}{'target':>11}")
+    for _key, label, value, target in checks:
+        print(f"{label:<52}{value:>8.3f}x{'<= ' + format(target, 'g') + 'x':>11}  {verdict(value, target)}")
+    for key, name, comparison in (("output", "dense", dense), ("sparse_output", "sparse", sparse)):
+        if comparison is None:
+            continue
+        passed[key] = comparison.output_ok()
+        length = "" if comparison.same_length else " (LENGTHS DIFFER)"
+        print(
+            f"{name + ' ' + m + ': max |stemhost - plain script|' + length:<52}{comparison.difference:>9.2g}"
+            f"{'<= ' + format(TARGET_DIFFERENCE, 'g'):>11}  {'PASS' if passed[key] else 'MISS'}"
+        )
     print()
-    same_length = "same length" if frames_ours == frames_base else f"LENGTHS DIFFER: {frames_ours} vs {frames_base}"
+    for name, comparison in (("dense", dense), ("sparse", sparse)):
+        if comparison is not None:
+            print(
+                f"sanity: {name}: stemhost differs from the plain script by at most {comparison.difference:.3g} "
+                f"({dbfs(comparison.difference)}) over {comparison.frames} frames; the 2-thread script from the plain "
+                f"one by {comparison.threads_difference:.3g}"
+            )
     print(
-        f"sanity: max |stemhost - baseline| = {difference:.3g} ({dbfs(difference)}), "
-        f"{same_length} ({frames_ours} frames)"
+        f"machine: {cores} cores ({affinity} usable); best wall and CPU of {args.repeat} run(s), highest peak memory seen"
     )
-    print(f"machine: {cores} cores ({affinity} usable); best wall of {args.repeat} run(s), highest peak memory seen")
     if busy_notes:
         print(
             f"warning: another process was using the CPU just before {len(busy_notes)} run(s) "
             f"({'; '.join(busy_notes)}); their figures may be inflated: rerun on an idle machine"
         )
+    print(f"verdict: {'PASS' if all(passed.values()) else 'MISS'} ({sum(passed.values())} of {len(passed)} checks)")
+
+    def figures_of(prefix: str, c: Comparison) -> dict:
+        return {
+            f"{prefix}baseline_wall_s": round(c.plain.wall_s, 3),
+            f"{prefix}baseline_cpu_s": round(c.plain.cpu_s, 3),
+            f"{prefix}baseline_peak_mib": round(c.plain.peak_mib, 1),
+            f"{prefix}threads_wall_s": round(c.threads.wall_s, 3),
+            f"{prefix}threads_cpu_s": round(c.threads.cpu_s, 3),
+            f"{prefix}threads_peak_mib": round(c.threads.peak_mib, 1),
+            f"{prefix}stemhost_wall_s": round(c.stemhost.wall_s, 3),
+            f"{prefix}stemhost_cpu_s": round(c.stemhost.cpu_s, 3),
+            f"{prefix}stemhost_peak_mib": round(c.stemhost.peak_mib, 1),
+            f"{prefix}max_abs_difference": float(f"{c.difference:.3g}"),
+            f"{prefix}threads_max_abs_difference": float(f"{c.threads_difference:.3g}"),
+            f"{prefix}same_length": c.same_length,
+        }
+
+    values = {key: round(value, 3) for key, _, value, _ in checks}
     figures = {
         "cores": cores,
         "repeat": args.repeat,
         "minutes": args.minutes,
-        "baseline_wall_s": round(theirs_best.wall_s, 3),
-        "baseline_peak_mib": round(theirs_best.peak_mib, 1),
-        "stemhost_wall_s": round(ours_best.wall_s, 3),
-        "stemhost_peak_mib": round(ours_best.peak_mib, 1),
-        "wall_ratio": round(wall_ratio, 3),
-        "memory_ratio": round(memory_ratio, 3),
+        "git": git_head(),
+        **figures_of("", dense),
+        "wall_ratio": values["wall"],
+        "cpu_ratio": values["cpu"],
+        "wall_threads_ratio": values["wall_threads"],
+        "memory_ratio": values["memory"],
+        **(figures_of("sparse_", sparse) if sparse else {}),
+        **(
+            {"sparse_cpu_ratio": values["sparse_cpu"], "sparse_wall_threads_ratio": values["sparse_wall_threads"]}
+            if sparse
+            else {}
+        ),
         "memory_short_minutes": short_m,
         "memory_long_minutes": long_m,
         "stemhost_short_peak_mib": round(short.peak_mib, 1),
         "stemhost_long_peak_mib": round(long.peak_mib, 1),
         "memory_growth_ratio": round(growth_ratio, 3),
-        "max_abs_difference": float(f"{difference:.3g}"),
         "busy_runs": len(busy_notes),
         **catalog,
         **live,
         **plugins,
-        "pass": {
-            "wall": wall_ratio <= TARGET_WALL,
-            "memory": memory_ratio <= TARGET_MEMORY,
-            "growth": growth_ratio <= TARGET_GROWTH,
-        },
+        "pass": {**passed, "all": all(passed.values())},
     }
     print(json.dumps(figures))
     return 0

@@ -49,9 +49,9 @@ def make_catalog(folder: Path, songs: int, seconds: float, phrases: list[np.ndar
     return folder
 
 
-def throughput(stemhost: Path, catalog: Path, out: Path, workers: int, measure) -> dict:
-    """One batch run with this many local workers: wall time, songs and renders per minute."""
-    command = [str(stemhost), "batch", str(catalog), "--variants", VARIANTS, "-o", str(out), "--workers", str(workers)]
+def throughput(stemhost: list[str], catalog: Path, out: Path, workers: int, measure) -> dict:
+    """One batch run with this many local workers (``stemhost``: the command that runs the CLI)."""
+    command = [*stemhost, "batch", str(catalog), "--variants", VARIANTS, "-o", str(out), "--workers", str(workers)]
     run = measure([*command, "--force", "--tail", "0"], out.parent / f"batch-{workers}.log")
     songs = len(list(catalog.glob("*/session.json")))
     renders = songs * len(VARIANTS.split(","))
@@ -63,7 +63,7 @@ def throughput(stemhost: Path, catalog: Path, out: Path, workers: int, measure) 
     }
 
 
-def run(work: Path, stemhost: Path, songs: int, seconds: float, phrases, write_stem, measure) -> dict:
+def run(work: Path, stemhost: list[str], songs: int, seconds: float, phrases, write_stem, measure) -> dict:
     """Print and return the catalog figures."""
     started = time.perf_counter()
     catalog = make_catalog(work / "catalog", songs, seconds, phrases, write_stem)
