@@ -189,3 +189,28 @@ def test_a_read_only_cache_serves_hits_without_stamping_them(tmp_path):
     finally:
         os.chmod(cache.folder, 0o755)
         os.chmod(wav.parent, 0o755)
+
+
+def test_a_copied_cache_is_hashed_once_per_process_until_verify_stamps_it_again(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    first = StemCache(tmp_path / "cache")
+    fill(first, KEYS[0])
+    first.put_record(KEYS[1], {"tempo": 120.0})
+    copy = tmp_path / "copy"
+    shutil.copytree(first.folder, copy)  # mtimes kept, new inodes and ctimes: as a backup restored
+    monkeypatch.setenv("STEMHOST_CACHE_DIR", str(copy))
+    hashed = []
+    real = stemhost.engine.cache_entry.file_sha256
+    monkeypatch.setattr(stemhost.engine.cache_entry, "file_sha256", lambda p: hashed.append(p) or real(p))
+    cache = StemCache.default()
+    wav = copy / KEYS[0] / "audio.wav"
+    assert [cache.lookup(KEYS[0]) for _ in range(2)] == [wav] * 2 and len(hashed) == 1
+    assert main(["cache", "verify"]) == 0
+    out = capsys.readouterr().out
+    assert out == f"verified {copy}: 2 entries, 0 damaged (0 removed), 1 stamped again (copied or restored)\n"
+    assert sorted(p.name for p in copy.iterdir()) == sorted(["CACHEDIR.TAG", *KEYS[:2]])  # no temporary left
+    a_new_process()
+    hashed.clear()
+    assert cache.lookup(KEYS[0]) == wav and hashed == []
+    assert cache.record(KEYS[1]) == {"tempo": 120.0}

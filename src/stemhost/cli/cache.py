@@ -24,6 +24,7 @@ def cache(args: argparse.Namespace) -> int:
             f"{len(verified.damaged)} damaged ({verified.removed} removed"
             + (f", {kept} kept: the cache is read-only" if kept else "")
             + ")"
+            + (f", {verified.restamped} stamped again (copied or restored)" if verified.restamped else "")
         )
         return 1 if kept else 0
     else:

@@ -56,6 +56,7 @@ from stemhost.engine.cache_entry import (
     identity,
     mark_used,
     read_record,
+    restamp,
 )
 from stemhost.engine.cache_limit import cache_max, evict
 from stemhost.errors import OutputError
@@ -120,11 +121,13 @@ class Cleared:
 
 @dataclass(frozen=True)
 class Verified:
-    """What ``verify`` found: entries checked, the damaged ones (removed, unless the cache is read-only)."""
+    """What ``verify`` found: entries checked, the damaged ones (removed, unless the cache is read-only), and
+    intact ones copied or restored from elsewhere, stamped again so that a hit need not hash them."""
 
     entries: int
     damaged: list[str]
     removed: int
+    restamped: int = 0
 
 
 @dataclass
@@ -258,17 +261,19 @@ class StemCache:
         return Cleared(entries, freed, records)
 
     def verify(self) -> Verified:
-        """Hash every entry's audio (or record) in full; rename aside and delete the damaged ones."""
+        """Hash every entry's audio (or record) in full; rename aside and delete the damaged ones, stamp the others."""
         if not self._open(make=False):
             return Verified(0, [], 0)
         names = sorted(n for n in os.listdir(self.folder) if ENTRY.fullmatch(n))
         damaged = [n for n in names if not fully_checked(self.folder / n)]
-        removed = 0
+        removed = restamped = 0
         with contextlib.suppress(OSError), self._locked():  # read-only: the damaged ones stay (a hit rejects them)
             for name in damaged:
                 if not fully_checked(self.folder / name):  # not rebuilt by another process meanwhile
                     removed += self._discard(self.folder / name)
-        return Verified(len(names), damaged, removed)
+            for name in set(names) - set(damaged):
+                restamped += restamp(self.folder / name, self.folder / f".tmp-{secrets.token_hex(8)}")
+        return Verified(len(names), damaged, removed, restamped)
 
     def _limit(self, keep: Path, limit: int) -> None:
         """Evict least-recently-used entries past the limit in bytes (under the lock); never ``keep``."""

@@ -58,6 +58,26 @@ def audio_intact(entry: Path, full: bool = False) -> bool:
         return False
 
 
+def restamp(entry: Path, scratch: Path) -> bool:
+    """Write an audio entry's stamp again after its file was copied or restored; True when it was rewritten.
+
+    Only a file this process hashed and found intact, unchanged since (its identity includes the ctime), is
+    stamped. ``scratch`` is a free name in the root; the new ``audio.json`` replaces the old in one step.
+    """
+    try:
+        meta = json.loads((entry / META).read_text(encoding="utf-8"))
+        stat = os.stat(entry / AUDIO)
+        if meta.get("stamp") == stamp_of(stat) or (*identity(stat), meta.get("sha256")) not in _verified:
+            return False
+        scratch.write_text(json.dumps({**meta, "stamp": stamp_of(stat)}, indent=2) + "\n", encoding="utf-8")
+        os.replace(scratch, entry / META)
+    except (OSError, ValueError, AttributeError):
+        return False
+    finally:
+        scratch.unlink(missing_ok=True)
+    return True
+
+
 def fully_checked(entry: Path) -> bool:
     """The full check of an entry of either kind."""
     return read_record(entry) is not None if (entry / RECORD).exists() else audio_intact(entry, full=True)
