@@ -205,6 +205,8 @@ def test_two_processes_filling_the_same_entries_at_once_both_succeed_with_identi
     results = [run.communicate(timeout=60) for run in runs]
     assert [(run.returncode, out) for run, (out, _) in zip(runs, results, strict=True)] == [(0, "ok\n")] * 2, results
     assert sorted(p.name for p in root.iterdir()) == sorted([TAG_NAME] + [f"{k:032x}" for k in range(keys)])
+    verified = StemCache(root).verify()  # every entry hashed in full: none is corrupt
+    assert (verified.entries, verified.damaged, verified.removed) == (keys, [], 0)
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "no-checksum", "empty-folder"])
@@ -266,7 +268,7 @@ def test_clear_deletes_only_the_entries_in_a_tagged_root(tmp_path, capsys, monke
     for name in (KEY, "f" * 32):
         kept = {k: v for k, v in kept.items() if not k.startswith(name)}
     assert main(["cache"]) == 0
-    assert capsys.readouterr().out == f"{root}: 2 stems, 0.7 MiB\n"
+    assert capsys.readouterr().out == f"{root}: 2 stems, 0.7 MiB of 4096 MiB (STEMHOST_CACHE_MAX)\n"
     assert main(["cache", "clear"]) == 0
     assert capsys.readouterr().out == f"cleared {root}: 2 stems removed, 0.7 MiB freed\n"
     assert snapshot(root) == kept and (root / "f").is_dir()
@@ -290,7 +292,10 @@ def test_show_and_clear_of_a_cache_not_made_yet_create_nothing(tmp_path, monkeyp
     assert main(["cache"]) == 0
     assert main(["cache", "clear"]) == 0
     root = tmp_path / "cache"
-    assert capsys.readouterr().out == f"{root}: 0 stems, 0.0 MiB\ncleared {root}: 0 stems removed, 0.0 MiB freed\n"
+    assert (
+        capsys.readouterr().out
+        == f"{root}: 0 stems, 0.0 MiB of 4096 MiB (STEMHOST_CACHE_MAX)\ncleared {root}: 0 stems removed, 0.0 MiB freed\n"
+    )
     assert not (tmp_path / "cache").exists()
 
 

@@ -48,8 +48,8 @@ def apply_analysis(session_path: Path, analysis) -> str:
         found["bpm"] = round(analysis.tempo_bpm, 2)
     if not found:
         raise SessionError(
-            f"{session_path}: analyze --apply: no key and no tempo were found in the stems; set \"key\" and "
-            "\"bpm\" in the session by hand"
+            f'{session_path}: analyze --apply: no key and no tempo were found in the stems; set "key" and '
+            '"bpm" in the session by hand'
         )
     set_fields(session_path, found)
     missed = [name for name in ("key", "bpm") if name not in found]

@@ -249,9 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     fit.set_defaults(run=analysis.fit)
 
     stems_cache = add_command(
-        commands, "cache", "show or clear the cache (key-shifted and stretched stems, song analyses)"
+        commands, "cache", "show, verify or clear the cache (key-shifted and stretched stems, song analyses)"
     )
-    stems_cache.add_argument("action", nargs="?", choices=["clear"], help="clear: empty the cache")
+    stems_cache.add_argument(
+        "action",
+        nargs="?",
+        choices=["clear", "verify"],
+        help="clear: empty the cache; verify: hash every entry in full and remove the damaged ones",
+    )
     stems_cache.set_defaults(run=cache.cache)
 
     add_plugins_command(commands)

@@ -76,7 +76,7 @@ class SongFacts:
         found, source = self._analysed()
         if found.key is None:
             raise SessionError(
-                f"{self.path.name}: key: no key was found in the stems; set \"key\" (e.g. \"A major\") in the "
+                f'{self.path.name}: key: no key was found in the stems; set "key" (e.g. "A major") in the '
                 "session, or give --key in semitones"
             )
         self.key_source = source
@@ -89,7 +89,7 @@ class SongFacts:
         found, source = self._analysed()
         if found.tempo_bpm is None:
             raise SessionError(
-                f"{self.path.name}: bpm: no tempo was found in the stems; set \"bpm\" in the session, "
+                f'{self.path.name}: bpm: no tempo was found in the stems; set "bpm" in the session, '
                 "or give --tempo as a speed (0.8)"
             )
         self.bpm_source = source

@@ -7,10 +7,15 @@ any other folder is refused, so ``$STEMHOST_CACHE_DIR`` pointed at a song folder
 Inside the root stemhost writes, reads and deletes only names it makes:
 
 - ``<key>/`` is an entry (32 hex digits): ``audio.wav`` (float WAV) and ``audio.json`` (its sha256,
-  frames and rate), or a record (``record.json``: a JSON object and its sha256, such as an analysis). An entry is written in a journaled temporary folder (:func:`ownership.temporary_folder`)
+  frames and rate, and its file's stamp: size, inode, mtime and ctime in ns), or a record (``record.json``: a JSON object and its sha256, such as an analysis). An entry is written in a journaled temporary folder (:func:`ownership.temporary_folder`)
   and renamed into place in one step, so its audio and checksum appear together. When another process made the entry first, its
   entry is kept and ours dropped. An entry whose audio does not match its checksum is damaged: it is
   renamed aside (``.trash-<token>/``), deleted and rebuilt, never played.
+- A hit reads no audio: the audio file's stamp must match the one written with it (changing a file's
+  bytes or putting its mtime back changes its ctime), else the audio is hashed once per process. The full
+  check of every entry is :meth:`StemCache.verify` (``stemhost cache verify``).
+- A hit sets the entry folder's mtime (its last use); past ``$STEMHOST_CACHE_MAX`` the least recently used
+  entries are evicted (:mod:`stemhost.engine.cache_limit`).
 - Entries are renamed into place or aside only under an exclusive lock of the root (``flock``) and
   after checking again, so no process removes an entry another one has just made and checked.
 
@@ -37,10 +42,26 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from stemhost.engine.cache_entry import (
+    AUDIO,
+    HASH_CHUNK,
+    META,
+    RECORD,
+    audio_intact,
+    delete_entry,
+    entry_size,
+    file_sha256,
+    file_stamp,
+    fully_checked,
+    identity,
+    mark_used,
+    read_record,
+    restamp,
+)
+from stemhost.engine.cache_limit import cache_max, evict
 from stemhost.errors import OutputError
 from stemhost.ownership import temporary_folder
 
-HASH_CHUNK = 1 << 20
 TAG_NAME = "CACHEDIR.TAG"
 TAG_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55"
 TAG = (
@@ -48,9 +69,6 @@ TAG = (
     "# This folder is a cache made by stemhost (key-shifted and time-stretched stems); `stemhost cache clear` empties it.\n"
     "# For information about cache directory tags see https://bford.info/cachedir/\n"
 )
-AUDIO, META = "audio.wav", "audio.json"  # the files of an audio entry
-RECORD = "record.json"  # the file of a record entry
-ENTRY_FILES = (AUDIO, META, RECORD)
 ENTRY = re.compile(r"[0-9a-f]{32}")  # <key>/
 SCRATCH = re.compile(r"\.(tmp|trash)-[0-9a-f]{16}")  # an entry (or tag) being written, a damaged entry being deleted
 # the untagged cache of earlier stemhost versions: flat <key>.wav and <key>.json, hashes.json, their temporaries
@@ -72,15 +90,6 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("stemhost"))
 
 
-def file_sha256(path: Path) -> str:
-    """The sha256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def source_hash(path: Path) -> str:
     """The sha256 of a source file's content, computed at most once per process while the file stays the same.
 
@@ -90,19 +99,15 @@ def source_hash(path: Path) -> str:
     not memoised.
     """
     with path.open("rb") as f:
-        before = _identity(os.fstat(f.fileno()))
+        before = identity(os.fstat(f.fileno()))
         if before in _source_hashes:
             return _source_hashes[before]
         digest = hashlib.sha256()
         while chunk := f.read(HASH_CHUNK):
             digest.update(chunk)
-        if _identity(os.fstat(f.fileno())) == before:
+        if identity(os.fstat(f.fileno())) == before:
             _source_hashes[before] = digest.hexdigest()
     return digest.hexdigest()
-
-
-def _identity(stat: os.stat_result) -> tuple[int, ...]:
-    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,17 @@ class Cleared:
     entries: int
     bytes: int
     records: int = 0
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What ``verify`` found: entries checked, the damaged ones (removed, unless the cache is read-only), and
+    intact ones copied or restored from elsewhere, stamped again so that a hit need not hash them."""
+
+    entries: int
+    damaged: list[str]
+    removed: int
+    restamped: int = 0
 
 
 @dataclass
@@ -146,23 +162,30 @@ class StemCache:
         """
         self._open(make=True)
         entry = self._entry(key)
-        if _intact(entry):
+        if mark_used(entry) and audio_intact(entry):
             return entry / AUDIO
         audio, rate = build()
 
         def write(scratch: Path) -> None:
             soundfile.write(str(scratch / AUDIO), audio.T, rate, subtype="FLOAT", format="WAV")
-            meta = {"sha256": file_sha256(scratch / AUDIO), "frames": audio.shape[1], "sample_rate": rate}
+            digest = file_sha256(scratch / AUDIO)
+            meta = {
+                "sha256": digest,
+                "frames": audio.shape[1],
+                "sample_rate": rate,
+                "stamp": file_stamp(scratch / AUDIO),
+            }
             (scratch / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
-        self._install(entry, write, _intact)
+        self._install(entry, write, audio_intact)
         return entry / AUDIO
 
     def record(self, key: str) -> dict | None:
         """The JSON object of an intact record entry, or None."""
         if not self._open(make=False):
             return None
-        return _read_record(self._entry(key))
+        entry = self._entry(key)
+        return read_record(entry) if mark_used(entry) else None
 
     def put_record(self, key: str, record: dict) -> None:
         """Keep a JSON object (finite numbers, or -inf/inf/NaN as Python's json writes them) under a key."""
@@ -173,10 +196,11 @@ class StemCache:
         def write(scratch: Path) -> None:
             (scratch / RECORD).write_text(text, encoding="utf-8")
 
-        self._install(self._entry(key), write, lambda entry: _read_record(entry) is not None)
+        self._install(self._entry(key), write, lambda entry: read_record(entry) is not None)
 
     def _install(self, entry: Path, write: Callable[[Path], None], intact: Callable[[Path], bool]) -> None:
         """Write an entry's files into a journaled temporary folder, then rename it into place in one step."""
+        limit = cache_max()  # a bad $STEMHOST_CACHE_MAX is said before any work
         try:
             with temporary_folder(self.folder) as scratch:  # journaled: a killed run's is removed by the next
                 write(scratch)
@@ -184,6 +208,7 @@ class StemCache:
                     if not intact(entry):  # else another process made it first: keep theirs
                         self._discard(entry)
                         os.rename(scratch, entry)
+                    self._limit(entry, limit)
         except (OSError, soundfile.SoundFileError) as exc:
             reason = getattr(exc, "strerror", None) or exc
             raise OutputError(
@@ -196,7 +221,7 @@ class StemCache:
         if not self._open(make=False):
             return None
         entry = self._entry(key)
-        return entry / AUDIO if _intact(entry) else None
+        return entry / AUDIO if mark_used(entry) and audio_intact(entry) else None
 
     def entries(self) -> list[Path]:
         """The audio files of every audio entry."""
@@ -215,7 +240,7 @@ class StemCache:
         """Bytes held by the cache's own files (entries, old untagged entries, temporaries)."""
         if not self._open(make=False):
             return 0
-        return sum(_size(p) for p in self._own())
+        return sum(entry_size(p) for p in self._own())
 
     def clear(self) -> Cleared:
         """Delete every entry, old untagged entries and the temporaries of runs that died; nothing else."""
@@ -227,13 +252,52 @@ class StemCache:
                 with contextlib.suppress(FileNotFoundError):  # a temporary its writer removed meanwhile
                     if SCRATCH.fullmatch(path.name) and time.time() - path.lstat().st_mtime < STALE_S:
                         continue  # another process is writing or deleting it now
-                    size, entry = _size(path), bool(ENTRY.fullmatch(path.name))
+                    size, entry = entry_size(path), bool(ENTRY.fullmatch(path.name))
                     record = entry and (path / RECORD).is_file()
-                    if self._discard(path) if entry else _delete(path):
+                    if self._discard(path) if entry else delete_entry(path):
                         records += record
                         entries += (entry and not record) or path.suffix == ".wav"
                         freed += size
         return Cleared(entries, freed, records)
+
+    def verify(self) -> Verified:
+        """Hash every entry's audio (or record) in full; rename aside and delete the damaged ones, stamp the others."""
+        if not self._open(make=False):
+            return Verified(0, [], 0)
+        names = sorted(n for n in os.listdir(self.folder) if ENTRY.fullmatch(n))
+        damaged = [n for n in names if not fully_checked(self.folder / n)]
+        removed = restamped = 0
+        with contextlib.suppress(OSError), self._locked():  # read-only: the damaged ones stay (a hit rejects them)
+            for name in damaged:
+                if not fully_checked(self.folder / name):  # not rebuilt by another process meanwhile
+                    removed += self._discard(self.folder / name)
+            for name in set(names) - set(damaged):
+                restamped += restamp(self.folder / name, self.folder / f".tmp-{secrets.token_hex(8)}")
+        return Verified(len(names), damaged, removed, restamped)
+
+    def _limit(self, keep: Path, limit: int) -> None:
+        """Evict least-recently-used entries past the limit in bytes (under the lock); never ``keep``."""
+        total, entries = 0, []
+        for path in self._own():
+            with contextlib.suppress(FileNotFoundError):  # a temporary its writer removed meanwhile
+                size = entry_size(path)
+                total += size
+                if ENTRY.fullmatch(path.name):
+                    entries.append((path, path.lstat().st_mtime_ns, size))
+        if total > limit:
+            evict(entries, total, limit, keep, self._discard_unused)
+
+    def _discard_unused(self, entry: Path, used_ns: int) -> bool:
+        """Evict an entry unless a hit stamped it after ``used_ns``: then it is put back."""
+        aside = self.folder / f".trash-{secrets.token_hex(8)}"
+        try:
+            os.rename(entry, aside)
+            if aside.lstat().st_mtime_ns != used_ns:  # found by a hit just now: it may be read
+                os.rename(aside, entry)
+                return False
+        except FileNotFoundError:
+            return False
+        return delete_entry(aside)
 
     def _entry(self, key: str) -> Path:
         if not ENTRY.fullmatch(key):  # the only names clear() removes
@@ -305,24 +369,7 @@ class StemCache:
             os.rename(entry, aside)
         except FileNotFoundError:
             return False
-        return _delete(aside)
-
-
-def _read_record(entry: Path) -> dict | None:
-    try:
-        stored = json.loads((entry / RECORD).read_text(encoding="utf-8"))
-        body = json.dumps(stored["record"], sort_keys=True)
-        return stored["record"] if hashlib.sha256(body.encode()).hexdigest() == stored["sha256"] else None
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
-
-
-def _intact(entry: Path) -> bool:
-    try:
-        meta = json.loads((entry / META).read_text(encoding="utf-8"))
-        return isinstance(meta, dict) and file_sha256(entry / AUDIO) == meta.get("sha256")
-    except (OSError, ValueError):
-        return False
+        return delete_entry(aside)
 
 
 def _looks_own(name: str) -> bool:
@@ -346,25 +393,3 @@ def _write_tag(folder: Path) -> None:
         os.replace(tmp, folder / TAG_NAME)  # two processes tagging at once write the same text
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _size(path: Path) -> int:
-    if path.is_dir() and not path.is_symlink():
-        return sum(p.lstat().st_size for p in (path / name for name in ENTRY_FILES) if p.exists())
-    return path.lstat().st_size
-
-
-def _delete(path: Path) -> bool:
-    """Delete one of the cache's files, or a folder of entry files; False when a folder holds anything else."""
-    try:
-        if path.is_dir() and not path.is_symlink():
-            for name in ENTRY_FILES:
-                (path / name).unlink(missing_ok=True)
-            path.rmdir()
-        else:
-            path.unlink()
-    except FileNotFoundError:
-        pass
-    except OSError:
-        return False
-    return True
