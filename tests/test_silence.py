@@ -168,3 +168,16 @@ def test_tails_keep_a_chain_awake_through_short_gaps(tmp_path, monkeypatch, bloc
         ]
     }
     check_equal(tmp_path, data, block_size, monkeypatch)
+
+
+@pytest.mark.parametrize("block_size", BLOCKS)
+def test_bus_sleeps_while_all_its_inputs_are_silent(tmp_path, monkeypatch, block_size):
+    """The stems have no chains (nothing of theirs to skip): every block skipped is the bus's."""
+    write_audio(tmp_path / "a.wav", sections(block_size, "n", *"------", "t", "-"))
+    write_audio(tmp_path / "b.wav", sections(block_size, "t", *"------", "-", "n", seed=4))
+    reverb = {"type": "Reverb", "room_size": 0.5, "wet_level": 0.1, "dry_level": 0.0}
+    data = {
+        "stems": [stem("a", [], sends=[{"bus": "verb"}]), stem("b", [], sends=[{"bus": "verb"}])],
+        "buses": [{"name": "verb", "chain": [{"type": "HighShelfFilter", "gain_db": -3}, reverb]}],
+    }
+    assert check_equal(tmp_path, data, block_size, monkeypatch) > 0
