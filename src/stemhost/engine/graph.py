@@ -20,6 +20,7 @@ import numpy as np
 import pedalboard
 
 from stemhost.engine.buffers import SampleFifo
+from stemhost.engine.silence import SilenceGate
 from stemhost.engine.sources import StemSource
 
 
@@ -53,6 +54,7 @@ class BoardStage:
         self.board = board
         self.sample_rate = sample_rate
         self.channels = channels
+        self.block_size = block_size
         self.latency = measure_latency(board, sample_rate, channels, block_size)
         self._fifo = SampleFifo(channels, prefill=self.latency) if self.latency else None
 
@@ -64,6 +66,20 @@ class BoardStage:
             return out
         self._fifo.push(out)
         return self._fifo.pop(block.shape[1])
+
+    def reset(self) -> None:
+        """Back to where a long silence leaves the stream: the board cleared, then fed its latency in silence
+        (and that output kept), so what a lookahead plays ahead of the next sound is not lost."""
+        self.board.reset()
+        if self._fifo is not None:  # board frame i answers input frame i; this stage hands out i − latency
+            silence = np.zeros((self.channels, self.block_size), np.float32)
+            fed = self.block_size * math.ceil(self.latency / self.block_size)
+            out = [self.board.process(silence, self.sample_rate, reset=False) for _ in range(fed // self.block_size)]
+            ahead = np.concatenate(out, axis=1)[:, fed - self.latency :]
+            if fed - sum(o.shape[1] for o in out) > self.latency:
+                raise RuntimeError("a chain withheld more than its measured latency after a reset")
+            self._fifo = SampleFifo(self.channels)
+            self._fifo.push(ahead)
 
 
 class Stage(Protocol):
@@ -113,6 +129,11 @@ class AlignedChain:
             block = stage.process(block)
         return block
 
+    def reset(self) -> None:
+        """Back to the state of a fresh stream (only chains of built-in effects: see :mod:`silence`)."""
+        for stage in self.stages:
+            stage.reset()  # type: ignore[attr-defined]
+
 
 def ramp(start: float, end: float, n: int) -> np.ndarray:
     """Gains moving linearly from start to end over n frames (the end reached on the last frame)."""
@@ -124,7 +145,8 @@ class StemNode:
     """One stem's strip: source → chain → fader and pan → a stereo block.
 
     Live changes go through :meth:`set_gains`: the next block ramps from the old gains to the new
-    ones, so nothing clicks; a stem ramped to silence stops running its chain.
+    ones, so nothing clicks; a stem ramped to silence stops running its chain, and so does one whose
+    input is digital silence once its chain has rung out (:class:`~stemhost.engine.silence.SilenceGate`).
     """
 
     name: str
@@ -133,6 +155,7 @@ class StemNode:
     gains: tuple[float, float]
     audible: bool
     _target: tuple[float, float] | None = None
+    _gate: SilenceGate | None = None
 
     @property
     def latency(self) -> int:
@@ -149,18 +172,27 @@ class StemNode:
         block = self.source.read(n)
         if not self.audible:  # the source still advances, so the song's length counts it
             return None
-        wet = self.chain.process(block)
+        if self._gate is None or self._gate.chain is not self.chain:
+            self._gate = SilenceGate(self.chain, n)
+        wet = self._gate.process(block, getattr(self.source, "silent", None))
         start, end = self.gains, self._target or self.gains
+        if wet is None:  # rung out: silence, and the gains move on as they would have
+            self._settle()
+            return None
         if wet.shape[0] == 2 and start == end == (1.0, 1.0):
             return wet
         out = np.empty((2, n), dtype=np.float32)
         for side in (0, 1):
             gain = start[side] if start[side] == end[side] else ramp(start[side], end[side], n)
             np.multiply(wet[-1 if side else 0], gain, out=out[side])
+        self._settle()
+        return out
+
+    def _settle(self) -> None:
+        """The ramp of this block is done: its end gains are the gains."""
         if self._target is not None:
             self.gains, self._target = self._target, None
             self.audible = self.gains != (0.0, 0.0)
-        return out
 
 
 class NodeId(NamedTuple):
@@ -194,6 +226,7 @@ class BusNode:
     edges: list[Edge] = field(default_factory=list)
     input_latency: int = 0
     target_gain: float | None = None
+    _gate: SilenceGate | None = None
 
     @property
     def latency(self) -> int:
@@ -202,6 +235,7 @@ class BusNode:
     def render(self, n: int, outputs: dict[NodeId, np.ndarray | None]) -> np.ndarray:
         """Sum the inputs (each already rendered into outputs), run the chain and the fader."""
         mix = np.zeros((2, n), dtype=np.float32)
+        fed = False  # something was added to the mix
         for edge in self.edges:
             signal = outputs[edge.source]
             if edge.delay is not None:
@@ -211,9 +245,14 @@ class BusNode:
                 mix += signal * ramp(edge.level, edge.target, n)
             elif signal is not None:
                 mix += signal if edge.level == 1.0 else signal * np.float32(edge.level)
+            fed = fed or signal is not None
             if edge.target is not None:
                 edge.level, edge.target = edge.target, None
-        out = self.chain.process(mix)  # a new array, or mix itself: either way this node's own
+        if self._gate is None or self._gate.chain is not self.chain:
+            self._gate = SilenceGate(self.chain, n)
+        out = self._gate.process(mix, None if fed else True)  # a new array, or mix itself: this node's own
+        if out is None:  # rung out: silence
+            out = mix
         if self.target_gain is not None:
             out *= ramp(self.gain, self.target_gain, n)
             self.gain, self.target_gain = self.target_gain, None

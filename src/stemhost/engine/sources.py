@@ -319,6 +319,7 @@ class StemSource:
         # True once every real frame has been delivered (only silence follows). Set after frames_out, never
         # before: the graph reads both from another thread while this one reads ahead (see MixGraph.stream).
         self.done = False
+        self.silent = True  # the last block read is all zeros (digital silence)
         self._resampler = None
         self._fifo = SampleFifo(self.channels)
         if info.sample_rate != sample_rate:
@@ -339,6 +340,7 @@ class StemSource:
         real = block.shape[1]
         self.frames_out += real
         self.done = self._eof and len(self._fifo) == 0
+        self.silent = real == 0 or not block.any()  # the block as read, once: past the end no look at all
         if real < n:
             block = np.concatenate([block, np.zeros((self.channels, n - real), np.float32)], axis=1)
         return block
