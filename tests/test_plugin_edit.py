@@ -38,7 +38,7 @@ def namespace(session: Path, strip: str = "keys", index: int = 0) -> argparse.Na
 
 def test_a_captured_state_reproduces_the_sound_and_keeps_the_entry_in_step(song):
     plugin = pedalboard.load_plugin(str(ZAM_EQ))
-    captured = capture(plugin, ["master_gain_db"], lambda p: setattr(p, "master_gain_db", 4.5))  # a knob turned
+    captured = capture(plugin, ["master_gain_db"], lambda p: setattr(p, "master_gain_db", 4.5), "t")  # a knob turned
     assert captured["parameter_values"]["master_gain_db"] == pytest.approx(4.5, abs=0.03)
     set_plugin_capture(song, "keys", 0, captured)
     entry = json.loads(song.read_text())["stems"][0]["chain"][0]

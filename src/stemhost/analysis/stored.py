@@ -42,16 +42,13 @@ def cached_analysis(
     if key is None:  # a stem cannot be read: the analysis says which and why
         return analyze_session(session, session_path, progress)
     try:
-        stored = cache.record(key)
+        found = _read(cache, key)
     except OutputError as exc:
         warn(f"the analysis is not kept for next time: {exc}")
         return analyze_session(session, session_path, progress)
-    if stored is not None:
-        try:
-            return from_plain(SessionAnalysis, stored)
-        except (TypeError, ValueError, KeyError):
-            pass  # a record this code cannot read: analyse again and replace it
-    analysis = analyze_session(session, session_path, progress)
+    if found is not None:
+        return found
+    analysis = analyze_session(session, session_path, progress)  # none kept, or one this code cannot read: replaced
     try:
         cache.put_record(key, to_plain(analysis))
     except OutputError as exc:
@@ -64,9 +61,23 @@ def stored_analysis(session: Session, session_path: Path, cache: StemCache | Non
     cache = cache or StemCache.default()
     key = analysis_key(session, session_path)
     try:
-        stored = None if key is None else cache.record(key)
-        return None if stored is None else from_plain(SessionAnalysis, stored)
-    except (OutputError, TypeError, ValueError, KeyError):
+        return None if key is None else _read(cache, key)
+    except OutputError:
+        return None
+
+
+def _read(cache: StemCache, key: str) -> SessionAnalysis | None:
+    """The analysis kept under a key; None when there is none or it is a record this code cannot read.
+
+    Raises:
+        OutputError: the cache folder cannot be used.
+    """
+    stored = cache.record(key)
+    if stored is None:
+        return None
+    try:
+        return from_plain(SessionAnalysis, stored)
+    except (TypeError, ValueError, KeyError):
         return None
 
 

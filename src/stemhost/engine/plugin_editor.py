@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stemhost.engine.plugin_stage import probe_channels
 from stemhost.errors import SessionError
 
 SAMPLE_RATE = 48000.0
@@ -35,32 +36,26 @@ def needs_display(platform_name: str = sys.platform) -> str | None:
     return None
 
 
-def capture(plugin: object, keys: list[str], show: Callable[[object], None]) -> dict:
+def capture(plugin: object, keys: list[str], show: Callable[[object], None], where: str) -> dict:
     """Show a loaded plugin's editor (``show``) and return its state and the values of ``keys`` afterwards.
+
+    Args:
+        where: the chain entry's location, for the error of a plugin taking neither mono nor stereo.
 
     Returns:
         ``{"raw_state": base64 text, "parameter_values": {key: value}}``, the values read from the plugin
         (numbers as floats, switches as booleans, choices as their words).
     """
-    silence = _run_once(plugin, np.zeros((2, BLOCK), np.float32))
+    channels = probe_channels(plugin, 2, SAMPLE_RATE, BLOCK, where)  # stereo, or mono for a mono plugin
+    silence = np.zeros((channels, BLOCK), np.float32)
+    plugin.process(silence, SAMPLE_RATE, BLOCK, reset=False)
     show(plugin)
-    plugin.process(silence, SAMPLE_RATE, reset=False)  # the state reflects parameters only after a block has run
+    plugin.process(silence, SAMPLE_RATE, BLOCK, reset=False)  # the state reflects parameters only after a block ran
     values = {}
     for key in keys:
         value = getattr(plugin, key)
         values[key] = value if isinstance(value, (bool, str)) else float(value)
     return {"raw_state": base64.b64encode(plugin.raw_state).decode("ascii"), "parameter_values": values}
-
-
-def _run_once(plugin: object, silence: np.ndarray) -> np.ndarray:
-    """Run one block of silence, stereo or (for a mono plugin) mono; the block it took."""
-    try:
-        plugin.process(silence, SAMPLE_RATE, reset=False)
-        return silence
-    except ValueError:  # a mono plugin refuses two channels
-        plugin.reset()
-        plugin.process(silence[:1], SAMPLE_RATE, reset=False)
-        return silence[:1]
 
 
 def edit_in_child(request: dict, timeout_s: float | None = None) -> dict:
@@ -116,7 +111,7 @@ def main() -> int:
     except SessionError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
-    captured = capture(plugin, list(entry.parameter_values), lambda p: p.show_editor())
+    captured = capture(plugin, list(entry.parameter_values), lambda p: p.show_editor(), where)
     answer.write(json.dumps(captured) + "\n")
     answer.flush()
     return 0
