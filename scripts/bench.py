@@ -23,7 +23,9 @@ More sections follow (see bench_live.py, bench_plugins.py and bench_catalog.py):
 per block for 8, 16 and 32 stems (the audio callback and the render thread, through JACK's dummy
 backend) and key and tempo changes while playing (``--no-live`` skips them); 16 stems through
 third-party VST3 plugins against a plain script loading the same ones (``--no-plugins`` skips it);
-and catalog throughput with 1 and 2 local Dask workers (``--catalog 0 0`` skips it).
+catalog throughput with 1 and 2 local Dask workers (``--catalog 0 0`` skips it); and the first key
+change of an 8-stem song, dense and sparse, against the ``rubberband`` command run on each whole stem
+(bench_keychange.py; ``--keychange-minutes 0`` skips it).
 
 Targets (on a 2-core machine), as ratios measured in one run:
 
@@ -31,6 +33,8 @@ Targets (on a 2-core machine), as ratios measured in one run:
   plain one's); peak memory <= 0.3x the plain script's; output within 1e-5 of the plain script's;
 - sparse: CPU time <= 0.5x the plain script's; wall <= 0.6x the two-thread script's; output within
   1e-5 of the plain script's;
+- the first key change (+2) of a sparse 4-minute 8-stem song, nothing cached: <= 0.5x the wall time of
+  the ``rubberband`` command with stemhost's options on each whole stem, one per core;
 - stemhost's peak for a 10-minute session within 1.2x of its peak for a 1-minute one.
 
 Usage::
@@ -468,9 +472,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-live", action="store_true", help="skip the live playback figures")
     parser.add_argument("--no-plugins", action="store_true", help="skip the third-party plugin figures")
     parser.add_argument("--no-sparse", action="store_true", help="skip the sparse session")
+    parser.add_argument(
+        "--keychange-minutes",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="length of the first-key-change song, 8 stems (default 4; 1 with --quick; 0 skips it)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.minutes, args.memory_minutes = 1.0, (0.5, 2.0)
+    if args.keychange_minutes is None:
+        args.keychange_minutes = 1.0 if args.quick else 4.0
     if args.catalog is None:  # an explicit --catalog (0 0 included) wins over --quick's smaller catalog
         args.catalog = (4, 20) if args.quick else (8, 60)
     if args.repeat < 1 or args.minutes <= 0 or min(args.memory_minutes) <= 0:
@@ -527,6 +540,14 @@ def main(argv: list[str] | None = None) -> int:
                 warm_cache(session)
                 command = stemhost_command(session, session.parent / "out_stemhost.wav")
                 growth[m].append(run_logged(f"{k + 1}: stemhost {m:g} min", command, session.parent / "stemhost.log"))
+        keychange = {}
+        if args.keychange_minutes > 0:
+            import bench_keychange
+
+            print(f"first key change (8 stems, {args.keychange_minutes:g} min, nothing cached):")
+            keychange = bench_keychange.run(
+                work, args.keychange_minutes, phrases_for_catalog, prepare, stemhost_command, run_logged
+            )
         live = {}
         if not args.no_live:
             import bench_live
@@ -620,6 +641,15 @@ def main(argv: list[str] | None = None) -> int:
                 TARGET_SPARSE_WALL_THREADS,
             ),
         ]
+    if keychange:
+        checks.append(
+            (
+                "keychange_sparse",
+                "sparse 8 stems: first key change / rubberband",
+                keychange["keychange_sparse_ratio"],
+                bench_keychange.TARGET_SPARSE,
+            )
+        )
     checks.append(("growth", f"peak memory, stemhost {long_m:g} / {short_m:g} min", growth_ratio, TARGET_GROWTH))
     passed = {key: value <= target for key, _, value, target in checks}
     print(f"{'verdict':<52}{'value':>9}{'target':>11}")
@@ -691,6 +721,7 @@ def main(argv: list[str] | None = None) -> int:
         "stemhost_long_peak_mib": round(long.peak_mib, 1),
         "memory_growth_ratio": round(growth_ratio, 3),
         "busy_runs": len(busy_notes),
+        **keychange,
         **catalog,
         **live,
         **plugins,

@@ -24,7 +24,8 @@ def nearest_frames(tempo: float):
     def render(audio: np.ndarray) -> np.ndarray:
         calls.append(audio.shape[1])
         k = np.arange(round(audio.shape[1] / tempo))
-        return audio[:, np.minimum((k * ratio.numerator + ratio.denominator // 3) // ratio.denominator, audio.shape[1] - 1)]
+        source = (k * ratio.numerator + ratio.denominator // 3) // ratio.denominator
+        return audio[:, np.minimum(source, audio.shape[1] - 1)]
 
     return render, calls
 

@@ -92,6 +92,7 @@ def stretch(audio: np.ndarray, sample_rate: int, settings: StretchSettings, live
     which a key change across many stems on two cores needs to stay ahead of playback.
     Only the stem's sounding regions are rendered (:mod:`stemhost.engine.stretch_regions`).
     """
+
     def whole(part: np.ndarray) -> np.ndarray:
         if engine() == "rubberband":
             out = _rubberband_command(part, sample_rate, settings, live)
