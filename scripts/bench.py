@@ -21,11 +21,11 @@ with ``src/`` first on ``PYTHONPATH``, whatever the venv has installed.
 
 More sections follow (see bench_live.py, bench_plugins.py and bench_catalog.py): live playback's time
 per block for 8, 16 and 32 stems (the audio callback and the render thread, through JACK's dummy
-backend) and key and tempo changes while playing (``--no-live`` skips them); 16 stems through
-third-party VST3 plugins against a plain script loading the same ones (``--no-plugins`` skips it);
-catalog throughput with 1 and 2 local Dask workers (``--catalog 0 0`` skips it); and the first key
-change of an 8-stem song, dense and sparse, against the ``rubberband`` command run on each whole stem
-(bench_keychange.py; ``--keychange-minutes 0`` skips it).
+backend), a sparse session of 64 stems played live, and key and tempo changes while playing
+(``--no-live`` skips them); 16 stems through third-party VST3 plugins against a plain script loading
+the same ones (``--no-plugins`` skips it); catalog throughput with 1 and 2 local Dask workers
+(``--catalog 0 0`` skips it); and the first key change of an 8-stem song, dense and sparse, against
+the ``rubberband`` command run on each whole stem (bench_keychange.py; ``--keychange-minutes 0`` skips it).
 
 Targets (on a 2-core machine), as ratios measured in one run:
 
@@ -35,7 +35,8 @@ Targets (on a 2-core machine), as ratios measured in one run:
   1e-5 of the plain script's;
 - the first key change (+2) of a sparse 4-minute 8-stem song, nothing cached: <= 0.5x the wall time of
   the ``rubberband`` command with stemhost's options on each whole stem, one per core;
-- stemhost's peak for a 10-minute session within 1.2x of its peak for a 1-minute one.
+- stemhost's peak for a 10-minute session within 1.2x of its peak for a 1-minute one;
+- live: 64 sparse stems play at blocksize 256 with no render underrun (a count, not a ratio).
 
 Usage::
 
@@ -159,9 +160,11 @@ def synth_phrase(index: int, sample_rate: int = SAMPLE_RATE, seconds: float = LO
     return (out * (level / peak) * pans).astype(np.float32)
 
 
-def sounding_sections(index: int, frames: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Which of a sparse stem's ``SECTION_S`` sections sound: about half, chosen per stem, at least one."""
-    count = max(1, math.ceil(frames / (SECTION_S * sample_rate)))
+def sounding_sections(
+    index: int, frames: int, sample_rate: int = SAMPLE_RATE, section_s: float = SECTION_S
+) -> np.ndarray:
+    """Which of a sparse stem's ``section_s`` sections sound: about half, chosen per stem, at least one."""
+    count = max(1, math.ceil(frames / (section_s * sample_rate)))
     rng = np.random.default_rng(0x5EC7 + index)
     sounding = max(1, count // 2 + (index % 2) * (count % 2))  # odd stems take the odd section: half on average
     active = np.zeros(count, dtype=bool)
@@ -176,12 +179,14 @@ def write_stem(
     sample_rate: int = SAMPLE_RATE,
     sections: np.ndarray | None = None,
     subtype: str = "FLOAT",
+    section_s: float = SECTION_S,
 ) -> None:
     """Write ``frames`` frames of ``phrase`` repeated, in chunks, as WAV; skip a file already right.
 
     Args:
-        sections: for a sparse stem, which ``SECTION_S`` sections sound; the others are written as
-            exact zeros (digital silence). Sections start on the phrase's joins, where it is silent.
+        sections: for a sparse stem, which ``section_s`` sections sound; the others are written as
+            exact zeros (digital silence). Sections start on the phrase's joins, or on its notes' (every
+            multiple of 1 s, as ``section_s`` should be), where it is silent.
         subtype: soundfile's subtype; 32-bit float by default, so that every reader reads the same numbers.
     """
     if path.exists():
@@ -192,7 +197,7 @@ def write_stem(
         except RuntimeError:
             pass
     part = path.with_name(path.name + ".part")
-    section_frames = round(SECTION_S * sample_rate)
+    section_frames = round(section_s * sample_rate)
     with soundfile.SoundFile(str(part), "w", sample_rate, 2, subtype, format="WAV") as f:
         written = 0
         while written < frames:
@@ -553,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
             import bench_live
 
             print("live playback (JACK dummy backend, blocksize 256):")
-            live = bench_live.run(work, phrases_for_catalog, write_stem, session_data)
+            live = bench_live.run(work, phrases_for_catalog, write_stem, session_data, sounding_sections)
         plugins = {}
         if not args.no_plugins:
             import bench_plugins
@@ -664,6 +669,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{name + ' ' + m + ': max |stemhost - plain script|' + length:<52}{comparison.difference:>9.2g}"
             f"{'<= ' + format(TARGET_DIFFERENCE, 'g'):>11}  {'PASS' if passed[key] else 'MISS'}"
         )
+    live_sparse = live.get("live", {}).get("sparse")  # bench_live's sparse session: no render underrun
+    if live_sparse is not None:
+        passed["live_sparse"] = live_sparse["render_underruns"] == 0
+        label = f"{live_sparse['stems']} sparse stems live: render underruns"
+        underruns = live_sparse["render_underruns"]
+        print(f"{label:<52}{underruns:>9}{'= 0':>11}  {'PASS' if passed['live_sparse'] else 'MISS'}")
     print()
     for name, comparison in (("dense", dense), ("sparse", sparse)):
         if comparison is not None:

@@ -32,12 +32,14 @@ def sections(block_size: int, *parts: str, seed: int = 1) -> np.ndarray:
     return np.concatenate([made.get(p, silent) for p in parts], axis=1)
 
 
-def mix(tmp_path, data: dict, block_size: int, gated: bool, monkeypatch, edit=None) -> tuple[np.ndarray, int]:
+def mix(
+    tmp_path, data: dict, block_size: int, gated: bool, monkeypatch, edit=None, workers: int = 2
+) -> tuple[np.ndarray, int]:
     """The master of a session, streamed until the stems are done and a second more; and the blocks skipped."""
     with monkeypatch.context() as patch:
         if not gated:
             patch.setattr(silence, "hold_frames", lambda *args: None)
-        graph = compile_graph(Session.model_validate(data), write_session(tmp_path, data), block_size, workers=2)
+        graph = compile_graph(Session.model_validate(data), write_session(tmp_path, data), block_size, workers=workers)
         if edit is not None:
             edit(graph)
         blocks = []
@@ -45,6 +47,7 @@ def mix(tmp_path, data: dict, block_size: int, gated: bool, monkeypatch, edit=No
             stream = graph.stream()
             while not graph.sources_done or len(blocks) * block_size < graph.content_frames + SR:
                 blocks.append(next(stream).master)
+                assert len(blocks) * block_size < 60 * SR, "the stems never finished: a stem is not read every block"
             gates = [s._gate for s in graph.stems] + [b._gate for b in [*graph.buses, graph.master]]
         finally:
             graph.close()
@@ -181,3 +184,27 @@ def test_bus_sleeps_while_all_its_inputs_are_silent(tmp_path, monkeypatch, block
         "buses": [{"name": "verb", "chain": [{"type": "HighShelfFilter", "gain_db": -3}, reverb]}],
     }
     assert check_equal(tmp_path, data, block_size, monkeypatch) > 0
+
+
+@pytest.mark.parametrize("block_size", [64, 1024])
+def test_many_stems_coming_and_going_mix_the_same_on_any_number_of_workers(tmp_path, monkeypatch, block_size):
+    """Ten stems entering and leaving at their own times (gates falling asleep and waking, as in a sparse
+    session): one worker, three, and every chain running all give the same mix, and without chains it is
+    the stems' sum (the workers share the stems of a block; each must still be rendered once a block)."""
+    stems, audio = [], []
+    for k in range(10):
+        parts = ["nt"[k % 2] if j in (k % 4, (k + 2) % 5) else "-" for j in range(5)]
+        audio.append(sections(block_size, *parts, seed=k))
+        write_audio(tmp_path / f"s{k}.wav", audio[-1])
+        eq = {"type": "PeakFilter", "cutoff_frequency_hz": 300.0 + 100 * k, "gain_db": 3.0}
+        compressor = {"type": "Compressor", "threshold_db": -20.0, "ratio": 3.0, "release_ms": 50.0}
+        stems.append(stem(f"s{k}", [eq, compressor], sends=[{"bus": "verb", "level_db": -12.0}]))
+    reverb = {"type": "Reverb", "room_size": 0.3, "wet_level": 0.2, "dry_level": 0.0}
+    data = {"stems": stems, "buses": [{"name": "verb", "chain": [reverb]}]}
+    assert check_equal(tmp_path, data, block_size, monkeypatch) > 0
+    one, _ = mix(tmp_path, data, block_size, True, monkeypatch, workers=1)
+    three, _ = mix(tmp_path, data, block_size, True, monkeypatch, workers=3)
+    np.testing.assert_array_equal(three, one)
+    plain = {"stems": [stem(f"s{k}", []) for k in range(10)]}  # no chains: the mix is the stems' sum
+    summed, _ = mix(tmp_path, plain, block_size, True, monkeypatch, workers=3)
+    np.testing.assert_allclose(summed[:, : audio[0].shape[1]], np.sum(audio, axis=0), rtol=0, atol=1e-6)

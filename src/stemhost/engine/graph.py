@@ -8,11 +8,12 @@ the master's output is late by :attr:`MixGraph.latency` frames, which the caller
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Protocol
 
@@ -306,6 +307,7 @@ class MixGraph:
         _compensate(self.stems, self.buses + [master])
         self.latency = master.latency
         threads = workers if workers is not None else (os.cpu_count() or 1)
+        self._threads = threads
         self.worker_ids: list[int] = []  # the DSP threads' ids, as each starts (live playback reads their CPU time)
         self._pool = ThreadPoolExecutor(
             threads,
@@ -338,21 +340,45 @@ class MixGraph:
         n = self.block_size
         if control is not None:
             control()
-        pending = [self._pool.submit(stem.render, n) for stem in self.stems]
+        pending = self._render_stems(n)
         while True:
-            stems = {stem.name: job.result() for stem, job in zip(self.stems, pending, strict=True)}
+            rendered = [None] * len(self.stems)
+            for job in pending:
+                rendered = job.result()  # every job returns the same list, filled once all are done
+            stems = {stem.name: out for stem, out in zip(self.stems, rendered, strict=True)}
             outputs: dict[NodeId, np.ndarray | None] = {NodeId("stem", name): out for name, out in stems.items()}
             first = (
                 [(bus, self._pool.submit(bus.render, n, outputs)) for bus in self._levels[0]] if self._levels else []
             )
             if control is not None:
                 control()
-            pending = [self._pool.submit(stem.render, n) for stem in self.stems]
+            pending = self._render_stems(n)
             for bus, job in first:
                 outputs[NodeId("bus", bus.name)] = job.result()
             self._render_buses(outputs, self._levels[1:])
             buses = {bus.name: outputs[NodeId("bus", bus.name)] for bus in self.buses}
             yield MixBlock(self.master.render(n, outputs), stems, buses)
+
+    def _render_stems(self, n: int) -> list[Future[list[np.ndarray | None]]]:
+        """Start rendering every stem's next n frames: as many jobs as workers, each taking the next stem not yet
+        taken until none is left; each job returns the list of outputs (in the stems' order), full once all are done.
+
+        One job per stem would cost a future, a queue hand-over and a thread wake-up per stem and block: with
+        64 stems at 512 frames that overhead, not the DSP, was most of the render thread's time. Stems that
+        cost nothing (asleep, muted) are now a few microseconds each, and the sounding ones still spread over
+        the workers as they free up. Each stem renders its own blocks in order, as before: the output is the same.
+        """
+        out: list[np.ndarray | None] = [None] * len(self.stems)
+        taken = itertools.count()  # next() on it is atomic under the GIL: each stem is taken by one job
+
+        def job() -> list[np.ndarray | None]:
+            for k in taken:
+                if k >= len(out):
+                    break
+                out[k] = self.stems[k].render(n)
+            return out
+
+        return [self._pool.submit(job) for _ in range(min(self._threads, len(self.stems)))]
 
     def _render_buses(self, outputs: dict[NodeId, np.ndarray | None], levels: list[list[BusNode]]) -> None:
         """Render the buses of these levels from what they sum, level by level, into outputs."""
