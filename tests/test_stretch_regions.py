@@ -10,7 +10,7 @@ import pytest
 
 import stemhost.engine.stretch
 from stemhost.engine.stretch import StretchSettings, stretch
-from stemhost.engine.stretch_regions import BLOCK, MIN_GAP_S, PAD_S, sounding_regions, stretch_sounding
+from stemhost.engine.stretch_regions import BLOCK, MIN_GAP_S, MIN_GROUP_S, PAD_S, sounding_regions, stretch_sounding
 
 SR = 48000
 
@@ -51,6 +51,19 @@ def test_each_region_lands_on_the_frame_the_whole_stem_puts_it(tempo):
     assert out.shape == (2, round(audio.shape[1] / tempo))
     np.testing.assert_array_equal(out, whole(audio))
     assert len(calls) == 1 and calls[0] < audio.shape[1] * 0.6  # one render of the sounding part only
+
+
+@pytest.mark.parametrize("tempo", [1.0, 0.9, 1.25])
+@pytest.mark.parametrize("groups", [2, 3, 8])
+def test_regions_rendered_in_parallel_runs_land_where_the_whole_stem_puts_them(tempo, groups):
+    spans = [(a, a + 9.0) for a in np.arange(0.0, 240.0, 12.0)] + [(245.0, 245.2)]  # 21 regions, 180 s sounding
+    audio = noise_in(250.0, spans, channels=1)
+    whole, _ = nearest_frames(tempo)
+    render, calls = nearest_frames(tempo)
+    np.testing.assert_array_equal(stretch_sounding(audio, SR, tempo, render, groups=groups), whole(audio))
+    assert 2 <= len(calls) <= groups  # runs of about equal length, none much under MIN_GROUP_S
+    assert min(calls) >= (MIN_GROUP_S - 5) * SR
+    assert max(calls) - min(calls) < 11 * SR  # a region and its pads apart
 
 
 def test_regions_keep_short_gaps_and_pad_the_long_ones():
@@ -134,7 +147,9 @@ def test_regions_match_the_whole_stem_in_pitch_onsets_and_silence(monkeypatch, s
     audio = sparse_song()
     settings = StretchSettings(semitones, tempo, vocal=False)
     regions = stretch(audio, SR, settings)
-    monkeypatch.setattr(stemhost.engine.stretch, "stretch_sounding", lambda audio, rate, tempo, render: render(audio))
+    monkeypatch.setattr(
+        stemhost.engine.stretch, "stretch_sounding", lambda audio, rate, tempo, render, groups: render(audio)
+    )
     whole = stretch(audio, SR, settings)
     assert regions.shape == whole.shape == (2, round(audio.shape[1] / tempo))
     for start, freq, seconds in NOTES:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 
 import numpy as np
@@ -23,6 +24,7 @@ REGIONS_VERSION = 1  # part of the cache key: a change here that changes what is
 SILENT = 1e-6  # −120 dBFS: a frame whose every channel is at most this is silence
 PAD_S = 0.3  # of the stretched timeline: silence kept on each side of a region
 MIN_GAP_S = 1.0  # of the stretched timeline: shorter silences are rendered with their region
+MIN_GROUP_S = 20.0  # of the source: regions rendered on their own thread come in runs at least this long
 BLOCK = 256  # frames; regions are found in blocks of this many (a region may start up to a block early)
 SCAN_FRAMES = 1 << 20  # frames looked at per step while finding regions (bounds the scratch memory)
 
@@ -65,30 +67,49 @@ def _loud_blocks(audio: np.ndarray) -> np.ndarray:
 
 
 def stretch_sounding(
-    audio: np.ndarray, sample_rate: int, tempo: float, render: Callable[[np.ndarray], np.ndarray]
+    audio: np.ndarray, sample_rate: int, tempo: float, render: Callable[[np.ndarray], np.ndarray], groups: int = 1
 ) -> np.ndarray:
     """``render`` (a whole-buffer shift and stretch) applied to the sounding regions only, placed back.
 
     The result lasts ``round(frames / tempo)`` frames and is silent outside the regions. Regions are
     joined with the silence between them shortened by a multiple of the tempo's numerator (as a
     fraction, denominator at most 1000), so that each lands on a whole frame of the stretched
-    timeline exactly where it would in the whole stem.
+    timeline exactly where it would in the whole stem. With ``groups`` above 1, runs of regions of
+    at least ``MIN_GROUP_S`` each are rendered at once on that many threads (so that the last stem
+    of a key change keeps every core busy).
     """
     channels, frames = audio.shape
     total = round(frames / tempo)
     out = np.zeros((channels, total), dtype=np.float32)
-    regions = _aligned(sounding_regions(audio, sample_rate, tempo), tempo)
-    if not regions:
-        return out
-    joined = np.concatenate([audio[:, start:end] for start, end in regions], axis=1)
-    rendered = render(joined)
-    at = 0  # where the region starts in the joined buffer
-    for start, end in regions:
-        length = min(round(end / tempo), total) - round(start / tempo)
-        take = rendered[:, round(at / tempo) : round(at / tempo) + length]
-        out[:, round(start / tempo) : round(start / tempo) + take.shape[1]] = take
-        at += end - start
+    parts = [_aligned(part, tempo) for part in _split(sounding_regions(audio, sample_rate, tempo), groups, sample_rate)]
+
+    def render_part(regions: list[tuple[int, int]]) -> np.ndarray:
+        return render(np.concatenate([audio[:, start:end] for start, end in regions], axis=1))
+
+    with ThreadPoolExecutor(max(1, len(parts)), thread_name_prefix="stemhost-regions") as pool:
+        for regions, rendered in zip(parts, pool.map(render_part, parts), strict=True):
+            at = 0  # where the region starts in the joined buffer
+            for start, end in regions:
+                length = min(round(end / tempo), total) - round(start / tempo)
+                take = rendered[:, round(at / tempo) : round(at / tempo) + length]
+                out[:, round(start / tempo) : round(start / tempo) + take.shape[1]] = take
+                at += end - start
     return out
+
+
+def _split(regions: list[tuple[int, int]], groups: int, sample_rate: int) -> list[list[tuple[int, int]]]:
+    """The regions in at most ``groups`` runs of about equal length (``MIN_GROUP_S`` at least, about)."""
+    total = sum(end - start for start, end in regions)
+    size = max(total / max(1, groups), MIN_GROUP_S * sample_rate)
+    parts: list[list[tuple[int, int]]] = []
+    filled = 0
+    for start, end in regions:
+        if not parts or (filled + (end - start) / 2 > size and len(parts) < groups):  # nearer the size without it
+            parts.append([])
+            filled = 0
+        parts[-1].append((start, end))
+        filled += end - start
+    return parts
 
 
 def _aligned(regions: list[tuple[int, int]], tempo: float) -> list[tuple[int, int]]:
