@@ -19,6 +19,7 @@ from typing import Literal, NamedTuple, Protocol
 import numpy as np
 import pedalboard
 
+from stemhost.engine.allocator import keep_freed_blocks
 from stemhost.engine.buffers import SampleFifo
 from stemhost.engine.silence import SilenceGate
 from stemhost.engine.sources import StemSource
@@ -302,6 +303,7 @@ class MixGraph:
         self.master = master
         self.sample_rate = sample_rate
         self.block_size = block_size
+        keep_freed_blocks()  # every block's buffers reuse the last one's memory (see engine.allocator)
         self._levels = _bus_levels(self.buses)
         _compensate(self.stems, self.buses + [master])
         self.latency = master.latency
