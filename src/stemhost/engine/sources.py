@@ -276,10 +276,15 @@ def read_whole(info: AudioInfo, what: str, opener: Callable[[Path], Reader]) -> 
     return whole
 
 
-def check_finite(data: np.ndarray, first_frame: int, sample_rate: int, what: str) -> None:
-    """Raise AudioFileError naming the time of the first NaN or infinite sample in ``(channels, n)`` audio."""
-    if math.isfinite(float(np.max(data, initial=0.0))) and math.isfinite(float(np.min(data, initial=0.0))):
-        return  # one pass each; NaN and inf survive max or min
+def check_finite(data: np.ndarray, first_frame: int, sample_rate: int, what: str) -> bool:
+    """Raise AudioFileError naming the time of the first NaN or infinite sample in ``(channels, n)`` audio.
+
+    Returns:
+        True when every sample is zero (digital silence): the same two passes tell it.
+    """
+    high, low = float(np.max(data, initial=0.0)), float(np.min(data, initial=0.0))
+    if math.isfinite(high) and math.isfinite(low):  # one pass each; NaN and inf survive max or min
+        return high == 0.0 == low
     bad = int(np.argwhere(~np.isfinite(data))[0][1])
     kind = "NaN" if np.isnan(data[:, bad]).any() else "infinite"
     frame = first_frame + bad
@@ -330,35 +335,37 @@ class StemSource:
     def read(self, n: int) -> np.ndarray:
         """The next n frames; silence once the file is done."""
         if self._resampler is None:
-            block = self._read_file(n)
+            block, silent = self._read_file(n)
         else:
             while len(self._fifo) < n and not self._eof:
-                raw = self._read_file(READ_FRAMES)
+                raw, _ = self._read_file(READ_FRAMES)
                 resampled = self._resampler.resample_chunk(raw.T, last=self._eof)
                 self._fifo.push(np.ascontiguousarray(resampled.T))
             block = self._fifo.pop(min(n, len(self._fifo)))
+            silent = not block.any()
         real = block.shape[1]
         self.frames_out += real
         self.done = self._eof and len(self._fifo) == 0
-        self.silent = real == 0 or not block.any()  # the block as read, once: past the end no look at all
+        self.silent = silent  # the block as read, once: past the end no look at all
         if real < n:
             block = np.concatenate([block, np.zeros((self.channels, n - real), np.float32)], axis=1)
         return block
 
-    def _read_file(self, n: int) -> np.ndarray:
+    def _read_file(self, n: int) -> tuple[np.ndarray, bool]:
+        """Up to n frames from the file, and whether they are all zeros."""
         if self._eof:
-            return np.zeros((self.channels, 0), np.float32)
+            return np.zeros((self.channels, 0), np.float32), True
         wanted = min(n, self.info.frames - self._frames_read)
         try:
             data = self._file.read(wanted)
         except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
             raise AudioFileError(f"{self._what} cannot be decoded ({exc})") from exc
-        check_finite(data, self._frames_read, self.info.sample_rate, self._what)
+        silent = check_finite(data, self._frames_read, self.info.sample_rate, self._what)
         self._frames_read += data.shape[1]
         self._eof = data.shape[1] < wanted or self._frames_read >= self.info.frames
         if self._eof:  # every frame read came from the file as probed, or this raises
             check_unchanged(self.info, self._what)
-        return data
+        return data, silent
 
     @property
     def missing_frames(self) -> int:
