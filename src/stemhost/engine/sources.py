@@ -34,7 +34,17 @@ MAX_IMPULSE_RESPONSE_S = 60.0  # the longest impulse response read; real rooms r
 
 
 class SoundFileReader(soundfile.SoundFile):
-    """A SoundFile whose ``read(n)`` returns ``(channels, n)`` float32, as pedalboard's reader does."""
+    """A SoundFile read front to back: ``read(n)`` returns ``(channels, n)`` float32, as pedalboard's reader does.
+
+    python-soundfile asks where it is before every read of a seekable file and seeks back to where it thinks
+    it is after it: three more calls into libsndfile a block, each letting the GIL go and waiting for it again,
+    and with libsndfile's inexact MP3 seek, blockwise MP3 reads came out garbled (measured: an impulse at frame
+    20000 read back at 39981 in 4096-frame reads). Declaring the file unseekable skips them; :meth:`seek`
+    still seeks when asked.
+    """
+
+    def seekable(self) -> bool:
+        return False
 
     def read(self, frames: int) -> np.ndarray:  # type: ignore[override]
         """The next frames as ``(channels, n)`` float32."""
@@ -42,15 +52,8 @@ class SoundFileReader(soundfile.SoundFile):
 
 
 class SequentialSoundFile(SoundFileReader):
-    """A SoundFile read front to back without seeking.
-
-    python-soundfile seeks back to where it thinks it is after every read, and libsndfile's MP3
-    seek is inexact: blockwise MP3 reads come out garbled (measured: an impulse at frame 20000
-    reads back at 39981 in 4096-frame reads). Declaring the file unseekable skips those seeks.
-    """
-
-    def seekable(self) -> bool:
-        return False
+    """A SoundFileReader whose seek is not trusted (MP3, and formats pedalboard cannot open): it is read up to
+    a frame instead (see :meth:`StemSource.seek`)."""
 
 
 PEDALBOARD_BITS = {
