@@ -3,10 +3,12 @@
 Every block allocates buffers of a block's size (pedalboard's input and output copies, numpy's sums), 512 KiB
 at the default 65536 frames. glibc's malloc serves those from the heap once its mmap threshold has risen past
 them, but trims the heap's top whenever more than twice that is free: after each block the memory goes back to
-the kernel, and the next block page-faults it in again, zeroed. Measured on the benchmark's dense 5-minute
-session: 65,000 page faults, and 0.5 to 1 s of its 10 s of CPU, gone with a fixed mmap threshold (32 MiB,
-glibc's highest) and a trim threshold above a render's working set. Peak memory grows by a few MiB (what
-fragmentation keeps); larger buffers (whole stems) are still mapped and unmapped on their own.
+the kernel, and the next block page-faults it in again, zeroed. A fixed mmap threshold (32 MiB, glibc's highest)
+and a trim threshold above a render's working set stop that. Measured on the benchmark's dense 5-minute session
+(two paired runs on a shared machine): 62,000-66,000 page faults down to 11,000, 0.8-1.0 s of its 10 CPU-seconds
+gone (a third of it system time, the rest in pedalboard). The trim threshold alone is worse than nothing: it
+turns the dynamic mmap threshold off (2.3 million faults). Peak memory grows by a few MiB (what fragmentation
+keeps); larger buffers (whole stems) are still mapped and unmapped on their own.
 """
 
 from __future__ import annotations
