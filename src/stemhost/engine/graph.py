@@ -20,6 +20,7 @@ from typing import Literal, NamedTuple, Protocol
 import numpy as np
 import pedalboard
 
+from stemhost.engine.allocator import keep_freed_blocks
 from stemhost.engine.buffers import SampleFifo
 from stemhost.engine.silence import SilenceGate
 from stemhost.engine.sources import StemSource
@@ -235,20 +236,28 @@ class BusNode:
 
     def render(self, n: int, outputs: dict[NodeId, np.ndarray | None]) -> np.ndarray:
         """Sum the inputs (each already rendered into outputs), run the chain and the fader."""
-        mix = np.zeros((2, n), dtype=np.float32)
-        fed = False  # something was added to the mix
+        mix = None  # this node's own array once something is added, the first input written into it
         for edge in self.edges:
             signal = outputs[edge.source]
             if edge.delay is not None:
                 edge.delay.push(signal if signal is not None else np.zeros((2, n), np.float32))
                 signal = edge.delay.pop(n)
-            if signal is not None and edge.target is not None:
-                mix += signal * ramp(edge.level, edge.target, n)
-            elif signal is not None:
-                mix += signal if edge.level == 1.0 else signal * np.float32(edge.level)
-            fed = fed or signal is not None
+            if signal is not None:
+                if edge.target is not None:
+                    gain = ramp(edge.level, edge.target, n)
+                else:
+                    gain = None if edge.level == 1.0 else np.float32(edge.level)
+                if mix is None:
+                    mix = signal.copy() if gain is None else signal * gain
+                elif gain is None:
+                    mix += signal
+                else:
+                    mix += signal * gain
             if edge.target is not None:
                 edge.level, edge.target = edge.target, None
+        fed = mix is not None  # something was added to the mix
+        if mix is None:
+            mix = np.zeros((2, n), dtype=np.float32)
         if self._gate is None or self._gate.chain is not self.chain:
             self._gate = SilenceGate(self.chain, n)
         out = self._gate.process(mix, None if fed else True)  # a new array, or mix itself: this node's own
@@ -303,6 +312,7 @@ class MixGraph:
         self.master = master
         self.sample_rate = sample_rate
         self.block_size = block_size
+        keep_freed_blocks()  # every block's buffers reuse the last one's memory (see engine.allocator)
         self._levels = _bus_levels(self.buses)
         _compensate(self.stems, self.buses + [master])
         self.latency = master.latency

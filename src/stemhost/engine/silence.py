@@ -46,6 +46,12 @@ RINGING = (  # built-in effects whose state with silent input is a decaying ring
 )  # not Resample: its output depends on where in its cycle a sound starts, which a reset moves
 
 
+def all_zeros(block: np.ndarray) -> bool:
+    """Whether ``(channels, n)`` audio is digital silence. A sounding block mostly ends on a nonzero sample,
+    which answers at once; only then is every sample looked at."""
+    return block.shape[1] == 0 or not (block[:, -1].any() or block.any())
+
+
 def tail_seconds(plugin: pedalboard.Plugin) -> float | None:
     """Seconds a built-in effect may keep state with silent input beyond its quiet output, or None when
     its state never settles (it must not be put to sleep)."""
@@ -109,7 +115,7 @@ class SilenceGate:
         if self.hold is None:
             return self.chain.process(block)
         if silent is None:
-            silent = not block.any()
+            silent = all_zeros(block)
         if silent and self.asleep:
             self.skipped += 1
             return None

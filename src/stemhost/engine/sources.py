@@ -21,6 +21,7 @@ import soundfile
 import soxr
 
 from stemhost.engine.buffers import SampleFifo
+from stemhost.engine.silence import all_zeros
 from stemhost.errors import AudioFileError, did_you_mean
 from stemhost.limits import available_memory
 from stemhost.units import format_time
@@ -32,20 +33,27 @@ MIB = 1 << 20
 MAX_IMPULSE_RESPONSE_S = 60.0  # the longest impulse response read; real rooms ring for seconds
 
 
-class SequentialSoundFile(soundfile.SoundFile):
-    """A SoundFile read front to back without seeking.
+class SoundFileReader(soundfile.SoundFile):
+    """A SoundFile read front to back: ``read(n)`` returns ``(channels, n)`` float32, as pedalboard's reader does.
 
-    python-soundfile seeks back to where it thinks it is after every read, and libsndfile's MP3
-    seek is inexact: blockwise MP3 reads come out garbled (measured: an impulse at frame 20000
-    reads back at 39981 in 4096-frame reads). Declaring the file unseekable skips those seeks.
+    python-soundfile asks where it is before every read of a seekable file and seeks back to where it thinks
+    it is after it: three more calls into libsndfile a block, each letting the GIL go and waiting for it again,
+    and with libsndfile's inexact MP3 seek, blockwise MP3 reads came out garbled (measured: an impulse at frame
+    20000 read back at 39981 in 4096-frame reads). Declaring the file unseekable skips them; :meth:`seek`
+    still seeks when asked.
     """
 
     def seekable(self) -> bool:
         return False
 
     def read(self, frames: int) -> np.ndarray:  # type: ignore[override]
-        """The next frames as ``(channels, n)`` float32, as pedalboard's reader returns them."""
+        """The next frames as ``(channels, n)`` float32."""
         return np.ascontiguousarray(super().read(frames, dtype="float32", always_2d=True).T)
+
+
+class SequentialSoundFile(SoundFileReader):
+    """A SoundFileReader whose seek is not trusted (MP3, and formats pedalboard cannot open): it is read up to
+    a frame instead (see :meth:`StemSource.seek`)."""
 
 
 PEDALBOARD_BITS = {
@@ -90,27 +98,32 @@ class RescaledReader:
         self._reader.close()
 
 
-Reader = SequentialSoundFile | pedalboard.io.ReadableAudioFile | RescaledReader
+Reader = SoundFileReader | pedalboard.io.ReadableAudioFile | RescaledReader
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # read by libsndfile: no scale to agree on, and faster than pedalboard
 
 
 def open_reader(path: Path) -> Reader:
     """A reader whose ``read(n)`` returns the next ``(channels, n)`` float32 frames, scaled as libsndfile scales them.
 
     pedalboard's reader is 3.5x faster than python-soundfile's in 4096-frame blocks (measured:
-    21 µs against 72 µs a call) and releases the GIL, but it decodes MP3 1105 frames late
-    (it ignores the encoder delay); libsndfile decodes MP3 sample-exact. pedalboard also takes
-    a header's length on trust and reads silence past the data present: where its frame count
-    differs from libsndfile's, which counts what the file holds, libsndfile reads the file,
+    21 µs against 72 µs a call) and releases the GIL; in 65536-frame blocks it still decodes
+    16- and 24-bit WAV and FLAC 1.5 to 2.3x faster, but libsndfile reads float WAV 1.9x faster
+    (3.5 against 6.5 ms a stereo minute), so float files go to libsndfile. pedalboard decodes MP3
+    1105 frames late (it ignores the encoder delay); libsndfile decodes MP3 sample-exact. pedalboard
+    also takes a header's length on trust and reads silence past the data present: where its frame
+    count differs from libsndfile's, which counts what the file holds, libsndfile reads the file,
     as it does the formats pedalboard cannot open. Integer samples are rescaled to libsndfile's
     convention (:class:`RescaledReader`), so every reader gives the same numbers.
     """
     if path.suffix.lower() == ".mp3":
         return SequentialSoundFile(str(path))
+    info = soundfile.info(str(path))
+    if info.subtype in FLOAT_SUBTYPES:
+        return SoundFileReader(str(path))
     try:
         reader = pedalboard.io.AudioFile(str(path))
     except (RuntimeError, ValueError):  # a format only libsndfile reads (CAF, W64, ...)
         return SequentialSoundFile(str(path))
-    info = soundfile.info(str(path))
     if reader.frames != info.frames:
         reader.close()
         return SequentialSoundFile(str(path))
@@ -276,10 +289,15 @@ def read_whole(info: AudioInfo, what: str, opener: Callable[[Path], Reader]) -> 
     return whole
 
 
-def check_finite(data: np.ndarray, first_frame: int, sample_rate: int, what: str) -> None:
-    """Raise AudioFileError naming the time of the first NaN or infinite sample in ``(channels, n)`` audio."""
-    if math.isfinite(float(np.max(data, initial=0.0))) and math.isfinite(float(np.min(data, initial=0.0))):
-        return  # one pass each; NaN and inf survive max or min
+def check_finite(data: np.ndarray, first_frame: int, sample_rate: int, what: str) -> bool:
+    """Raise AudioFileError naming the time of the first NaN or infinite sample in ``(channels, n)`` audio.
+
+    Returns:
+        True when every sample is zero (digital silence): the same two passes tell it.
+    """
+    high, low = float(np.max(data, initial=0.0)), float(np.min(data, initial=0.0))
+    if math.isfinite(high) and math.isfinite(low):  # one pass each; NaN and inf survive max or min
+        return high == 0.0 == low
     bad = int(np.argwhere(~np.isfinite(data))[0][1])
     kind = "NaN" if np.isnan(data[:, bad]).any() else "infinite"
     frame = first_frame + bad
@@ -330,35 +348,37 @@ class StemSource:
     def read(self, n: int) -> np.ndarray:
         """The next n frames; silence once the file is done."""
         if self._resampler is None:
-            block = self._read_file(n)
+            block, silent = self._read_file(n)
         else:
             while len(self._fifo) < n and not self._eof:
-                raw = self._read_file(READ_FRAMES)
+                raw, _ = self._read_file(READ_FRAMES)
                 resampled = self._resampler.resample_chunk(raw.T, last=self._eof)
                 self._fifo.push(np.ascontiguousarray(resampled.T))
             block = self._fifo.pop(min(n, len(self._fifo)))
+            silent = all_zeros(block)
         real = block.shape[1]
         self.frames_out += real
         self.done = self._eof and len(self._fifo) == 0
-        self.silent = real == 0 or not block.any()  # the block as read, once: past the end no look at all
+        self.silent = silent  # the block as read, once: past the end no look at all
         if real < n:
             block = np.concatenate([block, np.zeros((self.channels, n - real), np.float32)], axis=1)
         return block
 
-    def _read_file(self, n: int) -> np.ndarray:
+    def _read_file(self, n: int) -> tuple[np.ndarray, bool]:
+        """Up to n frames from the file, and whether they are all zeros."""
         if self._eof:
-            return np.zeros((self.channels, 0), np.float32)
+            return np.zeros((self.channels, 0), np.float32), True
         wanted = min(n, self.info.frames - self._frames_read)
         try:
             data = self._file.read(wanted)
         except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
             raise AudioFileError(f"{self._what} cannot be decoded ({exc})") from exc
-        check_finite(data, self._frames_read, self.info.sample_rate, self._what)
+        silent = check_finite(data, self._frames_read, self.info.sample_rate, self._what)
         self._frames_read += data.shape[1]
         self._eof = data.shape[1] < wanted or self._frames_read >= self.info.frames
         if self._eof:  # every frame read came from the file as probed, or this raises
             check_unchanged(self.info, self._what)
-        return data
+        return data, silent
 
     @property
     def missing_frames(self) -> int:

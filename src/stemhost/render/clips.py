@@ -30,11 +30,12 @@ class Clipping:
 
     def add(self, block: np.ndarray, start_s: float, sample_rate: int, stems: dict[str, np.ndarray | None]) -> None:
         """Note the clipped frames of a master block, and the peaks of the stems that made it."""
-        magnitude = np.abs(block)
-        self.highest = max(self.highest, float(np.max(magnitude, initial=0.0)))
-        over = magnitude > 1.0
-        if not over.any():
+        high = max(float(np.max(block, initial=0.0)), -float(np.min(block, initial=0.0)))  # no |block| copy
+        self.highest = max(self.highest, high)
+        if high <= 1.0:
             return
+        magnitude = np.abs(block)
+        over = magnitude > 1.0
         frames = np.flatnonzero(over.any(axis=0))
         if self.samples == 0:
             self.first_s = start_s + frames[0] / sample_rate

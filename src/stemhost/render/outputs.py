@@ -181,16 +181,20 @@ class AtomicAudioWriter:
             raise OutputError(f"{self.what}: cannot encode {fmt.format}/{fmt.subtype} ({exc})") from exc
 
     def write(self, block: np.ndarray) -> np.ndarray:
-        """Append ``(channels, n)`` float32 audio at full scale ±1; returns it as stored (clipped, quantised)."""
-        frames = block.T
+        """Append ``(channels, n)`` float32 audio at full scale ±1; returns it as stored (clipped, quantised).
+
+        What it returns is the transpose of a C-contiguous ``(n, channels)`` array, so a meter that wants
+        interleaved frames (:class:`~stemhost.render.meter.LoudnessMeter`) gets them without another copy.
+        """
+        frames = np.ascontiguousarray(block.T)  # interleaved, as libsndfile takes them (it would copy otherwise)
         if self.format.dithered:
             frames = self._dither16(frames)
-            stored = frames.T / np.float32(32768.0)
+            stored = (frames / np.float32(32768.0)).T
         elif self.format.subtype != "FLOAT" and np.max(np.abs(frames), initial=0.0) > 1.0:
             frames = np.clip(frames, -1.0, 1.0)
             stored = frames.T
         else:
-            stored = block
+            stored = frames.T
         try:
             self._file.write(frames)
         except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
