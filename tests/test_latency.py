@@ -10,8 +10,9 @@ import numpy as np
 import pedalboard
 import pytest
 
+from stemhost.engine.chain import AlignedChain, measure_latency
 from stemhost.engine.compile import compile_graph
-from stemhost.engine.graph import AlignedChain, BusNode, Edge, MixGraph, NodeId, measure_latency
+from stemhost.engine.graph import BusNode, Edge, MixGraph, NodeId
 from stemhost.render.driver import RenderOptions, render_graph
 from stemhost.session.model import Session
 

@@ -13,8 +13,9 @@ import pedalboard
 import pytest
 
 from stemhost.engine import silence
+from stemhost.engine.chain import AlignedChain
 from stemhost.engine.compile import compile_graph
-from stemhost.engine.graph import AlignedChain, MixGraph
+from stemhost.engine.graph import MixGraph
 from stemhost.engine.silence import SilenceGate, hold_frames
 from stemhost.session.model import Session
 

@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from stemhost.engine.cache import StemCache
-from stemhost.engine.graph import AlignedChain, BusNode, MixGraph, StemNode
+from stemhost.engine.chain import AlignedChain
+from stemhost.engine.graph import BusNode, MixGraph, StemNode
 from stemhost.engine.mix import mix_levels, route
 from stemhost.engine.plugin_folders import plugin_folders as default_plugin_folders
 from stemhost.engine.plugins import build_chain

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pedalboard
 
-from stemhost.engine.graph import AlignedChain
+from stemhost.engine.chain import AlignedChain
 from stemhost.engine.plugin_stage import plugin_stage
 from stemhost.engine.sources import read_impulse_response
 from stemhost.errors import AudioFileError, SessionError

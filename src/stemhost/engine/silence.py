@@ -1,6 +1,6 @@
 """Silence-aware processing: a chain whose input is digital silence and which has rung out stops running.
 
-A :class:`SilenceGate` sits in front of a strip's :class:`~stemhost.engine.graph.AlignedChain`. While the
+A :class:`SilenceGate` sits in front of a strip's :class:`~stemhost.engine.chain.AlignedChain`. While the
 input is all zeros it keeps running the chain and watches its output; once the output has stayed below
 :data:`QUIET` (−120 dBFS) for the chain's *hold* (its latency, one block and the tails of its effects, see
 :func:`tail_seconds`), the gate sleeps: the chain is not run and the strip is silent. The zeros it stands for
@@ -27,7 +27,7 @@ import numpy as np
 import pedalboard
 
 if TYPE_CHECKING:
-    from stemhost.engine.graph import AlignedChain
+    from stemhost.engine.chain import AlignedChain
 
 QUIET = 1e-6  # linear: −120 dBFS; output below it for the whole hold counts as rung out
 RING_S = 0.1  # seconds of quiet output every chain needs (filters' ringing, reverb's comb delays)
