@@ -202,3 +202,20 @@ def test_title_artist_key_and_tempo_are_tagged_where_the_format_has_them(tmp_pat
     else:
         tags = mutagen.File(str(tmp_path / f"o{ext}"))
         assert (tags["KEY"], tags["BPM"]) == (["F#"], ["90"])  # as Picard maps KEY to TKEY
+
+
+@pytest.mark.parametrize("block", [512, 4096, 65536])
+def test_float_stems_read_the_same_numbers_whichever_reader_the_block_size_picks(tmp_path, block):
+    """libsndfile reads float files in large blocks (faster there), pedalboard in small ones (live playback)."""
+    import pedalboard
+
+    from stemhost.engine.sources import LARGE_READ, SoundFileReader, StemSource, probe
+
+    audio = noise(2.3, channels=2, seed=7)
+    soundfile.write(str(tmp_path / "f.wav"), audio.T, 48000, subtype="FLOAT")
+    source = StemSource(probe(tmp_path / "f.wav", "f"), 48000, "f", "f", block)
+    expected = SoundFileReader if block >= LARGE_READ else pedalboard.io.ReadableAudioFile
+    assert isinstance(source._file, expected)
+    read = np.concatenate([source.read(block) for _ in range(-(-audio.shape[1] // block))], axis=1)
+    np.testing.assert_array_equal(read[:, : audio.shape[1]], audio)
+    assert not read[:, audio.shape[1] :].any()

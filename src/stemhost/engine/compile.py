@@ -171,7 +171,7 @@ def compile_graph(
     levels = mix_levels(session, {stem.name: info.channels for stem, info in zip(session.stems, infos, strict=True)})
     stems = []
     for i, (stem, info, node_chain) in enumerate(zip(session.stems, infos, stem_chains, strict=True)):
-        source = StemSource(info, rate, stem.name, f"{label}: stems[{i}].file")
+        source = StemSource(info, rate, stem.name, f"{label}: stems[{i}].file", block_size)
         mix = levels.stems[stem.name]
         stems.append(StemNode(stem.name, source, node_chain, mix.gains, mix.audible))
 

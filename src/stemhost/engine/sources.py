@@ -99,16 +99,20 @@ class RescaledReader:
 
 
 Reader = SoundFileReader | pedalboard.io.ReadableAudioFile | RescaledReader
-FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # read by libsndfile: no scale to agree on, and faster than pedalboard
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # read by libsndfile in large blocks: no scale to agree on, and faster
+LARGE_READ = 16384  # frames a read from which libsndfile reads float files faster than pedalboard
 
 
-def open_reader(path: Path) -> Reader:
+def open_reader(path: Path, block_frames: int | None = None) -> Reader:
     """A reader whose ``read(n)`` returns the next ``(channels, n)`` float32 frames, scaled as libsndfile scales them.
 
     pedalboard's reader is 3.5x faster than python-soundfile's in 4096-frame blocks (measured:
     21 µs against 72 µs a call) and releases the GIL; in 65536-frame blocks it still decodes
     16- and 24-bit WAV and FLAC 1.5 to 2.3x faster, but libsndfile reads float WAV 1.9x faster
-    (3.5 against 6.5 ms a stereo minute), so float files go to libsndfile. pedalboard decodes MP3
+    (3.5 against 6.5 ms a stereo minute), so float files read in blocks of ``LARGE_READ`` frames or
+    more (``block_frames``; None: large) go to libsndfile. In live playback's 512-frame reads pedalboard
+    is 2.1x faster (measured, a stereo minute: 47 against 100 ms) and releases the GIL, which
+    python-soundfile's wrapper holds: with libsndfile, 64 sparse stems underran live. pedalboard decodes MP3
     1105 frames late (it ignores the encoder delay); libsndfile decodes MP3 sample-exact. pedalboard
     also takes a header's length on trust and reads silence past the data present: where its frame
     count differs from libsndfile's, which counts what the file holds, libsndfile reads the file,
@@ -118,7 +122,7 @@ def open_reader(path: Path) -> Reader:
     if path.suffix.lower() == ".mp3":
         return SequentialSoundFile(str(path))
     info = soundfile.info(str(path))
-    if info.subtype in FLOAT_SUBTYPES:
+    if info.subtype in FLOAT_SUBTYPES and (block_frames is None or block_frames >= LARGE_READ):
         return SoundFileReader(str(path))
     try:
         reader = pedalboard.io.AudioFile(str(path))
@@ -319,18 +323,23 @@ class StemSource:
         sample_rate: the session rate in Hz.
         name: the stem's name, for messages.
         where: the field that names the file, for messages (``session.json: stems[0].file``).
+        block_frames: the frames each :meth:`read` asks for (None: large), for the reader's choice
+            (see :func:`open_reader`).
     """
 
     seekable = True  # live playback may jump in it (see :meth:`seek`)
 
-    def __init__(self, info: AudioInfo, sample_rate: int, name: str, where: str) -> None:
+    def __init__(
+        self, info: AudioInfo, sample_rate: int, name: str, where: str, block_frames: int | None = None
+    ) -> None:
         self.info = info
+        self._block_frames = block_frames if info.sample_rate == sample_rate else READ_FRAMES  # what a read asks for
         self.name = name
         self.where = where
         self._what = f"{where}: stem {name!r}: {str(info.path)!r}"  # the file, for messages
         self.channels = info.channels
         self.sample_rate = sample_rate
-        self._file = open_reader(info.path)
+        self._file = open_reader(info.path, block_frames)
         self._frames_read = 0
         self._eof = False  # the file is read to its end
         self.frames_out = 0  # frames of real audio delivered so far, at the session rate
@@ -389,7 +398,7 @@ class StemSource:
         """Go on from a frame at the session rate (live playback: seeking and loops)."""
         position = min(self.info.frames, round(frame * self.info.sample_rate / self.sample_rate))
         self._file.close()
-        self._file = open_reader(self.info.path)
+        self._file = open_reader(self.info.path, self._block_frames)
         if isinstance(self._file, SequentialSoundFile):  # no exact seek in MP3: decode up to the frame
             for _ in range(position // READ_FRAMES):
                 self._file.read(READ_FRAMES)
