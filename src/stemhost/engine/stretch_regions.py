@@ -1,6 +1,7 @@
 """Stretch only what sounds: a stem is cut at its long silences and only the sounding regions are rendered.
 
-Rubber Band costs the same for a second of digital silence as for a second of music, and real stems
+Rubber Band spends nearly as much on a second of digital silence as on a second of music (measured:
+145 CPU-seconds for six 4-minute stems sounding half the time, 172 sounding throughout), and real stems
 are often mostly silence (a guitar that enters in the second chorus, backing vocals). So before a key
 or tempo change a stem is split into its sounding regions; each keeps ``PAD_S`` of its surrounding
 silence on both sides (Rubber Band's smear before an onset and after a release, measured: at most
