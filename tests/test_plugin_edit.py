@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import ctypes
+import ctypes.util
 import json
 import shutil
 import subprocess
@@ -84,6 +86,33 @@ def test_a_plugin_outside_the_folders_never_reaches_the_child(song, tmp_path, mo
 DESKTOP = ("Xvfb", "openbox", "xsettingsd", "wmctrl")
 
 
+def selection_owned(display: str, selection: bytes | None) -> bool:
+    """Whether the X display accepts a connection and (unless None) some client owns the selection."""
+    x11 = ctypes.CDLL(ctypes.util.find_library("X11"))
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XInternAtom.restype = ctypes.c_ulong
+    x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    x11.XGetSelectionOwner.restype = ctypes.c_ulong
+    x11.XGetSelectionOwner.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    connection = x11.XOpenDisplay(display.encode())
+    if not connection:
+        return False
+    try:
+        return selection is None or x11.XGetSelectionOwner(connection, x11.XInternAtom(connection, selection, 0)) != 0
+    finally:
+        x11.XCloseDisplay(connection)
+
+
+def wait_for(ready, what: str, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not ready():
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {seconds:g} s for {what}")
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def desktop(tmp_path, monkeypatch):
     """A virtual X display with a window manager and an XSETTINGS daemon, as a desktop has (pedalboard's editor
@@ -96,15 +125,19 @@ def desktop(tmp_path, monkeypatch):
     settings.write_text('Net/ThemeName "Adwaita"\n')
     env = {"DISPLAY": display}
     started = [subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24"], stderr=subprocess.DEVNULL)]
-    time.sleep(1.0)
-    for command in (["openbox"], ["xsettingsd", "-c", str(settings)]):
-        started.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    time.sleep(1.0)
-    monkeypatch.setenv("DISPLAY", display)
-    yield display
-    for process in reversed(started):
-        process.terminate()
-        process.wait(timeout=10)
+    try:
+        wait_for(lambda: selection_owned(display, None), "Xvfb to accept connections")
+        for command in (["openbox"], ["xsettingsd", "-c", str(settings)]):
+            started.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        # each announces itself by owning its selection (ICCCM, XSETTINGS); a fixed sleep lost the race under load
+        wait_for(lambda: selection_owned(display, b"WM_S0"), "openbox to manage the screen")
+        wait_for(lambda: selection_owned(display, b"_XSETTINGS_S0"), "xsettingsd to serve its settings")
+        monkeypatch.setenv("DISPLAY", display)
+        yield display
+    finally:
+        for process in reversed(started):
+            process.terminate()
+            process.wait(timeout=10)
 
 
 def windows() -> list[str]:
@@ -128,6 +161,9 @@ def test_the_editor_opens_on_a_desktop_and_closing_it_writes_the_state(song, des
     while not windows() and time.monotonic() < deadline:
         time.sleep(0.1)
     (window,) = windows()
+    time.sleep(
+        1.0
+    )  # a user sees the window before closing it; closed at once, pedalboard's set-up can meet a gone window
     subprocess.run(["wmctrl", "-i", "-c", window], check=True)
     command.join(timeout=30)
     assert status == [0]
