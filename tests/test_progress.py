@@ -79,19 +79,21 @@ def test_the_terminal_display_shows_each_part_and_the_time_left():
 def test_play_with_a_key_sounds_at_once_and_switches_when_ready(tmp_path, jack_device, monkeypatch, capsys):
     path = song(tmp_path, 20.0, stems=4)  # whole stems would take seconds to stretch
     heard: list[float] = []
+    sounding: list[int] = []  # frames of each callback that sounded
 
     class Timed(Player):
         def callback(self, outdata, frames, _time, status) -> None:
             super().callback(outdata, frames, _time, status)
             if np.any(outdata):
                 heard.append(time.monotonic())
+                sounding.append(frames)
 
     monkeypatch.setattr(stemhost.live.play, "Player", Timed)
     began = time.monotonic()
     assert main(["play", str(path), "--no-ui", "--device", "system", "--key", "2", "--duration", "2"]) == 0
     captured = capsys.readouterr()
     first = heard[0] - began
-    wall = heard[-1] - heard[0] + 256 / 48000
+    wall = sum(sounding) / 48000  # in frames: on a loaded machine JACK's dummy clock runs behind the wall clock
     played = next(line for line in captured.out.splitlines() if line.startswith("played "))
     minutes, seconds = played.split()[1].split(":")
     print(f"first sound {first:.2f} s after the command; played {played.split()[1]}, heard for {wall:.2f} s")
