@@ -25,6 +25,16 @@ def noise(seconds: float, sample_rate: int = 48000, channels: int = 1, level: fl
     return (level * rng.standard_normal((channels, round(seconds * sample_rate)))).astype(np.float32)
 
 
+def peak_hz(x: np.ndarray, near: float, sample_rate: int = 48000, size: int = 1 << 21) -> float:
+    """The spectral peak of 1-D ``x`` within a semitone of ``near``, parabola-interpolated (hundredths of a Hz)."""
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size), size))
+    hz = np.fft.rfftfreq(size, 1 / sample_rate)
+    band = np.flatnonzero((hz > near * 2 ** (-1 / 12)) & (hz < near * 2 ** (1 / 12)))
+    k = band[np.argmax(spectrum[band])]
+    a, b, c = np.log(spectrum[k - 1 : k + 2])
+    return float(hz[k] + (a - c) / (2 * (a - 2 * b + c)) * (hz[1] - hz[0]))
+
+
 def write_audio(path: Path, audio: np.ndarray, sample_rate: int = 48000, subtype: str | None = "FLOAT") -> Path:
     """Write ``(channels, frames)`` audio; float WAV by default so it reads back bit for bit."""
     if path.suffix.lower() in (".ogg", ".mp3"):

@@ -14,7 +14,7 @@ from stemhost.errors import SessionError, StemhostWarning
 from stemhost.render.driver import RenderOptions, render_session
 from stemhost.session.model import Session
 
-from conftest import read_audio, write_audio, write_session
+from conftest import peak_hz, read_audio, write_audio, write_session
 
 SR = 48000
 
@@ -30,14 +30,8 @@ def sung_note(freq: float, seconds: float = 2.0, vibrato_cents: float = 0.0) -> 
 
 
 def fundamental(x: np.ndarray, near: float) -> float:
-    """The frequency of the spectral peak within a semitone of `near`, to a few hundredths of a Hz."""
-    mid = x[0, x.shape[1] // 4 : 3 * x.shape[1] // 4]
-    spectrum = np.abs(np.fft.rfft(mid * np.hanning(mid.size), 1 << 21))
-    hz = np.fft.rfftfreq(1 << 21, 1 / SR)
-    band = np.flatnonzero((hz > near * 2 ** (-1 / 12)) & (hz < near * 2 ** (1 / 12)))
-    k = band[np.argmax(spectrum[band])]
-    a, b, c = np.log(spectrum[k - 1 : k + 2])
-    return float(hz[k] + (a - c) / (2 * (a - 2 * b + c)) * (hz[1] - hz[0]))
+    """The frequency of the spectral peak within a semitone of `near` in the middle half of channel 0."""
+    return peak_hz(x[0, x.shape[1] // 4 : 3 * x.shape[1] // 4], near)
 
 
 def render(folder, data, out="out.wav", **options):

@@ -12,6 +12,8 @@ import stemhost.engine.stretch
 from stemhost.engine.stretch import StretchSettings, stretch
 from stemhost.engine.stretch_regions import BLOCK, MIN_GAP_S, MIN_GROUP_S, PAD_S, sounding_regions, stretch_sounding
 
+from conftest import peak_hz
+
 SR = 48000
 
 
@@ -125,16 +127,6 @@ def sparse_song() -> np.ndarray:
     return audio
 
 
-def peak_hz(x: np.ndarray, near: float) -> float:
-    """The spectral peak within a semitone of ``near``, interpolated."""
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size), 1 << 20))
-    hz = np.fft.rfftfreq(1 << 20, 1 / SR)
-    band = np.flatnonzero((hz > near * 2 ** (-1 / 12)) & (hz < near * 2 ** (1 / 12)))
-    k = band[np.argmax(spectrum[band])]
-    a, b, c = np.log(spectrum[k - 1 : k + 2])
-    return float(hz[k] + (a - c) / (2 * (a - 2 * b + c)) * (hz[1] - hz[0]))
-
-
 def onset(x: np.ndarray, near: int) -> int:
     """Where the envelope first reaches half of its peak, within 50 ms before and 100 ms after ``near``."""
     env = np.abs(x[:, near - SR // 20 : near + SR // 10]).max(axis=0)
@@ -156,7 +148,7 @@ def test_regions_match_the_whole_stem_in_pitch_onsets_and_silence(monkeypatch, s
         at = round(start * SR / tempo)
         target = freq * 2 ** (semitones / 12)
         middle = slice(at + round(0.1 * SR / tempo), at + round(0.6 * seconds * SR / tempo))
-        cents = [1200 * math.log2(peak_hz(x[0, middle], target) / target) for x in (regions, whole)]
+        cents = [1200 * math.log2(peak_hz(x[0, middle], target, size=1 << 20) / target) for x in (regions, whole)]
         assert max(map(abs, cents)) <= 5, f"note at {start} s: {cents} cents"
         assert abs(cents[0] - cents[1]) <= 1
         ms = [(onset(x, at) - start * SR / tempo) / SR * 1000 for x in (regions, whole)]
