@@ -86,12 +86,8 @@ def write_session(folder: Path, stems: int, frames: int, phrases, write_stem, se
     files = []
     for i in range(stems):
         name = f"stem{i + 1:02d}.wav"
-        if sections is None:
-            write_stem(folder / name, phrases[i % len(phrases)], frames)
-        else:
-            write_stem(
-                folder / name, phrases[i % len(phrases)], frames, sections=sections(i), section_s=SPARSE_SECTION_S
-            )
+        sounding = None if sections is None else sections(i)
+        write_stem(folder / name, phrases[i % len(phrases)], frames, sections=sounding, section_s=SPARSE_SECTION_S)
         files.append(name)
     data = session_data(files)
     for k, stem in enumerate(data["stems"]):
