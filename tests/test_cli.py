@@ -31,6 +31,7 @@ COMMANDS = (
     "batch",
     "devices",
     "play",
+    "serve",
     "presets",
     "schema",
     "analyze",

@@ -226,6 +226,32 @@ def test_a_mute_is_heard_within_100_ms(tmp_path, jack_device):
     assert np.max(np.abs(np.diff(ramp))) < 0.05, "the mute ramps down instead of clicking"
 
 
+def test_paused_the_render_thread_rests_after_a_change_and_a_key_asked_for_plays_on_play(tmp_path, jack_device):
+    """Paused, a change wakes the render thread for a block or two, not for good (it spun a core before); a key
+    asked for while paused is prepared from the position and heard soon after play."""
+    write_audio(tmp_path / "a.wav", tone(220, 20.0, channels=2, level=0.3))
+    path = write_session(tmp_path, {"stems": [{"name": "a", "file": "a.wav", "role": "keys"}]})
+    with playing(load_session(path), path, PlayOptions(device="system")) as (player, _):
+        time.sleep(0.5)
+        player.toggle_play()
+        time.sleep(0.3)
+        assert not player.playing
+        player.change("stem", "a", gain_db=-6.0)
+        time.sleep(0.3)
+        blocks = player.render.timings.count
+        time.sleep(1.0)
+        rendered = player.render.timings.count - blocks
+        player.set_key(2)
+        time.sleep(1.0)
+        player.toggle_play()
+        began = time.monotonic()
+        while player.session.key_shift != 2 and player.error is None and time.monotonic() - began < 8:
+            time.sleep(0.01)
+        assert player.error is None
+    assert rendered <= 2, f"paused, the render thread rendered {rendered} blocks in 1 s (of {SR // 512} a second)"
+    assert player.session.key_shift == 2, "the key asked for while paused was not heard within 8 s of play"
+
+
 def test_a_key_change_crosses_over_with_no_gap(tmp_path, jack_device):
     for i, freq in enumerate((220.0, 330.0, 440.0, 550.0, 660.0, 880.0)):  # six pitched stems
         write_audio(tmp_path / f"p{i}.wav", tone(freq, 20.0, level=0.08))

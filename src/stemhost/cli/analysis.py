@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from stemhost.cli.arguments import check_output, prepared_session
-from stemhost.errors import FitError, SessionError
+from stemhost.errors import SessionError
 
 
 def analyze(args: argparse.Namespace) -> int:
@@ -78,46 +78,12 @@ def fitted(session, session_path: Path, spec: str):
     Raises:
         FitError: no shift fits the melody into the range (the closest is printed first).
     """
-    from stemhost.analysis.fit import fit_key, singer_range
-    from stemhost.analysis.stored import cached_analysis
-    from stemhost.session.notes import transpose_key
+    from stemhost.analysis.fit_report import fit_report
 
-    low, high, described = singer_range(spec)
-    if not any(stem.role == "lead_vocal" for stem in session.stems):
-        raise SessionError(
-            f"{session_path.name}: no stem has the role 'lead_vocal'; fit moves the lead melody into a range, "
-            "so set the lead vocal stem's role"
-        )
-    analysis = cached_analysis(session, session_path)
-    vocal = analysis.lead_vocal
-    if vocal is None:
-        names = ", ".join(analysis.lead_vocal_stems)
-        raise SessionError(f"{session_path.name}: the lead_vocal stem ({names}) holds no sung note to fit")
-    tessitura = (vocal.tessitura_low_midi, vocal.tessitura_high_midi)
-    key = analysis.key
-    spelled = (key.tonic, key.mode) if key else None  # notes in the song's own accidentals
-    print(f"singer: {described}")
-    print(f"melody: {note_span(vocal.low_midi, vocal.high_midi, spelled)} (tessitura {note_span(*tessitura, spelled)})")
-    choice = fit_key(vocal.low_midi, vocal.high_midi, tessitura, low, high)
-    moved = (key.tonic + choice.shift, key.mode) if key else None  # the new melody in the new key's
-    new_key = f", new key {transpose_key(key.tonic, key.mode, choice.shift)} (from {key.name})" if key else ""
-    sung = f" (sung {choice.sung})" if choice.octave else ""
-    room = f"room: {choice.room_low:+d} semitones below, {choice.room_high:+d} above"
-    if not choice.fits:
-        print(f"closest: key shift {choice.shift:+d}{new_key}")
-        print(f"new melody range: {note_span(choice.low_midi, choice.high_midi, moved)}{sung}")
-        print(f"{room} (negative: beyond the range)")
-        raise FitError(
-            f"{session_path.name}: no key shift from -12 to +12 fits the melody "
-            f"({note_span(vocal.low_midi, vocal.high_midi, spelled)}, {choice.high_midi - choice.low_midi} semitones) into "
-            f"{described}, sung as recorded or an octave up or down; give a wider range, or set key_shift "
-            f"{choice.shift:+d} by hand to take the closest"
-        )
-    tight = "" if choice.comfortable else " (tight: the tessitura lies within 2 semitones of an end of the range)"
-    print(f"fits key shift {choice.shift:+d}{new_key}{tight}")
-    print(f"new melody range: {note_span(choice.low_midi, choice.high_midi, moved)}{sung}")
-    print(room)
-    return choice, key
+    report = fit_report(session, session_path, spec)
+    print("\n".join(report.lines))
+    report.check()
+    return report.choice, report.key
 
 
 def voices() -> list[str]:
@@ -125,10 +91,3 @@ def voices() -> list[str]:
     from stemhost.session.notes import VOICE_RANGES
 
     return [f"{name} ({low}-{high})" for name, (low, high) in VOICE_RANGES.items()]
-
-
-def note_span(low_midi: float, high_midi: float, key: tuple[int, str] | None = None) -> str:
-    """Two notes as ``'Eb3-C4'``, spelled in the key's accidentals (sharps with no key)."""
-    from stemhost.session.notes import note_name
-
-    return f"{note_name(low_midi, key)}-{note_name(high_midi, key)}"

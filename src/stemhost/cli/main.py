@@ -26,6 +26,7 @@ from stemhost.cli.arguments import (
 )
 from stemhost.cli.plugins import add_plugins_command
 from stemhost.cli.progress import show_steps
+from stemhost.cli.serve import add_serve_command
 from stemhost.errors import StemhostError, StemhostWarning
 from stemhost.formats import OUTPUT_CHOICES
 from stemhost.limits import MAX_DEVICE_BLOCK
@@ -260,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     stems_cache.set_defaults(run=cache.cache)
 
     add_plugins_command(commands)
+    add_serve_command(commands)
     return parser
 
 

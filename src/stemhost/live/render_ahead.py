@@ -133,6 +133,7 @@ class RenderAhead:
             return
         if not head.playing or head.ended:
             self.stalls.unsteady()
+            self._wait_while_idle()
             return  # rendered only to apply changes while paused or after the end: not heard
         block = mix.master
         skip = min(self._to_skip, block.shape[1])
@@ -158,9 +159,14 @@ class RenderAhead:
         head.written(self.ring.written, n)
         head.song_frame += n
         head.after_block(self.graph.sources_done)
-        while head.idle and not self.stopped.is_set() and self._changes.empty():
-            time.sleep(0.01)  # paused or at the end: the ring drains, the callback plays silence
+        self._wait_while_idle()
         self.stalls.restart()
+
+    def _wait_while_idle(self) -> None:
+        """Paused or at the end: render nothing (the ring drains, the callback plays silence) until a change is
+        posted (a key or tempo version waits for playing: it starts just past the position playing)."""
+        while self.head.idle and not self.stopped.is_set() and self._changes.empty():
+            time.sleep(0.01)
 
     def _bus_routes(self) -> list[tuple[tuple[int, int], LatencyTrim, str]]:
         """Buses played on their own device channels, each lined up with the master."""

@@ -1,0 +1,280 @@
+"""The stage: the one song open in the web mixer, its :class:`~stemhost.live.player.Player` and output stream.
+
+Threads: every method but :meth:`Stage.open`'s build and :meth:`Stage.close` runs on the asyncio event loop's
+thread, which is the Player's "UI thread". Opening builds the player (compiling takes seconds) in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from stemhost.errors import StemhostError
+from stemhost.web.snapshot import Opened, is_playing, listing, peak_db, song_key, state_of
+
+log = logging.getLogger("stemhost")
+
+TICK_S = 0.04  # 25 ticks a second
+
+
+class NoSong(StemhostError, RuntimeError):
+    """No song is open (HTTP 409)."""
+
+
+class Unknown(StemhostError, LookupError):
+    """A stem, bus or preset by a name that does not exist (HTTP 404); ``field`` names the part of the request."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Stage:
+    """At most one open song, played on one device.
+
+    Args:
+        library: the songs (``.song(id)``), see :mod:`stemhost.web.songs`.
+        device: the output device's name or number (None: the default).
+        blocksize: frames per audio callback.
+        plugin_folders: where third-party plugins may come from (None: the defaults).
+        publish: the hub's publish (any thread).
+    """
+
+    def __init__(
+        self,
+        library,
+        device: str | None,
+        blocksize: int = 256,
+        plugin_folders: Sequence[Path] | None = None,
+        publish: Callable[[dict], None] = lambda _message: None,
+    ) -> None:
+        self.library = library
+        self.device = device
+        self.device_name: str | None = None
+        self.blocksize = blocksize
+        self.plugin_folders = plugin_folders
+        self.publish = publish
+        self.opened: Opened | None = None
+        self.version = 0
+        self.error: str | None = None
+        self._opening = asyncio.Lock()
+        self._seen: tuple | None = None  # the player's own state last published
+
+    # ------------------------------------------------------------------ opening and closing
+
+    async def open(self, song_id: str) -> dict:
+        """Close the song open, if any, and open another, paused at 0 (built in a worker thread)."""
+        song = self.library.song(song_id)
+        async with self._opening:
+            old, self.opened = self.opened, None
+            self.changed()
+            if old is not None:
+                await asyncio.to_thread(close_opened, old)
+            opened, session = await asyncio.to_thread(self._build, song)
+            self.opened, self.error = opened, None
+            from stemhost.live.play import ask_for
+
+            ask_for(opened.player, session)  # the session's own key and tempo, heard once ready
+            self._seen = None
+            self.changed()
+            log.info(f"opened {song.id} ({song.session_path.name})")
+        return self.snapshot()
+
+    def _build(self, song) -> tuple[Opened, object]:
+        from stemhost.live.devices import find_device, open_stream
+        from stemhost.live.play import recorded
+        from stemhost.live.player import Player
+        from stemhost.session.files import load_session
+
+        session = load_session(song.session_path)
+        device = find_device(self.device)
+        self.device_name = device.name
+        channels = max([2, *(max(b.device_channels) for b in session.buses if b.device_channels)])
+        player = Player(
+            recorded(session),
+            song.session_path,
+            device.sample_rate,
+            channels,
+            held=True,
+            device_block=self.blocksize,
+            plugin_folders=self.plugin_folders,
+        )
+        try:
+            stream = open_stream(device, device.sample_rate, self.blocksize, channels, player.callback)
+            player.start()
+            stream.start()
+            player.device_latency_s = float(stream.latency)
+            player.stream = stream
+        except BaseException:
+            player.close()
+            raise
+        return Opened(song, song_key(song, session), player, stream), session
+
+    def close(self) -> None:
+        """Stop the song open (any thread; at shutdown)."""
+        old, self.opened = self.opened, None
+        if old is not None:
+            close_opened(old)
+
+    # ------------------------------------------------------------------ changes (event-loop thread)
+
+    def need(self) -> Opened:
+        if self.opened is None:
+            raise NoSong("no song is open; open one first (POST /api/songs/{id}/open)")
+        return self.opened
+
+    def changed(self) -> None:
+        """A change was applied: bump the version and push the state to every client."""
+        self.version += 1
+        self.publish({"type": "state", "state": self.snapshot()})
+
+    def play(self) -> None:
+        o = self.need()
+        player = o.player
+        if player.ended:
+            player.seek(0.0)
+        if o.held:
+            player.release()
+            o.held = False
+        elif not o.want_playing or not player.playing:
+            player.toggle_play()
+        o.want_playing = True
+
+    def pause(self) -> None:
+        o = self.need()
+        if o.want_playing and not o.held and not o.player.ended:
+            o.player.toggle_play()
+        o.want_playing = False
+
+    def seek(self, position_s: float) -> None:
+        self.need().player.seek(position_s)
+
+    def loop(self, start_s: float | None, end_s: float | None, on: bool | None) -> None:
+        player = self.need().player
+        if start_s is not None or end_s is not None:
+            player.set_loop(start_s, end_s)
+        if on is not None and on != player.loop_on:
+            if on and player.loop is None:
+                player.set_loop(0.0, player.length_frames / player.sample_rate)
+            player.toggle_loop()
+
+    def change_strip(self, kind: str, name: str, values: dict) -> None:
+        """Set a stem's, bus's or the master's gain_db, pan, mute or solo."""
+        player = self.need().player
+        names = [n for k, n in player.strips if k == kind]
+        if kind != "master" and name not in names:
+            plural = "buses" if kind == "bus" else f"{kind}s"
+            raise Unknown(f"no {kind} named {name!r}; {plural}: {listing(names)}", "name")
+        key = names[0] if kind == "master" else name
+        if values:
+            player.change(kind, key, **values)
+
+    def set_key(self, key_shift: float) -> None:
+        self.need().player.set_key(key_shift)
+
+    def set_tempo(self, tempo: float) -> None:
+        self.need().player.set_tempo(tempo)
+
+    def preset(self, name: str) -> None:
+        """Lay a bundled preset's mix onto the strips (and its key and tempo, if it sets them)."""
+        from stemhost.session.presets import apply_preset, bundled_presets, load_preset
+
+        player = self.need().player
+        if name not in bundled_presets():
+            raise Unknown(f"no bundled preset named {name!r}; presets: {listing(list(bundled_presets()))}", "name")
+        now = player.current_session()
+        new = apply_preset(now, *load_preset(name))
+        for stem in new.stems:
+            self._set_strip("stem", stem.name, stem, ("gain_db", "pan", "mute", "solo"))
+        for bus in new.buses:
+            if ("bus", bus.name) in player.strips:
+                self._set_strip("bus", bus.name, bus, ("gain_db", "mute", "solo"))
+        master = next(n for k, n in player.strips if k == "master")
+        self._set_strip("master", master, new.master, ("gain_db", "mute"))
+        if new.key_shift != now.key_shift:
+            player.set_key(new.key_shift)
+        if new.tempo != now.tempo:
+            player.set_tempo(new.tempo)
+
+    def _set_strip(self, kind: str, name: str, model, fields: tuple[str, ...]) -> None:
+        strip = self.opened.player.strips[(kind, name)]
+        differ = {f: getattr(model, f) for f in fields if getattr(model, f) != getattr(strip, f)}
+        if differ:
+            self.opened.player.change(kind, name, **differ)
+
+    async def fit(self, spec: str) -> dict:
+        """Choose the key that fits the lead melody into a voice or range (analysing in a worker thread)."""
+        from stemhost.analysis.fit_report import fit_report
+
+        o = self.need()
+        session = o.player.current_session()
+        report = await asyncio.to_thread(fit_report, session, o.song.session_path, spec)
+        if report.problem is None and self.opened is o:
+            o.player.set_key(report.choice.shift)
+            self.changed()
+        return {
+            "key_shift": report.choice.shift,
+            "key": report.new_key,
+            "lines": report.lines,
+            "fits": report.problem is None,
+        }
+
+    def save(self) -> dict:
+        o = self.need()
+        o.player.save(o.song.session_path)
+        return {"saved": o.song.session_path.name}
+
+    # ------------------------------------------------------------------ what clients see
+
+    def snapshot(self) -> dict:
+        """The state every client shows (see the contract); ``version`` counts changes."""
+        return state_of(self.opened, self.version, self.device_name, self.error)
+
+    def tick(self) -> dict | None:
+        """A tick message (position, meters in dBFS); publishes the state first when the player's own changed."""
+        o = self.opened
+        if o is None:
+            return None
+        p = o.player
+        error = p.error
+        own = (p.preparing, p.ended, p.session.key_shift, p.session.tempo, None if error is None else str(error))
+        if own != self._seen:
+            if self._seen is not None:
+                self.changed()
+            self._seen = own
+        if o.stream is not None:
+            p.cpu_load = float(o.stream.cpu_load)
+        meters = {"master" if k == "master" else f"{k}:{n}": peak_db(v) for (k, n), v in p.take_peaks().items()}
+        return {
+            "type": "tick",
+            "position_s": round(p.seeks.position_s(), 3),
+            "playing": is_playing(o),
+            "preparing": p.preparing,
+            "meters": meters,
+        }
+
+    async def watch(self) -> None:
+        """Publish a tick 25 times a second while a song is open (the event loop's task); on a clock, so the
+        time a tick takes does not slow the rate."""
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            try:
+                message = self.tick()
+                if message is not None:
+                    self.publish(message)
+            except Exception:  # a broken tick must not stop the ticks
+                log.exception("web: tick failed")
+            due = max(due + TICK_S, loop.time() - TICK_S)  # after a stall, catch up by one tick at most
+            await asyncio.sleep(max(0.0, due - loop.time()))
+
+
+def close_opened(opened: Opened) -> None:
+    """Stop a song's stream and player (blocking: a worker thread or shutdown)."""
+    try:
+        opened.stream.stop()
+        opened.stream.close()
+    finally:
+        opened.player.close()
