@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from web_server import SR, level_db, make_song, recording, serving
+from web_server import SR, db, level, make_song, recording, serving, steady
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,8 @@ def test_open_starts_paused_at_zero_and_silent(opened):
     assert state["position_s"] == 0.0 and not state["playing"]
     assert [s["name"] for s in state["stems"]] == ["vocals", "bass", "keys"]
     assert state["buses"][0]["name"] == "band" and state["master"] == {"gain_db": 0.0, "mute": False}
-    assert "karaoke" in state["presets"] and state["device"] == "system" and state["song"]["length_s"] == 8.0
+    assert "karaoke" in state["presets"] and "streaming" not in state["presets"] and "streaming" in state["masters"]
+    assert state["device"] == "system" and state["song"]["length_s"] == 8.0
 
 
 def test_transport_plays_pauses_seeks_and_loops(opened):
@@ -168,7 +169,8 @@ def test_a_stem_change_shows_in_the_state_and_on_the_websocket_within_100_ms(ope
         ("/api/key", {}, 422, "key_shift: is required"),
         ("/api/tempo", {"tempo": 0.4}, 422, "tempo: must be at least 0.5"),
         ("/api/tempo", {"tempo": True}, 422, "tempo: must be a number"),
-        ("/api/presets", {"name": "nope"}, 404, "no bundled preset named 'nope'; presets: "),
+        ("/api/presets", {"name": "nope"}, 404, "no mix preset named 'nope'; presets: "),
+        ("/api/presets", {"name": "streaming"}, 404, "no mix preset named 'streaming'; presets: "),
         ("/api/fit", {"voice": "alto", "range": "A2-E4"}, 422, "voice: give voice or range"),
         ("/api/fit", {}, 422, "voice: give voice or range"),
         ("/api/fit", {"range": "Q9-Z1"}, 400, "Q9"),
@@ -202,7 +204,7 @@ def test_buses_master_key_tempo_presets_and_save(opened):
 
 def changes_and_save(opened, path):
     state = opened.ok("PATCH", "/api/buses/band", {"gain_db": -3.0, "mute": True})
-    assert state["buses"][0] | {} == {"name": "band", "gain_db": -3.0, "pan": 0.0, "mute": True, "solo": False}
+    assert state["buses"][0] | {} == {"name": "band", "gain_db": -3.0, "mute": True, "solo": False}
     state = opened.ok("PATCH", "/api/master", {"gain_db": -1.5})
     assert state["master"] == {"gain_db": -1.5, "mute": False}
     state = opened.ok("POST", "/api/presets", {"name": "karaoke"})
@@ -259,35 +261,33 @@ def test_mute_and_fader_are_heard_in_the_servers_output(opened):
     opened.ok("POST", "/api/transport", {"action": "play"})
     time.sleep(0.3)
     marks = {}
-    with recording(opened.ports) as take:
+    with recording(opened.ports) as take:  # a moment is marked by the frames recorded by then
         time.sleep(1.0)
-        marks["gain"] = time.monotonic()
+        marks["gain"] = take.frames
         opened.ok("PATCH", "/api/stems/bass", {"gain_db": -6.0})
         time.sleep(1.0)
-        marks["mute"] = time.monotonic()
+        marks["mute"] = take.frames
         opened.ok("PATCH", "/api/stems/vocals", {"mute": True})
         time.sleep(1.0)
-        marks["end"] = time.monotonic()
+        marks["end"] = take.frames
     audio, half = take.audio[:, 0], SR // 2
-    before = audio[take.at(marks["gain"]) - half : take.at(marks["gain"])]
-    after = audio[take.at(marks["mute"]) - half : take.at(marks["mute"])]
-    muted = audio[take.at(marks["end"]) - half : take.at(marks["end"])]
-    assert level_db(before, 440) > -20 and level_db(before, 110) > -20, "every stem is heard at first"
-    change = level_db(after, 110) - level_db(before, 110)
+    before, after, muted = (audio[marks[m] - half : marks[m]] for m in ("gain", "mute", "end"))
+    assert db(steady(before, 440)) > -20 and db(steady(before, 110)) > -20, "every stem is heard at first"
+    change = db(steady(after, 110)) - db(steady(before, 110))
     assert abs(change + 6.0) <= 0.5, f"bass at -6 dB changed by {change:.2f} dB"
-    assert abs(level_db(after, 660) - level_db(before, 660)) <= 0.5, "keys unchanged"
-    assert level_db(muted, 440) < level_db(after, 440) - 60, "the muted vocal is gone"
-    assert abs(level_db(muted, 660) - level_db(after, 660)) <= 0.5
-    assert np.max(np.abs(muted)) > 0.05
-    heard_ms = 1000 * (gone_at(audio, take.at(marks["mute"]), 440) - take.at(marks["mute"])) / SR
+    assert abs(db(steady(after, 660)) - db(steady(before, 660))) <= 0.5, "keys unchanged"
+    assert db(steady(muted, 440)) < db(steady(after, 440)) - 60, "the muted vocal is gone"
+    assert abs(db(steady(muted, 660)) - db(steady(after, 660))) <= 0.5
+    heard_ms = 1000 * (gone_at(audio, marks["mute"], 440) - marks["mute"]) / SR
     print(f"click to audible: the mute was heard {heard_ms:.0f} ms after the PATCH was sent (JACK's capture included)")
     assert heard_ms < 250
 
 
-def gone_at(audio: np.ndarray, start: int, freq: float, window: int = 960, hop: int = 240) -> int:
-    """The first frame after ``start`` from which a 20 ms window holds ``freq`` 30 dB below its level before."""
-    before = level_db(audio[start - 4 * window : start], freq)
-    for at in range(start - window, audio.size - window, hop):
-        if level_db(audio[at : at + window], freq) < before - 30:
-            return at + window
-    raise AssertionError(f"{freq} Hz never went away")
+def gone_at(audio: np.ndarray, start: int, freq: float, window: int = 480, hop: int = 48) -> int:
+    """The end of the first 10 ms window after ``start`` where ``freq`` is at half its level before or less."""
+    before = steady(audio[start - SR // 2 : start], freq)
+    return next(
+        at + window
+        for at in range(start, audio.size - window, hop)
+        if level(audio[at : at + window], freq) < 0.5 * before
+    )

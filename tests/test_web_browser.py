@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from web_server import SR, make_song, recording, serving
+from web_server import SR, level, make_song, recording, serving, steady
 
 from conftest import peak_hz
 
@@ -46,18 +46,6 @@ def song(server):
 def heard(take) -> np.ndarray:
     """The left channel recorded so far."""
     return take.audio[:, 0]
-
-
-def level(x: np.ndarray, freq: float) -> float:
-    """The amplitude of the sine at freq in x (a Hann-windowed single-bin DFT)."""
-    window = np.hanning(x.size)
-    phasor = np.exp(-2j * np.pi * freq * np.arange(x.size) / SR)
-    return float(2 * abs(np.sum(x * window * phasor)) / np.sum(window))
-
-
-def steady(x: np.ndarray, freq: float) -> float:
-    """The median amplitude of the sine at freq over 100 ms windows: one glitch of a busy machine does not count."""
-    return float(np.median([level(x[i : i + SR // 10], freq) for i in range(0, x.size - SR // 10 + 1, SR // 10)]))
 
 
 def wait_for(condition, timeout: float = 10.0, every: float = 0.02):

@@ -18,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -178,19 +177,19 @@ def new_ports(side: int, before: set[str], client: str | None) -> list[str]:
 
 @dataclass
 class Take:
-    """What :func:`recording` recorded: ``audio`` (frames, 2) float32 at 48 kHz and the monotonic time of frame 0
-    (approximate, from the first callback)."""
+    """What :func:`recording` recorded: ``audio`` (frames, 2) float32 at 48 kHz. A moment is marked by
+    :attr:`frames`, the frames recorded so far (a JACK period late at most): JACK's dummy clock drifts from the
+    wall clock, so wall times are never turned into frames."""
 
     blocks: list = field(default_factory=list)
-    started: float | None = None
 
     @property
     def audio(self) -> np.ndarray:
         return np.concatenate(self.blocks) if self.blocks else np.zeros((0, 2), np.float32)
 
-    def at(self, when: float) -> int:
-        """The frame recorded at a monotonic time."""
-        return max(0, round((when - self.started) * SR))
+    @property
+    def frames(self) -> int:
+        return sum(len(b) for b in list(self.blocks))
 
 
 @contextlib.contextmanager
@@ -201,13 +200,9 @@ def recording(ports: tuple[str, str]) -> Iterator[Take]:
     sd = stemhost.live.devices.sounddevice()
     device = stemhost.live.devices.find_device("system")
     take = Take()
-    lock = threading.Lock()
 
     def got(data, frames, time_info, status) -> None:
-        with lock:
-            if take.started is None:
-                take.started = time.monotonic() - frames / SR
-            take.blocks.append(data.copy())
+        take.blocks.append(data.copy())
 
     played = list(ports)
     with sd.InputStream(device=device.index, samplerate=SR, channels=2, dtype="float32", blocksize=256, callback=got):
@@ -218,13 +213,33 @@ def recording(ports: tuple[str, str]) -> Iterator[Take]:
         yield take
 
 
-def level_db(audio: np.ndarray, freq: float, sample_rate: int = SR) -> float:
-    """The level of a sine at ``freq`` in 1-D audio, dBFS of its amplitude (Hann window, the peak bin)."""
-    window = np.hanning(audio.size)
-    spectrum = np.abs(np.fft.rfft(audio * window)) * 2 / window.sum()
-    hz = np.fft.rfftfreq(audio.size, 1 / sample_rate)
-    band = (hz > freq * 0.97) & (hz < freq * 1.03)
-    return float(20 * np.log10(max(spectrum[band].max(), 1e-9)))
+def level(x: np.ndarray, freq: float) -> float:
+    """The amplitude of the sine at freq in 1-D audio (a Hann-windowed single-bin DFT)."""
+    window = np.hanning(x.size)
+    phasor = np.exp(-2j * np.pi * freq * np.arange(x.size) / SR)
+    return float(2 * abs(np.sum(x * window * phasor)) / np.sum(window))
 
 
-__all__ = ["SR", "Server", "Take", "free_port", "level_db", "make_song", "recording", "serving", "tone", "write_audio"]
+def steady(x: np.ndarray, freq: float) -> float:
+    """The median amplitude of the sine at freq over 100 ms windows: one glitch of a busy machine does not count."""
+    return float(np.median([level(x[i : i + SR // 10], freq) for i in range(0, x.size - SR // 10 + 1, SR // 10)]))
+
+
+def db(amplitude: float) -> float:
+    return float(20 * np.log10(max(amplitude, 1e-9)))
+
+
+__all__ = [
+    "SR",
+    "Server",
+    "Take",
+    "db",
+    "free_port",
+    "level",
+    "make_song",
+    "recording",
+    "serving",
+    "steady",
+    "tone",
+    "write_audio",
+]

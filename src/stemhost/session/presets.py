@@ -7,6 +7,7 @@ each on top of the last; the CLI's overrides apply last.
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -86,6 +87,17 @@ def bundled_dir() -> Path:
 def bundled_presets() -> dict[str, Path]:
     """Bundled preset names and their files (the session schema is not a preset)."""
     return {p.stem: p for p in sorted(bundled_dir().glob("*.json")) if not p.name.endswith(".schema.json")}
+
+
+@functools.cache
+def mastering_presets() -> tuple[str, ...]:
+    """The bundled presets that set only the master (streaming, apple...): for ``--master``, not for the mix."""
+    kept = []
+    for name in bundled_presets():
+        preset = load_preset(name)[0]
+        if preset.master is not None and not (preset.stems or preset.buses) and preset.key_shift is preset.tempo is None:
+            kept.append(name)
+    return tuple(kept)
 
 
 def load_preset(name_or_path: str) -> tuple[Preset, str]:

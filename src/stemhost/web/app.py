@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import importlib.util
 import logging
 import re
 from collections.abc import Sequence
@@ -18,9 +16,11 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
 from stemhost.errors import StemhostError
-from stemhost.web import api, live_socket
+from stemhost.web import api, api_renders, api_songs, live_socket
 from stemhost.web.live_socket import Hub
+from stemhost.web.renders import RenderJobs
 from stemhost.web.security import Security
+from stemhost.web.songs import Library, NotFound
 from stemhost.web.stage import NoSong, Stage
 
 log = logging.getLogger("stemhost")
@@ -50,11 +50,10 @@ def create_app(
         plugin_folders: where third-party plugins may come from (None: the defaults).
         analyse: analyse the songs in the background (key, tempo).
     """
-    from stemhost.web.songs import Library
-
     hub = Hub()
     library = Library(folder, analyse=analyse)
     stage = Stage(library, device, blocksize, plugin_folders, hub.publish)
+    renders = RenderJobs(folder, library, hub.publish)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -67,6 +66,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             await asyncio.to_thread(stage.close)
+            renders.close()
             library.close()
             log.info("stopped: the player and the stream are closed")
 
@@ -83,15 +83,9 @@ def create_app(
     app.state.library = library
     app.state.stage = stage
     app.state.folder = folder
-    app.include_router(api.router)
-    for name in ("api_songs", "api_renders"):  # the library's and the renders' routes
-        if importlib.util.find_spec(f"stemhost.web.{name}") is not None:
-            app.include_router(importlib.import_module(f"stemhost.web.{name}").router)
-    if importlib.util.find_spec("stemhost.web.renders") is not None:
-        from stemhost.web.renders import RenderJobs
-
-        app.state.renders = RenderJobs(folder, library, hub.publish)
-    app.include_router(live_socket.router)
+    app.state.renders = renders
+    for routes in (api, api_songs, api_renders, live_socket):
+        app.include_router(routes.router)
     add_error_handlers(app)
     add_pages(app)
     app.add_middleware(Security, token=token, allowed_origins=tuple(allowed_origins))
@@ -134,8 +128,6 @@ def validation_line(exc: RequestValidationError) -> tuple[str, str | None]:
 
 
 def add_error_handlers(app: FastAPI) -> None:
-    from stemhost.web.songs import NotFound
-
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return error(422, *validation_line(exc))

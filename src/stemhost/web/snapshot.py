@@ -15,8 +15,7 @@ METER_FLOOR_DB = -120.0
 class Opened:
     """A song open on the stage: its library entry, player, stream, and whether play was ever pressed."""
 
-    song: object  # the Library's Song: id, title, session_path
-    key: str | None  # the song's own key, e.g. 'A major'
+    song: object  # the Library's Song: id, title, session_path, key()
     player: object  # live.player.Player
     stream: object  # the sounddevice stream
     held: bool = True  # silent at 0 until the first "play" (Player.release)
@@ -40,9 +39,11 @@ def is_playing(o: Opened) -> bool:
 
 def state_of(o: Opened | None, version: int, device: str | None, error_text: str | None) -> dict:
     """The state dict: ``version`` counts changes; ``device`` is the device's name once a song opened."""
-    from stemhost.session.presets import bundled_presets
+    from stemhost.session.presets import bundled_presets, mastering_presets
 
-    state = {"version": version, "presets": list(bundled_presets()), "device": device}
+    masters = mastering_presets()
+    mixes = [name for name in bundled_presets() if name not in masters]
+    state = {"version": version, "presets": mixes, "masters": list(masters), "device": device}
     if o is None:
         return state | {
             "song": None, "position_s": 0.0, "playing": False, "ended": False, "key_shift": 0.0,
@@ -57,13 +58,13 @@ def state_of(o: Opened | None, version: int, device: str | None, error_text: str
     master = next(s for s in strips if s.kind == "master")
     error = p.error
     return state | {
-        "song": {"id": o.song.id, "title": o.song.title, "key": o.key, "length_s": round(length_s(p), 3)},
+        "song": {"id": o.song.id, "title": o.song.title, "key": o.song.key(), "length_s": round(length_s(p), 3)},
         "position_s": round(p.seeks.position_s(), 3),
         "playing": is_playing(o),
         "ended": p.ended,
         "key_shift": heard.key_shift,
         "key_shift_wanted": wanted.key_shift,
-        "key_name": key_heard(o.key, heard.key_shift),
+        "key_name": key_heard(o.song.key(), heard.key_shift),
         "tempo": heard.tempo,
         "tempo_wanted": wanted.tempo,
         "preparing": p.preparing,
@@ -74,7 +75,7 @@ def state_of(o: Opened | None, version: int, device: str | None, error_text: str
             if s.kind == "stem"
         ],
         "buses": [
-            {"name": s.name, "gain_db": s.gain_db, "pan": s.pan, "mute": s.mute, "solo": s.solo}
+            {"name": s.name, "gain_db": s.gain_db, "mute": s.mute, "solo": s.solo}
             for s in strips
             if s.kind == "bus"
         ],
@@ -87,18 +88,6 @@ def state_of(o: Opened | None, version: int, device: str | None, error_text: str
 
 def length_s(player) -> float:
     return player.length_frames / player.sample_rate
-
-
-def song_key(song, session) -> str | None:
-    """The song's own key: the session's ``key``, else the library's (cached analysis), else None."""
-    if session.key:
-        from stemhost.session.notes import spell_key
-
-        return spell_key(session.key)
-    try:
-        return song.key()
-    except Exception:  # the analysis is not there yet
-        return None
 
 
 def key_heard(key: str | None, shift: float) -> str | None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from stemhost.errors import StemhostError
-from stemhost.web.snapshot import Opened, is_playing, listing, peak_db, song_key, state_of
+from stemhost.web.snapshot import Opened, is_playing, listing, peak_db, state_of
 
 log = logging.getLogger("stemhost")
 
@@ -110,7 +110,7 @@ class Stage:
         except BaseException:
             player.close()
             raise
-        return Opened(song, song_key(song, session), player, stream), session
+        return Opened(song, player, stream), session
 
     def close(self) -> None:
         """Stop the song open (any thread; at shutdown)."""
@@ -179,11 +179,12 @@ class Stage:
 
     def preset(self, name: str) -> None:
         """Lay a bundled preset's mix onto the strips (and its key and tempo, if it sets them)."""
-        from stemhost.session.presets import apply_preset, bundled_presets, load_preset
+        from stemhost.session.presets import apply_preset, bundled_presets, load_preset, mastering_presets
 
         player = self.need().player
-        if name not in bundled_presets():
-            raise Unknown(f"no bundled preset named {name!r}; presets: {listing(list(bundled_presets()))}", "name")
+        mixes = [n for n in bundled_presets() if n not in mastering_presets()]
+        if name not in mixes:
+            raise Unknown(f"no mix preset named {name!r}; presets: {listing(mixes)}", "name")
         now = player.current_session()
         new = apply_preset(now, *load_preset(name))
         for stem in new.stems:

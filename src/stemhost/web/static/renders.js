@@ -17,6 +17,10 @@ async function loadSongs() {
   songs = list.filter((s) => !s.error);
   const open = state && state.song ? state.song.id : null;
   $("song").replaceChildren(...songs.map((s) => el("option", { value: s.id, selected: s.id === open }, s.title)));
+  if (state) { // the bundled mastering presets, as the server lists them
+    $("master-preset").replaceChildren(el("option", { value: "" }, "none"),
+      ...state.masters.map((name) => el("option", { value: name }, name)));
+  }
   showSolos();
 }
 
