@@ -29,7 +29,7 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 def server(tmp_path_factory, jack_device, chromium):
     """A real ``stemhost serve`` on a free loopback port, playing on JACK, with one 40 s song 'demo'."""
     folder = tmp_path_factory.mktemp("web") / "songs"
-    session = make_song(folder, "demo", seconds=40.0, freqs=tuple(FREQ.values()))
+    session = make_song(folder, "demo", seconds=40.0, freqs=tuple(FREQ.values()), key="A major", bpm=96)
     with serving(folder) as running:
         running.session = session
         yield running

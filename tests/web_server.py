@@ -39,9 +39,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
-def make_song(folder: Path, name: str = "song", seconds: float = 8.0, freqs=(440.0, 110.0, 660.0)) -> Path:
+def make_song(folder: Path, name: str = "song", seconds: float = 8.0, freqs=(440.0, 110.0, 660.0), **fields) -> Path:
     """FOLDER/name/session.json with sine stems 'vocals', 'bass', 'keys' at distinct frequencies (level 0.2);
-    bass and keys go through the bus 'band'."""
+    bass and keys go through the bus 'band'; ``fields`` are more of the session's fields (key, bpm...)."""
     song = folder / name
     song.mkdir(parents=True, exist_ok=True)
     names, roles = ("vocals", "bass", "keys"), ("lead_vocal", "bass", "keys")
@@ -50,7 +50,7 @@ def make_song(folder: Path, name: str = "song", seconds: float = 8.0, freqs=(440
     stems = [{"name": n, "file": f"{n}.wav", "role": r} for n, r, _ in zip(names, roles, freqs, strict=False)]
     for stem in stems[1:]:
         stem["output"] = "band"
-    return write_session(song, {"stems": stems, "buses": [{"name": "band"}]})
+    return write_session(song, {"stems": stems, "buses": [{"name": "band"}], **fields})
 
 
 @dataclass
