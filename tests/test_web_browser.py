@@ -303,3 +303,26 @@ def test_the_api_page_lists_every_operation_with_its_fields(server, browsers):
     op = driver.find_element("css selector", '[data-op="PATCH /api/stems/{name}"]')
     op.find_element("tag name", "summary").click()
     assert "gain_db" in op.text and "≤ 12" in op.text and "≥ -60" in op.text
+
+
+def test_a_band_leader_with_the_token_runs_the_show_from_a_phone(tmp_path, browsers, jack_device):
+    """Off loopback with a token: the phone opens the printed address (?token=), the page keeps the token in its
+    cookie and drops it from the address, and the library, the mixer and the WebSocket work; without it, 401."""
+    folder = tmp_path / "songs"
+    make_song(folder, "stage", seconds=20.0, freqs=tuple(FREQ.values()), key="D major", bpm=120)
+    with serving(folder, host="0.0.0.0", token="band-leader-t0ken") as server:
+        phone = browsers(phone=True)
+        phone.get(server.url + "/")
+        assert "open the address stemhost serve printed" in phone.find_element("tag name", "body").text
+        phone.get(server.url + "/?token=band-leader-t0ken")
+        wait_for(lambda: phone.find_elements("css selector", '[data-song="stage"]'))[0].click()
+        assert "token" not in phone.current_url
+        wait_for(lambda: phone.current_url.endswith("/mixer"))
+        wait_for(lambda: phone.execute_script("return window.stemhostStats && window.stemhostStats.ticks > 2"))
+        phone.find_element("css selector", "#play").click()
+        wait_for(lambda: server.ok("GET", "/api/state")["playing"])
+        phone.find_element("css selector", '[data-stem="vocals"] .mute').click()
+        wait_for(lambda: stem_state(server, "vocals")["mute"])
+        phone.find_element("css selector", "#key-down").click()
+        wait_for(lambda: server.ok("GET", "/api/state")["key_shift_wanted"] == -1.0)
+        assert server.call("GET", "/api/state", headers={"Authorization": "Bearer wrong"})[0] == 401
