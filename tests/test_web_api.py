@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from web_server import SR, db, level, make_song, recording, serving, steady
+from web_server import SR, db, level, make_song, recording, serving, steady, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -26,16 +26,6 @@ def opened(server):
     state = server.open_song("song")
     assert state["song"]["id"] == "song" and not state["playing"] and state["position_s"] == 0.0
     return server
-
-
-def wait_for(check, seconds: float = 30.0, every: float = 0.05):
-    deadline = time.monotonic() + seconds
-    while True:
-        got = check()
-        if got:
-            return got
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(every)
 
 
 def stem(state: dict, name: str) -> dict:
@@ -214,7 +204,9 @@ def changes_and_save(opened, path):
     state = opened.ok("POST", "/api/key", {"key_shift": -2})
     assert state["key_shift_wanted"] == -2.0
     opened.ok("POST", "/api/transport", {"action": "play"})  # a key is switched to while playing
-    heard = wait_for(lambda: (s := opened.ok("GET", "/api/state"))["key_shift"] == -2.0 and s["tempo"] == 0.9 and s)
+    heard = wait_for(
+        lambda: (s := opened.ok("GET", "/api/state"))["key_shift"] == -2.0 and s["tempo"] == 0.9 and s, timeout=30
+    )
     assert heard["preparing"] == "" and heard["error"] is None
     assert opened.ok("POST", "/api/save") == {"saved": "session.json"}
     saved = json.loads(path.read_text())

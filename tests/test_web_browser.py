@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from web_server import SR, level, make_song, recording, serving, steady
+from web_server import SR, level, make_song, recording, serving, steady, wait_for
 
 from conftest import peak_hz
 
@@ -46,16 +46,6 @@ def song(server):
 def heard(take) -> np.ndarray:
     """The left channel recorded so far."""
     return take.audio[:, 0]
-
-
-def wait_for(condition, timeout: float = 10.0, every: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(every)
 
 
 def mixer(driver, base: str):

@@ -213,6 +213,17 @@ def recording(ports: tuple[str, str]) -> Iterator[Take]:
         yield take
 
 
+def wait_for(condition, timeout: float = 10.0, every: float = 0.02):
+    """The condition's first true value, checked every ``every`` seconds; fails after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(every)
+
+
 def level(x: np.ndarray, freq: float) -> float:
     """The amplitude of the sine at freq in 1-D audio (a Hann-windowed single-bin DFT)."""
     window = np.hanning(x.size)

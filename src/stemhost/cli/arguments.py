@@ -58,6 +58,19 @@ def plugin_path_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def device_arguments(parser: argparse.ArgumentParser) -> None:
+    """--device and --blocksize: where and in what blocks live audio plays (``play``, ``serve``)."""
+    from stemhost.limits import MAX_DEVICE_BLOCK
+
+    parser.add_argument("--device", help="output device: a name (or part of one) or a number from `stemhost devices`")
+    parser.add_argument(
+        "--blocksize",
+        type=int_between(1, MAX_DEVICE_BLOCK, "frames"),
+        default=256,
+        help=f"frames per audio callback, 1 to {MAX_DEVICE_BLOCK} (default 256)",
+    )
+
+
 def plugin_folders(args: argparse.Namespace) -> tuple[Path, ...]:
     """Every folder plugins may come from: the OS's, $STEMHOST_PLUGIN_PATH's and --plugin-path's, resolved."""
     from stemhost.engine.plugin_folders import plugin_folders as folders

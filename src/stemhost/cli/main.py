@@ -18,7 +18,7 @@ from stemhost.cli import analysis, cache, live, mix, packs
 from stemhost.cli.arguments import (
     add_command,
     clock,
-    int_between,
+    device_arguments,
     output_arguments,
     plugin_path_argument,
     positive_int,
@@ -29,7 +29,6 @@ from stemhost.cli.progress import show_steps
 from stemhost.cli.serve import add_serve_command
 from stemhost.errors import StemhostError, StemhostWarning
 from stemhost.formats import OUTPUT_CHOICES
-from stemhost.limits import MAX_DEVICE_BLOCK
 
 
 class Stopped(KeyboardInterrupt):
@@ -210,13 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     play = add_command(commands, "play", "play a session live, with a mixer in the terminal")
     session_arguments(play)
-    play.add_argument("--device", help="output device: a name (or part of one) or a number from `stemhost devices`")
-    play.add_argument(
-        "--blocksize",
-        type=int_between(1, MAX_DEVICE_BLOCK, "frames"),
-        default=256,
-        help=f"frames per audio callback, 1 to {MAX_DEVICE_BLOCK} (default 256)",
-    )
+    device_arguments(play)
     play.add_argument("--start", type=clock, default=0.0, metavar="TIME", help="start here: seconds or m:ss")
     play.add_argument("--duration", type=clock, metavar="TIME", help="stop after this long: seconds or m:ss")
     play.add_argument("--no-ui", action="store_true", help="play without the mixer; print xruns and latency at the end")

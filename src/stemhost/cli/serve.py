@@ -21,8 +21,7 @@ class ServeError(StemhostError, OSError):
 
 
 def add_serve_command(commands) -> None:
-    from stemhost.cli.arguments import add_command, int_between, plugin_path_argument
-    from stemhost.limits import MAX_DEVICE_BLOCK as max_block
+    from stemhost.cli.arguments import add_command, device_arguments, int_between, plugin_path_argument
 
     serve = add_command(commands, "serve", "the web mixer: songs, mixer, key and tempo, renders, in a browser")
     serve.add_argument("folder", type=Path, nargs="?", default=Path("."), help="the folder of songs (default: .)")
@@ -30,14 +29,8 @@ def add_serve_command(commands) -> None:
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need a token)"
     )
     serve.add_argument("--port", type=int_between(1, 65535, "port"), default=8000, help="port (default 8000)")
-    serve.add_argument("--device", help="output device: a name (or part of one) or a number from `stemhost devices`")
     serve.add_argument("--token", help="the token browsers must give (default: a random one off loopback)")
-    serve.add_argument(
-        "--blocksize",
-        type=int_between(1, max_block, "frames"),
-        default=256,
-        help=f"frames per audio callback, 1 to {max_block} (default 256)",
-    )
+    device_arguments(serve)
     plugin_path_argument(serve)
     serve.set_defaults(run=serve_command)
 

@@ -62,8 +62,11 @@ export function live(handlers) {
       const handler = handlers[message.type];
       if (handler) handler(message);
     };
-    socket.onclose = (event) => {
-      if (event.code === 4401) status("not authorised: open the address that stemhost serve printed (with its token)", "error");
+    let opened = false;
+    socket.addEventListener("open", () => { opened = true; });
+    socket.onclose = () => {
+      // a refused handshake (a missing token, another site's page) looks like a lost network to the page
+      if (!opened) status("no live connection to stemhost (retrying); with a token, open the address it printed", "error");
       handlers.close && handlers.close();
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 4000);
