@@ -26,6 +26,7 @@ from pathlib import Path
 
 from stemhost.errors import OutputError, SessionError, StemhostError
 from stemhost.formats import OUTPUT_CHOICES
+from stemhost.limits import MAX_RENDER_JOB_FILES
 from stemhost.packs.export import PackEntry, export_pack
 from stemhost.render.driver import RenderOptions
 from stemhost.session.model import Session
@@ -34,7 +35,6 @@ from stemhost.web.songs import NotFound, background_priority
 
 log = logging.getLogger("stemhost")
 JOB_ID = r"^[0-9a-f]{16}$"
-MAX_VARIANTS = 100  # files one job may render
 PUBLISH_EVERY_S = 0.1  # progress messages: at most 10 a second
 REPORT_FILE = "report.html"
 
@@ -197,9 +197,9 @@ class RenderJobs:
             check_variants_change_mix(parsed, session, song.session_path)
         except SessionError as exc:
             raise RequestError(str(exc).replace("--variants", "variants"), "variants") from exc
-        if len(parsed) > MAX_VARIANTS:
+        if len(parsed) > MAX_RENDER_JOB_FILES:
             raise RequestError(
-                f"variants: {spec!r} makes {len(parsed)} files; ask for {MAX_VARIANTS} or fewer", "variants"
+                f"variants: {spec!r} makes {len(parsed)} files; ask for {MAX_RENDER_JOB_FILES} or fewer", "variants"
             )
         settings = {"variants": variants, "format": fmt, "loudness": loudness, "true_peak": true_peak, "master": master,
                     "use_mix": mix is not None}  # fmt: skip

@@ -4,7 +4,7 @@
 - Token (when on): ``Authorization: Bearer T``, ``?token=T`` (then kept in the ``stemhost_token`` cookie,
   HttpOnly, SameSite=Strict) or that cookie; compared in constant time. Missing or wrong → 401.
 - Origin: POST, PATCH, PUT, DELETE and WebSocket with an ``Origin`` other than this server's own → 403.
-- Bodies over :data:`MAX_BODY` bytes → 413 (by Content-Length, and by counting what arrives).
+- Bodies over :data:`MAX_REQUEST_BODY` bytes → 413 (by Content-Length, and by counting what arrives).
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from urllib.parse import parse_qs
 
 from starlette.exceptions import HTTPException
 
-MAX_BODY = 64 * 1024
+from stemhost.limits import MAX_REQUEST_BODY
+
+TOO_LARGE = f"the request body is over {MAX_REQUEST_BODY // 1024} KiB"
 COOKIE = "stemhost_token"
 CHANGING = {"POST", "PATCH", "PUT", "DELETE"}
 BAD_RAW = re.compile(r"%(2f|5c|2e|00)|\\|\x00", re.IGNORECASE)
@@ -25,7 +27,7 @@ BAD_RAW = re.compile(r"%(2f|5c|2e|00)|\\|\x00", re.IGNORECASE)
 
 class BodyTooLarge(HTTPException):
     def __init__(self) -> None:
-        super().__init__(413, f"the request body is over {MAX_BODY // 1024} KiB")
+        super().__init__(413, TOO_LARGE)
 
 
 def unsafe_path(scope) -> bool:
@@ -80,8 +82,8 @@ class Security:
                 return await refuse(scope, receive, send, 403, f"origin {origin!r} may not change this server")
         if kind == "http":
             length = headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-                return await refuse(scope, receive, send, 413, f"the request body is over {MAX_BODY // 1024} KiB")
+            if length is not None and (not length.isdigit() or int(length) > MAX_REQUEST_BODY):
+                return await refuse(scope, receive, send, 413, TOO_LARGE)
             receive = counted(receive)
         if set_cookie:
             send = with_cookie(send, self.token)
@@ -97,7 +99,7 @@ class Security:
         except BodyTooLarge:
             if started:
                 raise
-            await refuse(scope, receive, send, 413, f"the request body is over {MAX_BODY // 1024} KiB")
+            await refuse(scope, receive, send, 413, TOO_LARGE)
 
     def token_given(self, scope, headers: dict[str, str]) -> tuple[str | None, bool]:
         """The token a request carries, and whether it came in the query (then the cookie is set)."""
@@ -121,7 +123,7 @@ def own_origin(scope, headers: dict[str, str]) -> str:
 
 
 def counted(receive):
-    """A receive that raises :class:`BodyTooLarge` once more than MAX_BODY bytes of body arrived."""
+    """A receive that raises :class:`BodyTooLarge` once more than MAX_REQUEST_BODY bytes of body arrived."""
     total = 0
 
     async def inner():
@@ -129,7 +131,7 @@ def counted(receive):
         message = await receive()
         if message["type"] == "http.request":
             total += len(message.get("body", b""))
-            if total > MAX_BODY:
+            if total > MAX_REQUEST_BODY:
                 raise BodyTooLarge()
         return message
 

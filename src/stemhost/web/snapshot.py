@@ -75,9 +75,7 @@ def state_of(o: Opened | None, version: int, device: str | None, error_text: str
             if s.kind == "stem"
         ],
         "buses": [
-            {"name": s.name, "gain_db": s.gain_db, "mute": s.mute, "solo": s.solo}
-            for s in strips
-            if s.kind == "bus"
+            {"name": s.name, "gain_db": s.gain_db, "mute": s.mute, "solo": s.solo} for s in strips if s.kind == "bus"
         ],
         "master": {"gain_db": master.gain_db, "mute": master.mute},
         "latency_ms": round(p.latency_ms, 1),
