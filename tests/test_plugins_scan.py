@@ -230,3 +230,29 @@ def test_ctrl_c_stops_the_scans_at_once(test_plugin_folder, tmp_path):
         cli.wait()
         for pid in scanners_of(bundle):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_ctrl_c_while_a_scanner_starts_still_stops_it(test_plugin_folder, tmp_path, monkeypatch):
+    """Ctrl-C landing between a scanner's start and its listing among the running ones (a CI run hit it: the
+    listing then waited out the scan's timeout) kills that scanner too."""
+    import threading
+
+    from stemhost.engine import plugin_scan
+
+    folder = tmp_path / "hanging"
+    shutil.copytree(test_plugin_folder / "StemhostHang.vst3", folder / "StemhostHang.vst3")
+    monkeypatch.setenv("STEMHOST_CACHE_DIR", str(tmp_path / "c"))
+    main, started = threading.main_thread().ident, subprocess.Popen
+
+    def late_popen(*args, **kwargs):
+        process = started(*args, **kwargs)
+        signal.pthread_kill(main, signal.SIGINT)  # Ctrl-C now, before the scanner is listed
+        time.sleep(0.3)
+        return process
+
+    monkeypatch.setattr(plugin_scan.subprocess, "Popen", late_popen)
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        plugin_scan.list_plugins([folder], timeout_s=30)
+    assert time.monotonic() - began < 5, "the listing waited for the scan's timeout"
+    assert scanners_of(folder / "StemhostHang.vst3") == []

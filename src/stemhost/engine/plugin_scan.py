@@ -38,6 +38,7 @@ WORKER = "stemhost.engine.plugin_scan_worker"
 log = logging.getLogger("stemhost.progress")
 _running: set[subprocess.Popen] = set()  # scanners alive, killed when the listing is interrupted
 _running_lock = threading.Lock()
+_stopping = threading.Event()  # the listing was interrupted: a scanner started from now on is killed at once
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ def list_plugins(
         else:
             todo.append((bundle, kind))
     pool = ThreadPoolExecutor(PARALLEL_SCANS)
+    _stopping.clear()
     try:
         scans = pool.map(lambda job: scan_bundle(job[0], job[1], timeout_s), todo)
         for (bundle, kind), plugins in zip(todo, scans, strict=True):
@@ -135,7 +137,8 @@ def list_plugins(
             _keep(cache, bundle, kind, plugins)
     except BaseException:  # Ctrl-C, SIGTERM: stop the scans now rather than after their timeouts
         pool.shutdown(wait=False, cancel_futures=True)
-        with _running_lock:
+        with _running_lock:  # a scanner started but not yet listed in _running sees _stopping instead
+            _stopping.set()
             for process in _running:
                 _kill(process)
         raise
@@ -159,6 +162,8 @@ def scan_bundle(bundle: Path, kind: str = "VST3Plugin", timeout_s: float = SCAN_
     )  # fmt: skip
     with _running_lock:
         _running.add(process)
+        if _stopping.is_set():  # interrupted while it started
+            _kill(process)
     try:
         out, err = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
