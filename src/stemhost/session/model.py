@@ -147,6 +147,60 @@ class Master(_Frozen):
     loudness: Loudness | None = None
 
 
+TIME_SIGNATURE = r"^([1-9]|1[0-9])/(2|4|8|16)$"
+
+
+def _check_time_signature(value: str) -> str:
+    if not re.match(TIME_SIGNATURE, value):
+        raise PydanticCustomError(
+            "time_signature", "write beats per bar / the beat's note value, such as '4/4', '3/4', '6/8' or '7/8'"
+        )
+    return value
+
+
+TimeSignature = Annotated[
+    str,
+    Field(json_schema_extra={"pattern": TIME_SIGNATURE}, description="the grid's metre, e.g. '4/4', '3/4', '6/8'"),
+    AfterValidator(_check_time_signature),
+]
+
+
+class Section(_Frozen):
+    """A named part of the song, from its start to the next section's (or the song's end)."""
+
+    name: Annotated[Text, Field(min_length=1, max_length=64)]
+    start_s: Annotated[float, Field(ge=0.0, le=86400.0, description="seconds of the recording")]
+
+
+def _check_sections(sections: tuple) -> tuple:
+    starts = [s.start_s for s in sections]
+    if starts != sorted(set(starts)):
+        raise PydanticCustomError("sections", "each section must start after the one before it (start_s increasing)")
+    names = [s.name for s in sections]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice is not None:
+        raise PydanticCustomError("sections", f"the name {twice!r} is used twice; give each section its own name")
+    return sections
+
+
+Sections = Annotated[tuple[Section, ...], AfterValidator(_check_sections)]
+
+
+class Click(_Frozen):
+    """The click and count-in, made from the grid (bpm, time_signature, first_downbeat_s) and played to a bus."""
+
+    enabled: bool = Field(default=True, description="click along the song (false: only the count-in clicks)")
+    bus: Name = Field(default="cue", description="the bus the click plays to (made if the session has none)")
+    level_db: Annotated[float, Field(ge=-60.0, le=0.0)] = Field(default=-6.0, description="the beats' peak, dBFS")
+    accent_db: Annotated[float, Field(ge=0.0, le=12.0)] = Field(
+        default=6.0, description="how much louder a bar's first beat is, dB"
+    )
+    count_in_bars: Annotated[int, Field(ge=0, le=8)] = Field(
+        default=0,
+        description="bars of click before the song; the last count-in beat falls one beat before the first downbeat",
+    )
+
+
 class Session(_Frozen):
     """A whole song: its stems, buses, master and transport settings."""
 
@@ -166,6 +220,14 @@ class Session(_Frozen):
     bpm: Annotated[float, Field(gt=20.0, le=400.0)] | None = Field(
         default=None, description="the song's own tempo; renders are tagged with the tempo they play at"
     )
+    time_signature: TimeSignature | None = Field(default=None, description="the grid's metre (with bpm)")
+    first_downbeat_s: Annotated[float, Field(ge=0.0, le=86400.0)] | None = Field(
+        default=None, description="seconds of the recording where the first bar begins (the grid's origin)"
+    )
+    sections: Sections = Field(
+        default=(), description="named parts of the song, in order of start_s: jump to one, loop one"
+    )
+    click: Click | None = Field(default=None, description="a click and count-in from the grid, to the cue bus")
 
     def tags(self) -> dict[str, str]:
         """Title, artist, key and tempo of a render of this session (key and tempo after key_shift and tempo)."""
