@@ -32,11 +32,13 @@ COMMANDS = (
     "devices",
     "play",
     "serve",
+    "sections",
     "presets",
     "schema",
     "analyze",
     "fit",
     "cache",
+    "show",
     "plugins",
 )
 PRESETS = (

@@ -17,7 +17,7 @@ LAYERS = {
     "session": 1,
     "engine": 2,
     "render": 3,
-    "live": 4, "packs": 4, "analysis": 4,
+    "live": 4, "packs": 4, "analysis": 4, "show": 4,
     "cli": 5, "web": 5,
 }  # fmt: skip
 AUDIO_LIBRARIES = ("pedalboard", "soundfile", "sounddevice", "soxr", "numpy", "pyebur128", "librosa", "matplotlib")

@@ -151,10 +151,10 @@ def test_fader_keys_move_the_selected_fader_by_one_db(session_path: Path) -> Non
         vox = player.strips[("stem", "vox")]
         await press(pilot, "shift+up")
         assert vox.gain_db == pytest.approx(FADER_STEP_DB) == pytest.approx(1.0)
-        await press(pilot, "pageup", "pageup", "shift+down")
+        await press(pilot, "shift+up", "shift+up", "shift+down")
         assert vox.gain_db == pytest.approx(2.0)
         assert await until(pilot, lambda: node(player, "vox").gains == pan_gains(0.0, 2.0, 1))
-        await press(pilot, "pagedown", "pagedown", "pagedown")
+        await press(pilot, "shift+down", "shift+down", "shift+down")
         assert vox.gain_db == pytest.approx(-1.0)
         assert "-1.0 dB" in str(app.rows[("stem", "vox")].content)
         await press(pilot, "down", "shift+down")  # a bus fader

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from stemhost import __version__
-from stemhost.cli import analysis, cache, live, mix, packs
+from stemhost.cli import analysis, cache, live, mix, packs, show
 from stemhost.cli.arguments import (
     add_command,
     clock,
@@ -26,6 +26,7 @@ from stemhost.cli.arguments import (
 )
 from stemhost.cli.plugins import add_plugins_command
 from stemhost.cli.progress import show_steps
+from stemhost.cli.sections import add_sections_command
 from stemhost.cli.serve import add_serve_command
 from stemhost.errors import StemhostError, StemhostWarning
 from stemhost.formats import OUTPUT_CHOICES
@@ -214,13 +215,16 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--duration", type=clock, metavar="TIME", help="stop after this long: seconds or m:ss")
     play.add_argument("--no-ui", action="store_true", help="play without the mixer; print xruns and latency at the end")
     play.add_argument("--save-as", type=Path, metavar="FILE", help="`w` in the mixer writes the mix here")
+    play.add_argument("--midi", metavar="PORT", help="take MIDI control from this input port (a foot switch)")
+    play.add_argument("--midi-map", type=Path, metavar="FILE", help="the MIDI mapping (JSON); needs --midi")
     play.set_defaults(run=live.play)
 
     presets = add_command(commands, "presets", "list the bundled presets")
     presets.set_defaults(run=mix.presets)
 
-    schema = add_command(commands, "schema", "print the JSON Schema of the session format")
-    schema.set_defaults(run=mix.schema)
+    schema = add_command(commands, "schema", "print the JSON Schema of the session, setlist or singers format")
+    schema.add_argument("format", nargs="?", choices=show.SCHEMAS, default="session", help="default: session")
+    schema.set_defaults(run=show.schema)
 
     analyze = add_command(commands, "analyze", "measure key, tempo, stem levels and the lead vocal's range")
     session_arguments(analyze)
@@ -253,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stems_cache.set_defaults(run=cache.cache)
 
+    show.add_show_command(commands)
+    add_sections_command(commands)
     add_plugins_command(commands)
     add_serve_command(commands)
     return parser

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from stemhost.engine.cache import StemCache
 from stemhost.engine.chain import AlignedChain
+from stemhost.engine.click import ClickSource, has_click, with_click_bus
 from stemhost.engine.graph import BusNode, MixGraph, StemNode
 from stemhost.engine.mix import mix_levels, route
 from stemhost.engine.plugin_folders import plugin_folders as default_plugin_folders
@@ -20,6 +21,7 @@ from stemhost.engine.stretch import StretchSettings, cache_key, prepared_source,
 from stemhost.errors import AudioFileError
 from stemhost.limits import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, check_open_files, check_render_memory
 from stemhost.session.effects import Convolution
+from stemhost.session.grid import lead_in_frames
 from stemhost.session.model import MASTER, Session
 from stemhost.session.routing import bus_order, check_routing
 from stemhost.steps import Steps
@@ -143,6 +145,7 @@ def compile_graph(
             (:func:`~stemhost.engine.plugin_folders.plugin_folders`); None: the OS's and ``$STEMHOST_PLUGIN_PATH``'s.
     """
     label = session_path.name
+    session = with_click_bus(session, label)  # the click's bus, made when the session has none
     check_routing(session, label)
     check_render_memory(len(session.stems), len(session.buses), block_size, label)
     check_open_files(len(session.stems), label)
@@ -169,13 +172,21 @@ def compile_graph(
         else originals
     )
     levels = mix_levels(session, {stem.name: info.channels for stem, info in zip(session.stems, infos, strict=True)})
+    timing = session if stretch else session.model_copy(update={"tempo": 1.0})
+    lead_in = lead_in_frames(timing, rate) if has_click(session) else 0
+    click = None
+    if has_click(session):
+        until_s = max(info.frames / info.sample_rate for info in originals)
+        click = ClickSource(timing, rate, until_s, lead_in)
     stems = []
     for i, (stem, info, node_chain) in enumerate(zip(session.stems, infos, stem_chains, strict=True)):
         source = StemSource(info, rate, stem.name, f"{label}: stems[{i}].file", block_size)
         mix = levels.stems[stem.name]
-        stems.append(StemNode(stem.name, source, node_chain, mix.gains, mix.audible))
+        stems.append(StemNode(stem.name, source, node_chain, mix.gains, mix.audible, lead_in=lead_in))
 
     buses = {name: BusNode(name, bus_chains[name], levels.buses[name]) for name in order}
     master = BusNode(MASTER, master_chain, levels.buses[MASTER])
+    if click is not None:
+        (buses | {MASTER: master})[session.click.bus].takes_click = True
     route(levels, buses | {MASTER: master})
-    return MixGraph(stems, list(buses.values()), master, rate, block_size, workers)
+    return MixGraph(stems, list(buses.values()), master, rate, block_size, workers, click, lead_in)

@@ -21,6 +21,7 @@ import numpy as np
 from stemhost.engine.allocator import keep_freed_blocks
 from stemhost.engine.buffers import SampleFifo
 from stemhost.engine.chain import AlignedChain
+from stemhost.engine.click import ClickSource
 from stemhost.engine.silence import SilenceGate
 from stemhost.engine.sources import StemSource
 
@@ -46,6 +47,7 @@ class StemNode:
     audible: bool
     _target: tuple[float, float] | None = None
     _gate: SilenceGate | None = None
+    lead_in: int = 0  # frames of silence still to play before the source starts (the count-in)
 
     @property
     def latency(self) -> int:
@@ -59,12 +61,15 @@ class StemNode:
 
     def render(self, n: int) -> np.ndarray | None:
         """The next n frames as ``(2, n)``, or None when the stem is silent (muted or not soloed)."""
-        block = self.source.read(n)
+        if self.lead_in:
+            block, silent = self._lead_in(n)
+        else:
+            block, silent = self.source.read(n), getattr(self.source, "silent", None)
         if not self.audible:  # the source still advances, so the song's length counts it
             return None
         if self._gate is None or self._gate.chain is not self.chain:
             self._gate = SilenceGate(self.chain, n)
-        wet = self._gate.process(block, getattr(self.source, "silent", None))
+        wet = self._gate.process(block, silent)
         start, end = self.gains, self._target or self.gains
         if wet is None:  # rung out: silence, and the gains move on as they would have
             self._settle()
@@ -78,6 +83,16 @@ class StemNode:
         self._settle()
         return out
 
+    def _lead_in(self, n: int) -> tuple[np.ndarray, bool | None]:
+        """A block of the count-in's silence, the source starting in it where the count-in ends."""
+        quiet = min(n, self.lead_in)
+        self.lead_in -= quiet
+        block = np.zeros((self.source.channels, n), np.float32)
+        if quiet == n:
+            return block, True
+        block[:, quiet:] = self.source.read(n - quiet)
+        return block, None
+
     def _settle(self) -> None:
         """The ramp of this block is done: its end gains are the gains."""
         if self._target is not None:
@@ -88,8 +103,11 @@ class StemNode:
 class NodeId(NamedTuple):
     """A node of the graph by kind and name: a stem and a bus may share a name."""
 
-    kind: Literal["stem", "bus"]
+    kind: Literal["stem", "bus", "click"]
     name: str
+
+
+CLICK = NodeId("click", "click")  # the click's block in a block's outputs
 
 
 @dataclass
@@ -117,6 +135,7 @@ class BusNode:
     input_latency: int = 0
     target_gain: float | None = None
     _gate: SilenceGate | None = None
+    takes_click: bool = False  # the click is summed in (unscaled, lined up with the other inputs)
 
     @property
     def latency(self) -> int:
@@ -143,6 +162,9 @@ class BusNode:
                     mix += signal * gain
             if edge.target is not None:
                 edge.level, edge.target = edge.target, None
+        click = outputs.get(CLICK) if self.takes_click else None
+        if click is not None:
+            mix = click if mix is None else np.add(mix, click, out=mix)
         fed = mix is not None  # something was added to the mix
         if mix is None:
             mix = np.zeros((2, n), dtype=np.float32)
@@ -184,6 +206,8 @@ class MixGraph:
         sample_rate: Hz.
         block_size: frames per block.
         workers: threads used for stems and independent buses (pedalboard releases the GIL).
+        click: the click, summed into the bus that ``takes_click``; read with the stems, a block ahead.
+        lead_in: output frames before the stems start (their ``lead_in``, the count-in).
     """
 
     def __init__(
@@ -194,8 +218,12 @@ class MixGraph:
         sample_rate: int,
         block_size: int,
         workers: int | None = None,
+        click: ClickSource | None = None,
+        lead_in: int = 0,
     ) -> None:
         self.stems = list(stems)
+        self.click = click
+        self.lead_in = lead_in
         self.buses = list(buses)
         self.master = master
         self.sample_rate = sample_rate
@@ -204,6 +232,8 @@ class MixGraph:
         self._levels = _bus_levels(self.buses)
         _compensate(self.stems, self.buses + [master])
         self.latency = master.latency
+        if click is not None:  # as late as the bus's other inputs
+            click.delay = next(b.input_latency for b in [*self.buses, master] if b.takes_click)
         threads = workers if workers is not None else (os.cpu_count() or 1)
         self._threads = threads
         self.worker_ids: list[int] = []  # the DSP threads' ids, as each starts (live playback reads their CPU time)
@@ -223,6 +253,18 @@ class MixGraph:
         """Frames of real audio in the longest stem delivered so far (its length once done)."""
         return max(s.source.frames_out for s in self.stems)
 
+    def moved(self, frame: int, tempo: float) -> None:
+        """Live: every stem's source was moved to ``frame`` (at ``tempo``): the count-in is over, the click follows."""
+        for stem in self.stems:
+            stem.lead_in = 0
+        if self.click is not None:
+            self.click.seek(frame, tempo)
+
+    def retimed(self, tempo: float, now_s: float) -> None:
+        """Live: the stems cross over to ``tempo`` at ``now_s`` of the recording; the click follows."""
+        if self.click is not None:
+            self.click.retime(tempo, now_s)
+
     def stream(self, control: Callable[[], None] | None = None) -> Iterator[MixBlock]:
         """The mix, block after block, pipelined for throughput (offline rendering and live playback both use it).
 
@@ -238,19 +280,20 @@ class MixGraph:
         n = self.block_size
         if control is not None:
             control()
-        pending = self._render_stems(n)
+        pending, click = self._render_stems(n), self._click(n)
         while True:
             rendered = [None] * len(self.stems)
             for job in pending:
                 rendered = job.result()  # every job returns the same list, filled once all are done
             stems = {stem.name: out for stem, out in zip(self.stems, rendered, strict=True)}
             outputs: dict[NodeId, np.ndarray | None] = {NodeId("stem", name): out for name, out in stems.items()}
+            outputs[CLICK] = click
             first = (
                 [(bus, self._pool.submit(bus.render, n, outputs)) for bus in self._levels[0]] if self._levels else []
             )
             if control is not None:
                 control()
-            pending = self._render_stems(n)
+            pending, click = self._render_stems(n), self._click(n)
             for bus, job in first:
                 outputs[NodeId("bus", bus.name)] = job.result()
             self._render_buses(outputs, self._levels[1:])
@@ -277,6 +320,9 @@ class MixGraph:
             return out
 
         return [self._pool.submit(job) for _ in range(min(self._threads, len(self.stems)))]
+
+    def _click(self, n: int) -> np.ndarray | None:
+        return self.click.read(n) if self.click is not None else None
 
     def _render_buses(self, outputs: dict[NodeId, np.ndarray | None], levels: list[list[BusNode]]) -> None:
         """Render the buses of these levels from what they sum, level by level, into outputs."""

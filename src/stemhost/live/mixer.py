@@ -201,6 +201,7 @@ class MixerApp(App[None]):
             f"  key {t.key_shift:+g}  tempo {t.tempo:.2f}  loop {loop}  CPU {100 * t.cpu_load:.1f} %"
             f"  xruns {t.device_xruns} device / {t.render_underruns} render  latency {t.latency_ms:.1f} ms"
         )
+        text.append_text(self.section_text())
         if t.preparing:
             text.append(f"\n{t.preparing}", "yellow")
         stream = self.player.stream
@@ -209,6 +210,17 @@ class MixerApp(App[None]):
         elif stream is not None and not t.ended and not stream.active:
             text.append("\ndevice stopped (was it unplugged, or did its server stop?)", "bold red")
         return text
+
+    def section_text(self) -> Text:
+        """A line of the song's sections, the one playing bold (none without sections)."""
+        sections = self.player.sections
+        if not sections.names:
+            return Text()
+        current, looping = sections.current(), sections.looping
+        text = Text("\nsections ")
+        for name in sections.names:
+            text.append(f" {name} ", "bold reverse" if name == current else "")
+        return text + Text(f"  looping {looping} (; releases)" if looping else "  , . jump  ; loops", "yellow")
 
     def say(self, message: str, error: bool = False) -> None:
         """Show a message under the strips."""
@@ -316,6 +328,19 @@ class MixerApp(App[None]):
             return
         self.player.toggle_loop()
 
+    def action_section(self, to: str) -> None:
+        """Jump to the next or previous section on the next downbeat (page down and up: a foot pedal)."""
+        self._on_sections(lambda sections: f"to {sections.jump(to=to)} on the next downbeat")
+
+    def action_loop_section(self) -> None:
+        self._on_sections(lambda sections: f"looping {s}" if (s := sections.toggle_loop()) else "loop released")
+
+    def _on_sections(self, do: Callable) -> None:
+        try:
+            self.say(do(self.player.sections))
+        except StemhostError as exc:
+            self.say(str(exc), error=True)
+
     def action_key(self, semitones: int) -> None:
         """Move the key a semitone from the last one asked for (presses add up while the stems are prepared)."""
         key = self.key_shift + semitones
@@ -366,7 +391,7 @@ class MixerApp(App[None]):
             self.say(f"saved {self.save_path}")
 
 
-def run_mixer(session: Session, session_path: Path, options: PlayOptions, save_path: Path) -> Played:
+def run_mixer(session: Session, session_path: Path, options: PlayOptions, save_path: Path, midi=None) -> Played:
     """Play a session with the mixer in the terminal until it closes.
 
     Args:
@@ -374,11 +399,17 @@ def run_mixer(session: Session, session_path: Path, options: PlayOptions, save_p
         session_path: its file (stems are found from its folder).
         options: device, block size, start, duration.
         save_path: where ``w`` saves the mix.
+        midi: (port, rules) for MIDI control (:mod:`stemhost.show.midi`), or None.
 
     Returns:
         the playback summary, and an error the player met while playing, if any.
     """
     with playing(recorded(session), session_path, replace(options, held=True)) as (player, device):
         ask_for(player, session)  # the recording plays at once; the session's key and tempo once rendered
-        MixerApp(player, save_path, device.name).run()
+        app = MixerApp(player, save_path, device.name)
+        from stemhost.show.midi import PlayerControl, listening
+
+        call = lambda action: app.call_from_thread(action) if app.is_running else None  # noqa: E731
+        with listening(*(midi or (None, [])), PlayerControl(player, app), call):
+            app.run()
     return Played(playback_summary(player, device, options.blocksize), player.error)

@@ -14,7 +14,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-FADER_STEP_DB = 1.0  # shift+up / shift+down, pageup / pagedown
+FADER_STEP_DB = 1.0  # shift+up / shift+down
 FINE_STEP_DB = 0.1  # ctrl+up / ctrl+down
 PAN_STEP = 0.1  # shift+left / shift+right: 10 % of the way to one side
 SEEK_S = 5.0
@@ -28,8 +28,6 @@ BINDINGS = [
     Binding("down", "select(1)", "strip below", group=STRIP, key_display="↓"),
     Binding("shift+up", f"fader({FADER_STEP_DB})", f"fader +{FADER_STEP_DB:g} dB", group=FADER, key_display="⇧↑"),
     Binding("shift+down", f"fader({-FADER_STEP_DB})", f"fader -{FADER_STEP_DB:g} dB", group=FADER, key_display="⇧↓"),
-    Binding("pageup", f"fader({FADER_STEP_DB})", f"fader +{FADER_STEP_DB:g} dB", show=False, key_display="PgUp"),
-    Binding("pagedown", f"fader({-FADER_STEP_DB})", f"fader -{FADER_STEP_DB:g} dB", show=False, key_display="PgDn"),
     Binding("ctrl+up", f"fader({FINE_STEP_DB})", f"fader +{FINE_STEP_DB:g} dB", show=False, key_display="^↑"),
     Binding("ctrl+down", f"fader({-FINE_STEP_DB})", f"fader -{FINE_STEP_DB:g} dB", show=False, key_display="^↓"),
     Binding("r", "reset_fader", "fader to 0 dB", show=False),
@@ -46,6 +44,12 @@ BINDINGS = [
     Binding("left_square_bracket", "loop_point('start')", "loop start here", show=False, key_display="["),
     Binding("right_square_bracket", "loop_point('end')", "loop end here", show=False, key_display="]"),
     Binding("l", "toggle_loop", "loop on or off", show=False),
+    Binding("comma", "section('previous')", "previous section (on the next downbeat)", show=False, key_display=","),
+    Binding("full_stop", "section('next')", "next section (on the next downbeat)", show=False, key_display="."),
+    # USB foot pedals send page up and page down
+    Binding("pageup", "section('previous')", "previous section (on the next downbeat)", show=False, key_display="PgUp"),
+    Binding("pagedown", "section('next')", "next section (on the next downbeat)", show=False, key_display="PgDn"),
+    Binding("semicolon", "loop_section", "loop the section playing, or release the loop", show=False, key_display=";"),
     Binding("plus", "key(1)", "key a semitone up", show=False, key_display="+"),
     Binding("minus", "key(-1)", "key a semitone down", show=False, key_display="-"),
     Binding("less_than_sign", "tempo(-0.05)", "tempo 5 % slower", show=False, key_display="<"),

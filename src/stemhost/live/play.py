@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from stemhost.engine.click import IMPLICIT_CHANNELS, implicit_bus
 from stemhost.errors import DeviceError
 from stemhost.live.devices import Device, find_device, open_stream
 from stemhost.live.player import CallbackStats, Player
@@ -29,11 +30,20 @@ class PlayOptions:
     plugin_folders: tuple[Path, ...] | None = None  # where third-party plugins may come from (None: the defaults)
 
 
+def output_channels(session: Session, device: Device) -> int:
+    """The device channels a session plays on: 2, or more for buses with ``device_channels`` (the click's implicit
+    cue bus on 3-4 when the device has them)."""
+    channels = max([2, *(max(b.device_channels) for b in session.buses if b.device_channels)])
+    if implicit_bus(session) and device.channels >= max(IMPLICIT_CHANNELS):
+        channels = max(channels, *IMPLICIT_CHANNELS)
+    return channels
+
+
 @contextlib.contextmanager
 def playing(session: Session, session_path: Path, options: PlayOptions) -> Iterator[tuple[Player, Device]]:
     """A player rendering ahead and a started output stream on the device; both closed on exit."""
     device = find_device(options.device)
-    channels = max([2, *(max(b.device_channels) for b in session.buses if b.device_channels)])
+    channels = output_channels(session, device)
     player = Player(
         session,
         session_path,
@@ -137,13 +147,21 @@ class Played:
     error: BaseException | None = None
 
 
-def play_headless(session: Session, session_path: Path, options: PlayOptions) -> Played:
+def play_headless(
+    session: Session,
+    session_path: Path,
+    options: PlayOptions,
+    control: Callable[[Player], contextlib.AbstractContextManager] | None = None,
+) -> Played:
     """Play a session without the mixer until it ends (or Ctrl-C); notes go to the ``stemhost`` logger.
 
     Playing starts at once at the recording's key and tempo; the session's own are asked for as the mixer asks
-    (:func:`ask_for`) and heard once rendered.
+    (:func:`ask_for`) and heard once rendered. ``control`` (e.g. a MIDI listener) runs while the player plays.
     """
-    with playing(recorded(session), session_path, options) as (player, device):
+    with (
+        playing(recorded(session), session_path, options) as (player, device),
+        (control or (lambda _player: contextlib.nullcontext()))(player),
+    ):
         log.info(f"playing {session_path.name} on {device.name!r} at {device.sample_rate} Hz (Ctrl-C stops)")
         ask_for(player, session)
         try:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stemhost.engine.click import for_device
 from stemhost.engine.compile import compile_graph, probe_stems
 from stemhost.engine.graph import MixGraph
 from stemhost.engine.mix import apply_levels, mix_levels
@@ -40,6 +41,7 @@ from stemhost.limits import MAX_DEVICE_BLOCK, MAX_RENDER_AHEAD_S
 from stemhost.live.keytempo import KeyTempo
 from stemhost.live.render_ahead import RenderAhead
 from stemhost.live.ring import FrameRing
+from stemhost.live.sections import Sections
 from stemhost.live.stalls import StallMonitor, Underruns
 from stemhost.live.stats import CallbackStats, Timings
 from stemhost.live.strips import PeakMeters, Strip, session_with, strips_of
@@ -94,7 +96,7 @@ class Player:
         self.sample_rate = sample_rate
         self.channels = channels
         self.render_block = render_block
-        session = session.model_copy(update={"sample_rate": sample_rate})
+        session = for_device(session.model_copy(update={"sample_rate": sample_rate}), channels, session_path.name)
         self.graph: MixGraph = compile_graph(session, session_path, render_block, plugin_folders=plugin_folders)
         length = max(round(s.source.info.frames * sample_rate / s.source.info.sample_rate) for s in self.graph.stems)
         start = round(start_s * sample_rate)
@@ -105,6 +107,7 @@ class Player:
             )
         stop_at = None if duration_s is None else start + round(duration_s * sample_rate)
         self.head = PlayHead(sample_rate, length, start, stop_at, session.tempo)
+        self.head.song_frame = self.head.read_frame = start or -self.graph.lead_in  # a count-in before frame 0
         self.seeks = Seeks(self.head, lambda: self.ring.read, lambda: self.position_s)
         self.strips = strips_of(session)
         self._meters = PeakMeters(self.strips)
@@ -118,6 +121,7 @@ class Player:
         self.underruns = Underruns()  # the audio callback's own
         self.render = RenderAhead(self.graph, self.ring, self.head, self.versions, self._meters, self.underruns)
         self.monitor = StallMonitor()
+        self.sections = Sections(self)  # jumps to the song's sections on the grid's downbeats, loops
         # the audio callback's own
         self.held = held  # play silence until release(); written by the UI thread
         self.device_xruns = 0

@@ -67,6 +67,8 @@ class RenderAhead:
         self.stopped = threading.Event()
         self._changes: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._to_skip = graph.latency
+        self.cue = None  # a jump on a frame (live.sections.Cue), set through post
+        self.downbeats: tuple[float, ...] = ()  # the grid's, for the cue (seconds of the recording)
         self._device_buses = self._bus_routes()
         self._thread = threading.Thread(target=self._run, name="stemhost-render", daemon=True)
 
@@ -108,22 +110,28 @@ class RenderAhead:
                 break
             change()
         head, versions = self.head, self.versions
-        frame = head.take_jump()
+        frame, cut = head.take_jump(), None
+        if frame is None and self.cue is not None:  # a section's jump on a downbeat, within the next block?
+            frame, cut = self.cue.due(head, self.downbeats, self.block - min(self._to_skip, self.block)) or (None, None)
         if frame is not None:
             if not all(stem.source.seekable for stem in self.graph.stems):
                 frame = round(frame * head.retime(versions.back_to_base()))  # stems rendered ahead cannot jump
             for stem in self.graph.stems:
                 stem.source.seek(frame)
-            head.landed(frame)
+            self.graph.moved(frame, head.tempo)  # the count-in is over; the click follows
+            head.landed(frame, cut)
             if versions.preparing:  # a change planned from the old position: plan it again from here
                 versions.replan()
-            self._to_skip = self.graph.latency  # the chains' latency again: their state is from before
+            if cut is None:  # the chains' latency again: their state is from before (after a cut block, later)
+                self._to_skip = self.graph.latency
             self._device_buses = self._bus_routes()
         version = versions.due()
         if version is not None:
-            tempo = versions.switch(version, head.song_position_s())
+            now_s = head.song_position_s()
+            tempo = versions.switch(version, now_s)
             if tempo is not None:
                 head.retime(tempo)
+                self.graph.retimed(tempo, now_s)  # the click follows
         head.read_frame += self.block
 
     def _write(self, mix: MixBlock) -> None:
@@ -139,15 +147,15 @@ class RenderAhead:
         skip = min(self._to_skip, block.shape[1])
         self._to_skip -= skip
         block = block[:, skip:]
-        n = block.shape[1]
+        n = block.shape[1] if head.cut is None else head.cut[0]
         if n == 0:
-            return
+            return self._after_cut()
         out = np.zeros((n, self.ring.channels), dtype=np.float32)
-        out[:, :2] = block.T
+        out[:, :2] = block[:, :n].T
         for (left, right), trim, name in self._device_buses:
-            routed = trim.take(mix.buses[name], mix.master.shape[1], n)
-            out[:, left - 1] += routed[0]
-            out[:, right - 1] += routed[1]
+            routed = trim.take(mix.buses[name], mix.master.shape[1], block.shape[1])
+            out[:, left - 1] += routed[0, :n]
+            out[:, right - 1] += routed[1, :n]
         self.meters.add(mix)
         head.shape(out)
         self.stalls.check()
@@ -158,9 +166,16 @@ class RenderAhead:
         self.ring.write(out)
         head.written(self.ring.written, n)
         head.song_frame += n
+        self._after_cut()
         head.after_block(self.graph.sources_done)
         self._wait_while_idle()
         self.stalls.restart()
+
+    def _after_cut(self) -> None:
+        """After a block cut short for a jump on a frame: the jump's frames follow, the chains' latency skipped."""
+        if self.head.cut is not None:
+            self.head.after_cut()
+            self._to_skip = self.graph.latency
 
     def _wait_while_idle(self) -> None:
         """Paused or at the end: render nothing (the ring drains, the callback plays silence) until a change is
@@ -172,4 +187,8 @@ class RenderAhead:
         """Buses played on their own device channels, each lined up with the master."""
         latency = {b.name: b.latency for b in self.graph.buses}
         buses = self.versions.session.buses
-        return [(b.device_channels, LatencyTrim(latency[b.name]), b.name) for b in buses if b.device_channels]
+        return [
+            (b.device_channels, LatencyTrim(latency[b.name]), b.name)
+            for b in buses
+            if b.device_channels and max(b.device_channels) <= self.ring.channels  # an implicit cue bus may not fit
+        ]

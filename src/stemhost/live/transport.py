@@ -70,6 +70,7 @@ class PlayHead:
         self.seek_number = 0  # the last seek asked (see Seeks) that this head carried out
         self.seeks_landed = 0  # the last seek whose jump was made
         self.landed_at = 0  # the ring's frame count where the last jump's first frames were written
+        self.cut: tuple[int, int] | None = None  # (frames of the next block written, then the frame jumped to)
         self._loop: tuple[float, float] | None = None  # UI thread: seconds of the recording (tempo 1.0)
         self.loop_on = False  # UI thread
 
@@ -122,8 +123,12 @@ class PlayHead:
         frame, self.pending_jump = self.pending_jump, None
         return frame
 
-    def landed(self, frame: int) -> None:
-        """The sources moved to frame: drop the block rendered before, fade the next one in."""
+    def landed(self, frame: int, cut: int | None = None) -> None:
+        """The sources moved to frame: drop the block rendered before, fade the next one in; or, with ``cut``
+        (a jump on a frame, see :mod:`~stemhost.live.sections`), write that many frames of it first."""
+        if cut is not None:
+            self.read_frame, self.cut = frame, (cut, frame)
+            return
         self.song_frame = self.read_frame = frame
         self.discard = True
         self.fade_in = True
@@ -137,7 +142,7 @@ class PlayHead:
 
     def song_position_s(self) -> float:
         """Where the stems are being read, in seconds of the recording (whatever the tempo); any thread reads it."""
-        return self.read_frame * self.tempo / self.sample_rate
+        return max(0, self.read_frame) * self.tempo / self.sample_rate  # during a count-in: its start
 
     def retime(self, tempo: float) -> float:
         """Positions after a tempo change: the same place in the song, more or fewer frames from the start.
@@ -154,6 +159,8 @@ class PlayHead:
 
     def shape(self, out: np.ndarray) -> None:
         """Fade a ``(n, channels)`` block about to be written out or in, as a jump or a pause wants."""
+        if self.cut is not None:  # cut short for a jump on a frame: its last 5 ms fade out
+            out *= fade(len(out), self.sample_rate, out_=False)[::-1, None]
         if self.fade_out_next:  # the last block before a jump or a pause
             out *= fade(len(out), self.sample_rate, out_=True)[:, None]
             self.fade_out_next = False
@@ -162,6 +169,10 @@ class PlayHead:
         elif self.fade_in:
             out *= fade(len(out), self.sample_rate, out_=False)[:, None]
             self.fade_in = False
+
+    def after_cut(self) -> None:
+        """The block cut short was written: the next frame written is the one jumped to, faded in."""
+        self.song_frame, self.cut, self.fade_in = self.cut[1], None, True
 
     def after_block(self, sources_done: bool) -> None:
         """Loops, the end of the song or of --duration, decided after each block written."""

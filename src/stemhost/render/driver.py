@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 import soxr
 
+from stemhost.engine.click import with_click_bus
 from stemhost.engine.compile import compile_graph, input_paths
 from stemhost.engine.graph import MixBlock, MixGraph
 from stemhost.errors import OutputError, warn
@@ -189,6 +190,7 @@ def render_session(
         report: where to write the mix report of the output, HTML or PNG (see :mod:`stemhost.render.report`);
             needs an output.
     """
+    session = with_click_bus(session, session_path.name)  # the click's cue bus is a bus --stems-out writes
     inputs = input_paths(session, session_path)
     outputs: list[tuple[Path, str]] = []
     if output is not None:
@@ -325,7 +327,7 @@ def render_graph(
     """
     rate = graph.sample_rate
     out_rate = options.sample_rate or rate
-    expected_s = max(s.source.info.frames / s.source.info.sample_rate for s in graph.stems)
+    expected_s = max(s.source.info.frames / s.source.info.sample_rate for s in graph.stems) + graph.lead_in / rate
     trimmer = TailTrimmer(rate, options.tail_s, hold_s)
     resampler = soxr.ResampleStream(rate, out_rate, 2, dtype="float32", quality="VHQ") if out_rate != rate else None
     meter = LoudnessMeter(2, out_rate)
@@ -359,7 +361,7 @@ def render_graph(
             if trimmer.finished:
                 break
             block = mix.master
-            content_end = graph.content_frames if graph.sources_done else None
+            content_end = graph.content_frames + graph.lead_in if graph.sources_done else None  # after the count-in
             skipped = min(to_skip, block.shape[1])
             block, to_skip = block[:, skipped:], to_skip - skipped
             clips.add(block, trimmer.position / rate, rate, mix.stems)

@@ -1,4 +1,4 @@
-"""The mixer's HTTP routes: open a song, its state, transport, strips, key, tempo, presets, fit, save.
+"""The mixer's HTTP routes: open a song, its state, transport, sections, strips, key, tempo, presets, fit, save.
 
 Every change answers with the new state and pushes it to every WebSocket client. Bodies are checked by the
 models below (bounds, types, no unknown fields), so the OpenAPI page documents them.
@@ -66,6 +66,23 @@ class TransportChange(Body):
             raise ValueError("loop_on: a loop change needs loop_start_s, loop_end_s or loop_on")
         if None not in (self.loop_start_s, self.loop_end_s) and self.loop_end_s <= self.loop_start_s:
             raise ValueError("loop_end_s: the loop must end after it starts")
+        return self
+
+
+class SectionChange(Body):
+    """Jump to a section (``name``, or ``to`` the next or previous) on the next downbeat, loop one (``name``, or the
+    one playing) until released, or release the loop."""
+
+    action: Literal["jump", "loop", "release"]
+    name: Annotated[str, Field(min_length=1, max_length=64, description="a section's name")] | None = None
+    to: Literal["next", "previous"] | None = None
+
+    @model_validator(mode="after")
+    def _needs(self):
+        if self.action == "jump" and (self.name is None) == (self.to is None):
+            raise ValueError("name: a jump needs name or to ('next' or 'previous'), not both")
+        if self.action != "jump" and self.to is not None:
+            raise ValueError(f"to: only a jump goes to the next or previous section, not {self.action!r}")
         return self
 
 
@@ -164,6 +181,14 @@ async def master(change: MasterChange, request: Request) -> dict:
 def strip(request: Request, kind: str, name: str, change: BaseModel) -> dict:
     stage = stage_of(request)
     stage.change_strip(kind, name, change.model_dump(exclude_none=True))
+    return changed(stage)
+
+
+@router.post("/sections", responses={200: STATE})
+async def sections(change: SectionChange, request: Request) -> dict:
+    """Jump to a section on the next downbeat (at once without a grid), loop one until released, or release."""
+    stage = stage_of(request)
+    stage.sections(change.action, change.name, change.to)
     return changed(stage)
 
 

@@ -50,6 +50,7 @@ def state_of(o: Opened | None, version: int, device: str | None, error_text: str
             "key_shift_wanted": 0.0, "key_name": None, "tempo": 1.0, "tempo_wanted": 1.0, "preparing": "",
             "loop": None, "stems": [], "buses": [], "master": {"gain_db": 0.0, "mute": False},
             "latency_ms": 0.0, "render_underruns": 0, "error": error_text,
+            "sections": [], "section": None, "section_loop": None,
         }  # fmt: skip
     p = o.player
     heard, wanted = p.session, p.wanted
@@ -81,6 +82,9 @@ def state_of(o: Opened | None, version: int, device: str | None, error_text: str
         "latency_ms": round(p.latency_ms, 1),
         "render_underruns": p.render_underruns,
         "error": None if error is None else str(error),
+        "sections": [{"name": s.name, "start_s": s.start_s} for s in p.sections.sections],
+        "section": p.sections.current(),
+        "section_loop": p.sections.looping,
     }
 
 

@@ -84,14 +84,14 @@ class Stage:
 
     def _build(self, song) -> tuple[Opened, object]:
         from stemhost.live.devices import find_device, open_stream
-        from stemhost.live.play import recorded
+        from stemhost.live.play import output_channels, recorded
         from stemhost.live.player import Player
         from stemhost.session.files import load_session
 
         session = load_session(song.session_path)
         device = find_device(self.device)
         self.device_name = device.name
-        channels = max([2, *(max(b.device_channels) for b in session.buses if b.device_channels)])
+        channels = output_channels(session, device)
         player = Player(
             recorded(session),
             song.session_path,
@@ -171,6 +171,21 @@ class Stage:
         if values:
             player.change(kind, key, **values)
 
+    def sections(self, action: str, name: str | None, to: str | None) -> None:
+        """Jump to a section on the next downbeat (by name, or the next or previous), loop one, or release the loop."""
+        from stemhost.live.sections import UnknownSection
+
+        sections = self.need().player.sections
+        try:
+            if action == "jump":
+                sections.jump(name, to)
+            elif action == "loop":
+                sections.loop(name)
+            else:
+                sections.release()
+        except UnknownSection as exc:
+            raise Unknown(str(exc), "name") from exc
+
     def set_key(self, key_shift: float) -> None:
         self.need().player.set_key(key_shift)
 
@@ -241,6 +256,7 @@ class Stage:
         p = o.player
         error = p.error
         own = (p.preparing, p.ended, p.session.key_shift, p.session.tempo, None if error is None else str(error))
+        own += (p.sections.current(), p.sections.looping)  # a new section heard: every client shows it
         if own != self._seen:
             if self._seen is not None:
                 self.changed()
