@@ -109,9 +109,9 @@ def test_analyze_apply_writes_key_and_tempo_and_later_commands_use_them(song, ca
     out = capsys.readouterr().out
     data = json.loads(song.read_text())
     assert data["key"] == "A major"
-    bpm = f", bpm {data['bpm']:g}" if "bpm" in data else ""
-    missed = "" if bpm else " (no bpm found)"
-    assert out.splitlines()[-1] == f"wrote key 'A major'{bpm} into {song}{missed}"
+    assert "bpm" in data and "time_signature" in data  # the grid's beat, metre and bar 1 (analysis/grid.py)
+    grid = f", time_signature {data['time_signature']!r}, first_downbeat_s {data['first_downbeat_s']:g}"
+    assert out.splitlines()[-1] == f"wrote key 'A major', bpm {data['bpm']:g}{grid} into {song}"
     analysed = []
     monkeypatch.setattr(stored, "analyze_session", lambda *a, **k: analysed.append(a) or None)
     assert transport(song, "--key", "C") == (3.0, 1.0)

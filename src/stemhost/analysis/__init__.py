@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from stemhost.analysis.audio import ANALYSIS_RATE, StemFigures, measure_stem
+from stemhost.analysis.grid import GridEstimate, estimate_grid
 from stemhost.analysis.key import KeyEstimate, detect_key
 from stemhost.analysis.key_stems import detect_key_from_stems
 from stemhost.analysis.tempo import TempoEstimate, estimate_tempo, estimate_tempo_octave
@@ -27,6 +28,7 @@ BASS_ROLE = "bass"
 
 __all__ = [
     "ANALYSIS_RATE",
+    "GridEstimate",
     "KeyEstimate",
     "SessionAnalysis",
     "StemFigures",
@@ -36,6 +38,7 @@ __all__ = [
     "analyze_session",
     "detect_key",
     "detect_key_from_stems",
+    "estimate_grid",
     "estimate_tempo",
     "estimate_tempo_octave",
     "vocal_range",
@@ -64,6 +67,12 @@ class SessionAnalysis:
         tempo_alternative_bpm: the other octave weighed against ``tempo_bpm`` (half or twice it).
         key_bass_stems: names of the pitched stems with role ``bass`` whose notes weighed in the key (empty
             when there is none or they are silent).
+        time_signature: the metre the grid found (``"4/4"``, ``"3/4"`` or ``"6/8"``; None without a tempo).
+        first_downbeat_s: seconds of the recording where bar 1 begins (None without a tempo).
+        beat_bpm: the grid's beat a minute (dotted quarters in 6/8), fitted to the onsets of the tempo
+            stems: finer than ``tempo_bpm``, and what ``analyze --apply`` writes as ``bpm``.
+        downbeat_confidence: 0-1, how clearly bar 1 stands out from the other beats of the bar.
+        metre_confidence: 0-1, how clearly the metre stands out from the others.
     """
 
     key: KeyEstimate | None
@@ -76,6 +85,11 @@ class SessionAnalysis:
     duration_s: float
     tempo_alternative_bpm: float | None = None
     key_bass_stems: tuple[str, ...] = ()
+    time_signature: str | None = None
+    first_downbeat_s: float | None = None
+    beat_bpm: float | None = None
+    downbeat_confidence: float | None = None
+    metre_confidence: float | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready: plain dicts, lists, strings and numbers; None for what was not found."""
@@ -86,6 +100,11 @@ class SessionAnalysis:
             "tempo_bpm": _round(self.tempo_bpm, 2),
             "tempo_alternative_bpm": _round(self.tempo_alternative_bpm, 2),
             "tempo_stems": list(self.tempo_stems),
+            "time_signature": self.time_signature,
+            "first_downbeat_s": _round(self.first_downbeat_s, 3),
+            "beat_bpm": _round(self.beat_bpm, 2),
+            "downbeat_confidence": _round(self.downbeat_confidence, 2),
+            "metre_confidence": _round(self.metre_confidence, 2),
             "duration_s": round(self.duration_s, 3),
             "stems": [figures.to_dict() for figures in self.stems],
             "lead_vocal": self.lead_vocal.to_dict((self.key.tonic, self.key.mode) if self.key else None)
@@ -104,7 +123,8 @@ def analyze_session(
     key and tempo changes are ignored (a muted lead vocal is still the song's melody). Stems are mixed
     to mono at 22.05 kHz: the pitched ones for the key (the bass stems and the pitched stems other than
     the lead vocal also apart, for the tonic and the mode), the drums and percussion for the tempo (all
-    stems when there are none or they have no beat), the lead vocals for the range.
+    stems when there are none or they have no beat), the pitched stems other than the bass and lead vocal for
+    where the grid's chords change, the lead vocals for the range.
 
     Args:
         session: a validated session.
@@ -127,7 +147,7 @@ def analyze_session(
 
 def _analyze(session: Session, session_path: Path, say: Callable[[str], None]) -> SessionAnalysis:
     key_mix, rhythm_mix, full_mix, lead_mix = _Mix(), _Mix(), _Mix(), _Mix()
-    bass_mix, harmony_mix = _Mix(), _Mix()
+    bass_mix, harmony_mix, chords_mix = _Mix(), _Mix(), _Mix()
     figures = []
     for i, stem in enumerate(session.stems):
         say(f"reading {stem.name}")
@@ -141,6 +161,8 @@ def _analyze(session: Session, session_path: Path, say: Callable[[str], None]) -
                 bass_mix.add(stem.name, mono)
             if stem.role != LEAD_ROLE:
                 harmony_mix.add(stem.name, mono)
+                if stem.role != BASS_ROLE:
+                    chords_mix.add(stem.name, mono)
         if stem.role in TEMPO_ROLES:
             rhythm_mix.add(stem.name, mono)
         full_mix.add(stem.name, mono)
@@ -157,10 +179,14 @@ def _analyze(session: Session, session_path: Path, say: Callable[[str], None]) -
     say("tempo")
     tempo_stems = tuple(rhythm_mix.names)
     tempo = estimate_tempo_octave(rhythm_mix.audio, ANALYSIS_RATE) if rhythm_mix.names else None
+    rhythm = rhythm_mix.audio
     if tempo is None:  # no drums, or drums without a beat (a count-in, a cymbal swell)
         tempo_stems = tuple(full_mix.names)
-        tempo = estimate_tempo_octave(full_mix.audio, ANALYSIS_RATE)
-    del full_mix, rhythm_mix
+        rhythm = full_mix.audio
+        tempo = estimate_tempo_octave(rhythm, ANALYSIS_RATE)
+    harmony = next((mix.audio for mix in (chords_mix, key_mix) if mix.names and np.any(mix.audio)), None)
+    grid = estimate_grid(rhythm, ANALYSIS_RATE, tempo, harmony) if tempo else None
+    del full_mix, rhythm_mix, chords_mix, rhythm, harmony
     say("lead vocal range")
     lead = vocal_range(lead_mix.audio, ANALYSIS_RATE) if lead_mix.names else None
     return SessionAnalysis(
@@ -174,6 +200,11 @@ def _analyze(session: Session, session_path: Path, say: Callable[[str], None]) -
         duration_s=max(f.duration_s for f in figures),
         tempo_alternative_bpm=tempo.alternative_bpm if tempo else None,
         key_bass_stems=tuple(bass_mix_names),
+        time_signature=grid.time_signature if grid else None,
+        first_downbeat_s=grid.first_downbeat_s if grid else None,
+        beat_bpm=grid.bpm if grid else None,
+        downbeat_confidence=grid.downbeat_confidence if grid else None,
+        metre_confidence=grid.metre_confidence if grid else None,
     )
 
 

@@ -41,6 +41,7 @@ def analysis_lines(analysis: SessionAnalysis, key_shift: float = 0.0, tempo: flo
     lines.append(f"tempo: {bpm} from {', '.join(analysis.tempo_stems)}")
     if tempo != 1.0 and analysis.tempo_bpm is not None:
         lines.append(f"       {analysis.tempo_bpm * tempo:.1f} BPM in this session (tempo {tempo:g})")
+    lines.append(grid_line(analysis))
     lines.append("")
     lines.append(f"{'stem':<20} {'role':<15} {'peak dBFS':>10} {'LUFS':>8} {'active s':>9}")
     for stem in analysis.stems:
@@ -64,6 +65,18 @@ def analysis_lines(analysis: SessionAnalysis, key_shift: float = 0.0, tempo: flo
             bar = "#" * max(1, round(BAR_WIDTH * seconds / longest))
             lines.append(f"  {note_name(midi, spelled):>4} {seconds:6.1f} s {bar}")
     return lines
+
+
+def grid_line(analysis: SessionAnalysis) -> str:
+    """``grid: 6/8 at 74.60 BPM (dotted quarters), bar 1 at 1.737 s (confidence: downbeat 0.31, metre 1.00)``."""
+    if analysis.time_signature is None or analysis.beat_bpm is None or analysis.first_downbeat_s is None:
+        return "grid: none found (no steady beat)"
+    unit = " (dotted quarters)" if analysis.time_signature.endswith("/8") else ""
+    return (
+        f"grid: {analysis.time_signature} at {analysis.beat_bpm:.2f} BPM{unit}, bar 1 at "
+        f"{analysis.first_downbeat_s:.3f} s (confidence: downbeat {analysis.downbeat_confidence or 0:.2f}, "
+        f"metre {analysis.metre_confidence or 0:.2f})"
+    )
 
 
 def _db(value: float) -> str:

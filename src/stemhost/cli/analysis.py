@@ -38,14 +38,20 @@ def analyze(args: argparse.Namespace) -> int:
 
 
 def apply_analysis(session_path: Path, analysis) -> str:
-    """Write the detected key and tempo into the session's ``key`` and ``bpm`` fields (what was not found is left)."""
+    """Write the detected key and grid into the session's ``key``, ``bpm``, ``time_signature`` and
+    ``first_downbeat_s`` fields (what was not found is left). ``bpm`` is the grid's fitted beat when there is
+    a grid, else the tempo estimate."""
     from stemhost.session.files import set_fields
 
     found = {}
     if analysis.key is not None:
         found["key"] = analysis.key.name
-    if analysis.tempo_bpm is not None:
-        found["bpm"] = round(analysis.tempo_bpm, 2)
+    bpm = analysis.beat_bpm if analysis.beat_bpm is not None else analysis.tempo_bpm
+    if bpm is not None:
+        found["bpm"] = round(bpm, 2)
+    if analysis.time_signature is not None and analysis.first_downbeat_s is not None:
+        found["time_signature"] = analysis.time_signature
+        found["first_downbeat_s"] = round(analysis.first_downbeat_s, 3)
     if not found:
         raise SessionError(
             f'{session_path}: analyze --apply: no key and no tempo were found in the stems; set "key" and '
@@ -53,8 +59,12 @@ def apply_analysis(session_path: Path, analysis) -> str:
         )
     set_fields(session_path, found)
     missed = [name for name in ("key", "bpm") if name not in found]
-    shown = ", ".join(f"{name} {value!r}" if name == "key" else f"{name} {value:g}" for name, value in found.items())
-    return f"wrote {shown} into {session_path}" + (f" (no {missed[0]} found)" if missed else "")
+    if "bpm" in found and "time_signature" not in found:
+        missed.append("grid")
+    shown = ", ".join(
+        f"{name} {value!r}" if isinstance(value, str) else f"{name} {value:g}" for name, value in found.items()
+    )
+    return f"wrote {shown} into {session_path}" + (f" (no {', no '.join(missed)} found)" if missed else "")
 
 
 def fit(args: argparse.Namespace) -> int:
