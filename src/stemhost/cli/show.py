@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from stemhost.cli.arguments import add_command, output_arguments, plugin_folders, plugin_path_argument
+from stemhost.cli.arguments import (
+    add_command,
+    device_arguments,
+    output_arguments,
+    plugin_folders,
+    plugin_path_argument,
+)
 from stemhost.units import format_time
 
 SCHEMAS = ("session", "setlist", "singers")
@@ -14,7 +20,7 @@ SCHEMAS = ("session", "setlist", "singers")
 def add_show_command(commands: argparse._SubParsersAction) -> None:
     from pathlib import Path
 
-    show = add_command(commands, "show", "check a setlist, or render the whole set into one file")
+    show = add_command(commands, "show", "play a setlist live, check it, or render the whole set into one file")
     show.add_argument("setlist", type=Path, help="the setlist.json file")
     what = show.add_mutually_exclusive_group()
     what.add_argument("--check", action="store_true", help="check every song, stem, preset, key and singer")
@@ -32,6 +38,10 @@ def add_show_command(commands: argparse._SubParsersAction) -> None:
     )
     output_arguments(show)
     plugin_path_argument(show)
+    device_arguments(show)
+    show.add_argument("--no-ui", action="store_true", help="play the show headless (Ctrl-C stops)")
+    show.add_argument("--midi", metavar="PORT", help="take MIDI control from this input port (next_song ...)")
+    show.add_argument("--midi-map", type=Path, metavar="FILE", help="the MIDI mapping (JSON); needs --midi")
     show.set_defaults(run=run, parser=show)
 
 
@@ -39,8 +49,38 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         return check(args)
     if args.render is None:
-        args.parser.error("give --check, or --render OUT (the live show is not built yet)")
+        return live(args)
     return render(args)
+
+
+def live(args: argparse.Namespace) -> int:
+    """The live show, headless: song after song on the device, a summary at the end."""
+    import contextlib
+
+    from stemhost.errors import SessionError
+    from stemhost.live.devices import find_device
+    from stemhost.session.setlists import load_setlist
+    from stemhost.show.midi import listening, load_mapping
+    from stemhost.show.runner import ShowControl, ShowRunner
+
+    if not args.no_ui:
+        print("error: the show view is not built yet; play the show headless with --no-ui", file=sys.stderr)
+        return 2
+    if args.midi_map is not None and args.midi is None:
+        raise SessionError("--midi-map: give the MIDI input too (--midi PORT)")
+    runner = ShowRunner(load_setlist(args.setlist), find_device(args.device), args.blocksize,
+                        plugin_folders=plugin_folders(args))  # fmt: skip
+    rules = []
+    if args.midi is not None:
+        stems = sorted({stem.name for session, _ in runner.sessions.values() for stem in session.stems})
+        rules = load_mapping(args.midi_map, stems, songs=True)
+    with listening(args.midi, rules, ShowControl(runner)) if args.midi else contextlib.nullcontext():
+        try:
+            runner.run()
+        except KeyboardInterrupt:
+            print("stopped", file=sys.stderr)
+    print("\n".join(runner.summary()))
+    return 0
 
 
 def check(args: argparse.Namespace) -> int:

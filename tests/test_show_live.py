@@ -1,0 +1,142 @@
+"""The live show on the JACK dummy server: songs one after another on one stream, count-ins and gaps on their frames."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+
+from stemhost.live.devices import find_device
+from stemhost.session.grid import count_in_beats, lead_in_frames
+from stemhost.session.setlists import load_setlist
+from stemhost.show.midi import MidiListener, load_mapping
+from stemhost.show.runner import ShowControl, ShowRunner
+from test_click import onsets
+from test_midi import pedal  # noqa: F401  (the fixture: a virtual JACK MIDI port)
+
+from conftest import peak_hz, tone, write_audio, write_session
+
+SR = 48000
+
+
+def setlist(tmp_path, songs: list[dict], lengths=(3.0, 2.0)) -> object:
+    """Two songs of a held note (A 440 Hz), each in its own folder with a 120 bpm 4/4 grid; songs: the entries."""
+    for k, seconds in enumerate(lengths):
+        folder = tmp_path / f"song{k + 1}"
+        folder.mkdir()
+        write_audio(folder / "a.wav", tone(440.0, seconds, channels=2, level=0.2))
+        data = {"stems": [{"name": "a", "file": "a.wav", "role": "keys"}], "bpm": 120.0, "time_signature": "4/4"}
+        write_session(folder, data)
+    path = tmp_path / "setlist.json"
+    path.write_text(json.dumps({"songs": [{"session": f"song{k + 1}/session.json", **s} for k, s in enumerate(songs)]}))
+    return load_setlist(path)
+
+
+def show(runner: ShowRunner) -> threading.Thread:
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    return thread
+
+
+def first_loud(signal: np.ndarray, start: int = 0, floor: float = 0.01) -> int:
+    """The first frame at or after start where ``(channels, frames)`` audio passes the floor."""
+    return start + int(np.flatnonzero(np.max(np.abs(signal[:, start:]), axis=0) > floor)[0])
+
+
+def test_a_two_song_show_plays_song_two_after_the_gap_with_its_count_in_on_the_frames_and_in_its_key(
+    tmp_path, jack_device
+):
+    songs = [{"gap_s": 0.5, "advance": "auto"}, {"count_in_bars": 1, "key_shift": 2}]
+    runner = ShowRunner(setlist(tmp_path, songs), find_device("system"), 256, capture_s=12.0)
+    assert runner.channels == 4  # the count-in's implicit cue bus on 3-4
+    thread = show(runner)
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the show did not end"
+    out = runner.capture().T
+    start1, start2 = (int(f) for f in runner.started)
+    assert start1 >= 0 and start2 >= 0
+    # song 1 from its first frame, on the main outputs, no click
+    assert 0 <= first_loud(out[:2]) - start1 <= 2
+    end1 = start1 + 3 * SR
+    assert np.max(np.abs(out[:2, end1 : end1 + SR // 2])) == 0.0, "the gap is silent"
+    session2, _ = runner.sessions[1]
+    due = end1 + SR // 2
+    start_error_ms = 1000 * (start2 - due) / SR
+    # the count-in's clicks on the cue bus, on (end of song 1 + gap + the count-in's beat times)
+    lead = lead_in_frames(session2, SR)
+    beats = count_in_beats(session2)
+    want = np.array([due + lead + round(t * SR) for t, _ in beats])
+    got = onsets(out[2:4, due - SR // 4 :]) + due - SR // 4
+    assert len(got) == len(want) == 4, got
+    click_errors_ms = 1000 * np.abs(got - want) / SR
+    # song 2's held note: 200 cents up from its first frames (the prepared version, not the recording's key)
+    audio2 = first_loud(out[:2], due)
+    head = out[0, audio2 + 480 : audio2 + 480 + SR // 4]
+    cents = 1200 * np.log2(peak_hz(head, 440 * 2 ** (2 / 12)) / 440.0)
+    song2 = runner.played[-1][1] if runner.played else None
+    print(
+        f"show: song 2 started {start_error_ms:+.3f} ms from end of song 1 + gap; count-in clicks worst "
+        f"{click_errors_ms.max():.3f} ms from the computed frames; song 2's audio at {audio2 - due - lead:+d} frames "
+        f"from its lead-in; its first 250 ms at {cents:+.1f} cents"
+    )
+    print("\n".join(runner.summary()))
+    assert abs(start2 - due) <= SR // 1000, f"song 2 started {start_error_ms:+.2f} ms off"
+    assert click_errors_ms.max() <= 1.0
+    assert abs(audio2 - (due + lead)) <= SR // 1000
+    assert abs(cents - 200) < 5, cents
+    assert song2 is None or song2.render_underruns == 0
+    assert all(" 0 render underruns" in line for line in runner.summary() if "played" in line), runner.summary()
+
+
+def test_a_midi_note_starts_the_next_song_when_the_first_waits(tmp_path, pedal):  # noqa: F811
+    import mido
+
+    out, _ = pedal
+    songs = [{"advance": "stop"}, {}]
+    runner = ShowRunner(setlist(tmp_path, songs, lengths=(1.0, 1.0)), find_device("system"), 256, capture_s=8.0)
+    rules = load_mapping(None, ["a"], songs=True)
+    rules = [*rules, *load_mapping(_mapping(tmp_path), ["a"], songs=True)]
+    listener = MidiListener("stemhost-pedal", rules, ShowControl(runner))
+    try:
+        thread = show(runner)
+        deadline = time.monotonic() + 10
+        while (runner.next is None or runner.ended_at < 0) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.5)
+        assert runner.started[1] == -1, "song 1 was 'stop': song 2 waits"
+        frame, sent = runner.frame, time.perf_counter()
+        out.send(mido.Message("note_on", note=60, velocity=100))
+        while runner.started[1] < 0 and time.perf_counter() - sent < 2:
+            time.sleep(0.0005)
+        seen_ms = 1000 * (time.perf_counter() - sent)
+        thread.join(timeout=10)
+    finally:
+        listener.close()
+    stream_ms = 1000 * (runner.started[1] - frame) / SR
+    print(f"MIDI note to song 2's first frame: {stream_ms:.1f} ms of the stream ({seen_ms:.1f} ms seen)")
+    assert [a for _, a in listener.handled] == ["next_song"]
+    assert runner.started[1] >= 0 and stream_ms < 100
+    song2 = runner.capture().T[:2, runner.started[1] :]
+    assert first_loud(song2) <= 2
+
+
+def _mapping(tmp_path):
+    path = tmp_path / "midi.json"
+    path.write_text(json.dumps([{"note": 60, "action": "next_song"}]))
+    return path
+
+
+def test_show_no_ui_plays_the_set_and_prints_a_summary_and_without_it_says_the_view_is_not_built(
+    tmp_path, jack_device, capsys
+):
+    from stemhost.cli.main import main
+
+    songs = setlist(tmp_path, [{"gap_s": 0.2, "advance": "auto"}, {}], lengths=(0.5, 0.5))
+    assert main(["show", str(songs.path), "--device", "system", "--no-ui"]) == 0
+    out = capsys.readouterr().out
+    assert "1. song1: from" in out and "2. song2: from" in out and "show: " in out, out
+    assert main(["show", str(songs.path)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: the show view is not built yet; play the show headless with --no-ui"], err
