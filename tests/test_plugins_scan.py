@@ -213,6 +213,7 @@ def test_ctrl_c_stops_the_scans_at_once(test_plugin_folder, tmp_path):
     cli = subprocess.Popen(
         [sys.executable, "-c", program, "plugins", "--timeout", "60", "--plugin-path", str(folder)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "STEMHOST_CACHE_DIR": str(tmp_path / "c")},
+        preexec_fn=ctrl_c_as_at_a_terminal,
     )  # fmt: skip
     bundle = folder / "StemhostHang.vst3"
     try:
@@ -232,9 +233,15 @@ def test_ctrl_c_stops_the_scans_at_once(test_plugin_folder, tmp_path):
             os.kill(pid, signal.SIGKILL)
 
 
+def ctrl_c_as_at_a_terminal() -> None:
+    """In a child before it runs: Ctrl-C (SIGINT) as a terminal delivers it. A shell starts background jobs with
+    SIGINT ignored, and Python then never raises KeyboardInterrupt: a test run in the background inherits that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_while_a_scanner_starts_still_stops_it(test_plugin_folder, tmp_path, monkeypatch):
-    """Ctrl-C landing between a scanner's start and its listing among the running ones (a CI run hit it: the
-    listing then waited out the scan's timeout) kills that scanner too."""
+    """Ctrl-C landing between a scanner's start and its listing among the running ones kills that scanner too
+    (before, the listing then waited out the scan's timeout)."""
     import threading
 
     from stemhost.engine import plugin_scan
@@ -251,8 +258,12 @@ def test_ctrl_c_while_a_scanner_starts_still_stops_it(test_plugin_folder, tmp_pa
         return process
 
     monkeypatch.setattr(plugin_scan.subprocess, "Popen", late_popen)
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal, even in a background run
     began = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        plugin_scan.list_plugins([folder], timeout_s=30)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            plugin_scan.list_plugins([folder], timeout_s=30)
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     assert time.monotonic() - began < 5, "the listing waited for the scan's timeout"
     assert scanners_of(folder / "StemhostHang.vst3") == []
