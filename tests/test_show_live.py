@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 
@@ -21,12 +22,12 @@ from conftest import peak_hz, tone, write_audio, write_session
 SR = 48000
 
 
-def setlist(tmp_path, songs: list[dict], lengths=(3.0, 2.0)) -> object:
-    """Two songs of a held note (A 440 Hz), each in its own folder with a 120 bpm 4/4 grid; songs: the entries."""
+def setlist(tmp_path, songs: list[dict], lengths=(3.0, 2.0), freqs=None) -> object:
+    """Songs of a held note (A 440 Hz, or freqs[k]), each in its own folder with a 120 bpm 4/4 grid; songs: the entries."""
     for k, seconds in enumerate(lengths):
         folder = tmp_path / f"song{k + 1}"
         folder.mkdir()
-        write_audio(folder / "a.wav", tone(440.0, seconds, channels=2, level=0.2))
+        write_audio(folder / "a.wav", tone(freqs[k] if freqs else 440.0, seconds, channels=2, level=0.2))
         data = {"stems": [{"name": "a", "file": "a.wav", "role": "keys"}], "bpm": 120.0, "time_signature": "4/4"}
         write_session(folder, data)
     path = tmp_path / "setlist.json"
@@ -140,3 +141,98 @@ def test_show_no_ui_plays_the_set_and_prints_a_summary_and_without_it_says_the_v
     assert main(["show", str(songs.path)]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: the show view is not built yet; play the show headless with --no-ui"], err
+
+
+def _show_with_a_broken_middle_song(tmp_path, caplog):
+    """Three songs (440, 550, 660 Hz); song 2's stem deleted after the setlist was checked, before it is prepared."""
+    songs = [{"gap_s": 0.5, "advance": "auto"}, {"gap_s": 0.5, "advance": "auto"}, {}]
+    runner = ShowRunner(
+        setlist(tmp_path, songs, lengths=(2.0, 1.0, 1.0), freqs=(440.0, 550.0, 660.0)),
+        find_device("system"), 256, capture_s=8.0,
+    )  # fmt: skip
+    assert sorted(runner.sessions) == [0, 1, 2], "all three songs passed the check"
+    (tmp_path / "song2" / "a.wav").unlink()
+    with caplog.at_level(logging.INFO, logger="stemhost"):
+        thread = show(runner)
+        thread.join(timeout=20)
+    assert not thread.is_alive(), "the show did not end"
+    return runner
+
+
+def test_a_song_that_fails_to_prepare_is_skipped_with_a_log_line_and_the_next_starts_after_the_gap(
+    tmp_path, jack_device, caplog
+):
+    runner = _show_with_a_broken_middle_song(tmp_path, caplog)
+    out = runner.capture().T
+    start1, start2, start3 = (int(f) for f in runner.started)
+    skipped = [r.getMessage() for r in caplog.records if r.name == "stemhost" and "skipping 2. song2" in r.getMessage()]
+    due = start1 + 2 * SR + SR // 2  # song 1's end + song 1's gap
+    error_ms = 1000 * (start3 - due) / SR
+    audio3 = first_loud(out[:2], start1 + 2 * SR)
+    hz = peak_hz(out[0, audio3 + 480 : audio3 + 480 + SR // 4], 660.0)
+    print(f"broken song 2: {skipped}; song 3 started {error_ms:+.3f} ms from end of song 1 + gap, at {hz:.2f} Hz")
+    print("\n".join(runner.summary()))
+    assert len(skipped) == 1, [r.getMessage() for r in caplog.records]
+    assert start1 >= 0 and start2 == -1 and start3 >= 0
+    assert np.max(np.abs(out[:2, start1 + 2 * SR : due])) == 0.0, "the gap is silent"
+    assert abs(start3 - due) <= SR // 1000, f"song 3 started {error_ms:+.2f} ms off"
+    assert 0 <= audio3 - start3 <= 2
+    assert abs(hz - 660.0) < 1.0, hz
+    played = [line for line in runner.summary() if "played" in line]
+    assert [line.split(":")[0] for line in played] == ["1. song1", "3. song3"], runner.summary()
+
+
+def test_the_summary_lists_a_song_that_failed_to_prepare_as_skipped(tmp_path, jack_device, caplog):
+    runner = _show_with_a_broken_middle_song(tmp_path, caplog)
+    assert "skipped: 2. song2" in runner.summary(), runner.summary()
+
+
+def _previous_song_during_song_two(tmp_path, caplog):
+    """Song 1 (440 Hz, 1 s, auto after 0.2 s), song 2 (660 Hz, 2 s); previous_song 0.3 s into song 2."""
+    songs = [{"gap_s": 0.2, "advance": "auto"}, {}]
+    runner = ShowRunner(
+        setlist(tmp_path, songs, lengths=(1.0, 2.0), freqs=(440.0, 660.0)), find_device("system"), 256,
+        capture_s=10.0,
+    )  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="stemhost"):
+        thread = show(runner)
+        deadline = time.monotonic() + 10
+        while runner.started[1] < 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        first1, start2 = int(runner.started[0]), int(runner.started[1])
+        assert start2 >= 0, "song 2 did not start"
+        while runner.frame < start2 + 3 * SR // 10:
+            time.sleep(0.001)
+        asked = runner.frame
+        ShowControl(runner).previous_song()
+        while int(runner.started[0]) == first1 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        thread.join(timeout=10)  # song 1 plays out, then song 2 again after the gap, and the show ends
+    assert not thread.is_alive(), "the show did not end"
+    return runner, first1, start2, asked
+
+
+def test_previous_song_during_song_two_starts_song_one_again_from_its_first_frame(tmp_path, jack_device, caplog):
+    runner, first1, start2, asked = _previous_song_during_song_two(tmp_path, caplog)
+    out = runner.capture().T
+    again = int(runner.started[0])
+    head = out[:2, again : again + SR // 10]
+    opening = out[:2, first1 : first1 + SR // 10]
+    hz = peak_hz(out[0, again : again + SR // 10], 440.0)
+    wait_ms = 1000 * (again - asked) / SR
+    print(
+        f"previous_song {1000 * (asked - start2) / SR:.1f} ms into song 2: song 1 again {wait_ms:.1f} ms after the ask; "
+        f"its first 100 ms differ from its opening by {np.max(np.abs(head - opening)):.2e}, at {hz:.2f} Hz"
+    )
+    assert again > asked > start2 > first1 >= 0
+    assert np.max(np.abs(head - opening)) < 1e-6
+    assert np.max(np.abs(opening)) > 0.1
+    assert abs(hz - 440.0) < 2.0, hz
+    assert 0 <= first_loud(out[:2], again) - again <= 2
+    assert np.max(np.abs(out[:2, again - SR // 100 : again])) > 0.1, "song 2 was playing up to the switch"
+
+
+def test_previous_song_logs_that_song_one_is_prepared_first_and_not_instant(tmp_path, jack_device, caplog):
+    runner, *_ = _previous_song_during_song_two(tmp_path, caplog)
+    said = [r.getMessage() for r in caplog.records if r.name == "stemhost"]
+    assert any("1. song1" in m and ("not ready" in m or "not instant" in m) for m in said), said

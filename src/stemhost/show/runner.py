@@ -194,6 +194,7 @@ class ShowRunner:
             if self.slot is not None and self.slot.index == index:
                 self.slot.go = True
             else:
+                log.info(f"{self.name(index)} is not prepared yet (not instant): it starts once it is")
                 self._drop_slot()
                 self._prepare(index, go=True)
         slot = self.slot
@@ -257,6 +258,7 @@ class ShowRunner:
                 slot.error = exc
         if slot.error is not None:
             log.warning(f"skipping {self.name(slot.index)}: {slot.error}")
+            self.failed.add(slot.index)
             if slot.player is not None:
                 slot.player.close()
             following = next((i for i in range(slot.index + 1, len(self.songs)) if i in self.sessions), None)
