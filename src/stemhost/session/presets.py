@@ -95,9 +95,19 @@ def mastering_presets() -> tuple[str, ...]:
     kept = []
     for name in bundled_presets():
         preset = load_preset(name)[0]
-        if preset.master is not None and not (preset.stems or preset.buses) and preset.key_shift is preset.tempo is None:
+        if (
+            preset.master is not None
+            and not (preset.stems or preset.buses)
+            and preset.key_shift is preset.tempo is None
+        ):
             kept.append(name)
     return tuple(kept)
+
+
+@functools.cache
+def mix_presets() -> tuple[str, ...]:
+    """The other bundled presets: mixes laid over a song (karaoke, harmonies...)."""
+    return tuple(name for name in bundled_presets() if name not in mastering_presets())
 
 
 def load_preset(name_or_path: str) -> tuple[Preset, str]:

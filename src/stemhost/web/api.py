@@ -228,5 +228,4 @@ async def save(request: Request) -> Saved:
 
 
 def changed(stage: Stage) -> dict:
-    stage.changed()
-    return stage.snapshot()
+    return stage.changed()

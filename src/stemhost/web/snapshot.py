@@ -39,11 +39,9 @@ def is_playing(o: Opened) -> bool:
 
 def state_of(o: Opened | None, version: int, device: str | None, error_text: str | None) -> dict:
     """The state dict: ``version`` counts changes; ``device`` is the device's name once a song opened."""
-    from stemhost.session.presets import bundled_presets, mastering_presets
+    from stemhost.session.presets import mastering_presets, mix_presets
 
-    masters = mastering_presets()
-    mixes = [name for name in bundled_presets() if name not in masters]
-    state = {"version": version, "presets": mixes, "masters": list(masters), "device": device}
+    state = {"version": version, "presets": list(mix_presets()), "masters": list(mastering_presets()), "device": device}
     if o is None:
         return state | {
             "song": None, "position_s": 0.0, "playing": False, "ended": False, "key_shift": 0.0,

@@ -125,10 +125,12 @@ class Stage:
             raise NoSong("no song is open; open one first (POST /api/songs/{id}/open)")
         return self.opened
 
-    def changed(self) -> None:
-        """A change was applied: bump the version and push the state to every client."""
+    def changed(self) -> dict:
+        """A change was applied: bump the version and push the state to every client; returns that state."""
         self.version += 1
-        self.publish({"type": "state", "state": self.snapshot()})
+        state = self.snapshot()
+        self.publish({"type": "state", "state": state})
+        return state
 
     def play(self) -> None:
         o = self.need()
@@ -194,12 +196,11 @@ class Stage:
 
     def preset(self, name: str) -> None:
         """Lay a bundled preset's mix onto the strips (and its key and tempo, if it sets them)."""
-        from stemhost.session.presets import apply_preset, bundled_presets, load_preset, mastering_presets
+        from stemhost.session.presets import apply_preset, load_preset, mix_presets
 
         player = self.need().player
-        mixes = [n for n in bundled_presets() if n not in mastering_presets()]
-        if name not in mixes:
-            raise Unknown(f"no mix preset named {name!r}; presets: {listing(mixes)}", "name")
+        if name not in mix_presets():
+            raise Unknown(f"no mix preset named {name!r}; presets: {listing(list(mix_presets()))}", "name")
         now = player.current_session()
         new = apply_preset(now, *load_preset(name))
         for stem in new.stems:
