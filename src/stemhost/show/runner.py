@@ -3,7 +3,7 @@
 One stream stays open for the whole show; its callback (:meth:`ShowRunner.callback`) hands each block to the
 :class:`~stemhost.live.player.Player` of the song playing and switches to the next song's Player on the exact frame
 it is due, inside the callback: ``gap_s`` after the last frame of the song (``advance: "auto"``), or at the next
-block after ``next_song``. Both Players were built and started on other threads; the callback only copies from
+block after ``next_song`` (a song cut mid-song fades out over 5 ms first). Both Players were built and started on other threads; the callback only copies from
 their rings (no allocation, no file system, no locks).
 
 The next song is prepared while the current one plays: its session (:func:`~stemhost.show.entries.prepared_entry`),
@@ -42,6 +42,7 @@ from stemhost.show.midi import PlayerControl
 log = logging.getLogger("stemhost")
 
 POLL_S = 0.002  # the show's thread looks at the songs this often
+CUT_FADE_S = 0.005  # a song cut mid-song by next_song fades out over this long (at most one block) before the next
 
 
 @dataclass
@@ -55,6 +56,33 @@ class Slot:
     built: threading.Event = field(default_factory=threading.Event)
     armed: bool = False
     late_told: bool = False
+
+
+@dataclass(frozen=True)
+class SongState:
+    """One song as the show views list it. ``state``: "playing", "ended" (the gap, or waiting for next_song),
+    "ready" (prepared next: starts at once), "preparing", "played", "skipped", or "" (later)."""
+
+    index: int
+    title: str
+    state: str
+    key_shift: float
+    tempo: float
+    count_in_bars: int
+    advance: str
+    gap_s: float
+
+
+@dataclass(frozen=True)
+class ShowStatus:
+    """The show at a glance: its songs, the one playing (-1 before the first), whether it waits for next_song, and
+    the seconds until the next song starts on its own (-1: not on its own)."""
+
+    title: str
+    songs: tuple[SongState, ...]
+    index: int
+    waiting: bool
+    starts_in_s: float
 
 
 class ShowRunner:
@@ -96,6 +124,7 @@ class ShowRunner:
         self.index = -1  # the song playing
         self.started = np.full(len(self.songs), -1, np.int64)  # the stream frame where each song last started
         self._capture = np.zeros((round(capture_s * self.sample_rate), self.channels), np.float32)
+        self._fade = np.linspace(1.0, 0.0, round(CUT_FADE_S * self.sample_rate), endpoint=False, dtype=np.float32)
         self.captured = 0
         # the show's thread
         self.slot: Slot | None = None  # the song prepared next
@@ -115,9 +144,7 @@ class ShowRunner:
     def callback(self, outdata: np.ndarray, frames: int, time_info, status) -> None:
         """The stream's callback: the song playing, then the next from the frame it is due."""
         now, following, at = self.now, self.next, -1
-        if self.go and following is not None:
-            at = self.frame
-        elif now is not None:
+        if now is not None:
             before = now.ring.read
             now.callback(outdata, frames, time_info, status)
             end = self.end_read
@@ -125,6 +152,12 @@ class ShowRunner:
                 self.ended_at = self.frame + (end if end >= 0 else now.ring.read) - before
         else:
             outdata.fill(0.0)
+        if self.go and following is not None:
+            at = self.frame
+            if now is not None and self.ended_at < 0:  # cut mid-song: fade it out first, then the next song
+                n = min(frames, len(self._fade))
+                outdata[:n] *= self._fade[:n, None]
+                at += n
         if at < 0 and following is not None and self.ended_at >= 0 and self.gap >= 0:
             at = max(self.ended_at + self.gap, self.frame)
         if 0 <= at < self.frame + frames:
@@ -148,13 +181,14 @@ class ShowRunner:
 
     def next_song(self) -> None:
         """Start the next song now (at once when it is prepared; else as soon as it is)."""
-        self._ask(self.index + 1)
+        self.start_song(self.index + 1)
 
     def previous_song(self) -> None:
         """Start the song before the one playing (prepared first: not instant)."""
-        self._ask(max(0, self.index - 1))
+        self.start_song(max(0, self.index - 1))
 
-    def _ask(self, index: int) -> None:
+    def start_song(self, index: int) -> None:
+        """Start song ``index`` (from 0), or the first playable one after it: at once if it is the one prepared."""
         index = next((i for i in range(index, len(self.songs)) if i in self.sessions), len(self.songs))
         if index >= len(self.songs):
             log.info("next_song: this is the last song")
@@ -166,13 +200,43 @@ class ShowRunner:
 
     # ------------------------------------------------------------------ the show's thread
 
-    def run(self) -> None:
-        """Play the show until its last song ends (Ctrl-C stops: KeyboardInterrupt goes through after closing)."""
+    def stop(self) -> None:
+        """End the show (any thread): :meth:`run` closes the stream and every Player and returns."""
+        self.done = True
+
+    def status(self) -> ShowStatus:
+        """What the show views draw (any thread; the fields are read without a lock, so a view may be a step late)."""
+        slot, index, ended = self.slot, self.index, self.ended_at >= 0
+        states = []
+        for i, song in enumerate(self.songs):
+            prepared = self.sessions.get(i)
+            if prepared is None or i in self.failed:
+                state = "skipped"
+            elif i == index:
+                state = "ended" if ended else "playing"
+            elif slot is not None and slot.index == i:
+                state = "ready" if slot.armed and self.next is not None else "preparing"
+            else:
+                state = "played" if self.started[i] >= 0 else ""
+            session = prepared[0] if prepared is not None else None
+            states.append(SongState(
+                i, self.titles[i], state, session.key_shift if session else 0.0, session.tempo if session else 1.0,
+                session.click.count_in_bars if session and session.click else 0, song.advance, song.gap_s,
+            ))  # fmt: skip
+        starts_in = -1.0
+        if ended and self.next is not None and self.gap >= 0:
+            starts_in = max(0.0, (self.ended_at + self.gap - self.frame) / self.sample_rate)
+        waiting = index < 0 or (ended and self.songs[index].advance == "stop")
+        return ShowStatus(self.setlist.setlist.title or self.setlist.label, tuple(states), index, waiting, starts_in)
+
+    def run(self, start: bool = True) -> None:
+        """Play the show until its last song ends or :meth:`stop` (Ctrl-C: KeyboardInterrupt goes through after
+        closing); ``start=False`` prepares the first song and waits for :meth:`next_song` to start it."""
         interval = sys.getswitchinterval()
         sys.setswitchinterval(GIL_SWITCH_S)
         self.stream = open_stream(self.device, self.sample_rate, self.blocksize, self.channels, self.callback)
         try:
-            self._prepare(min(self.sessions), go=True)
+            self._prepare(min(self.sessions), go=start)
             with self.stream:
                 while not self.done:
                     self._step()
