@@ -39,7 +39,9 @@ def add_show_command(commands: argparse._SubParsersAction) -> None:
     output_arguments(show)
     plugin_path_argument(show)
     device_arguments(show)
-    show.add_argument("--no-ui", action="store_true", help="play the show headless (Ctrl-C stops)")
+    show.add_argument(
+        "--no-ui", action="store_true", help="play the show headless: song 1 at once, Ctrl-C stops (default: the view)"
+    )
     show.add_argument("--midi", metavar="PORT", help="take MIDI control from this input port (next_song ...)")
     show.add_argument("--midi-map", type=Path, metavar="FILE", help="the MIDI mapping (JSON); needs --midi")
     show.set_defaults(run=run, parser=show)
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def live(args: argparse.Namespace) -> int:
-    """The live show, headless: song after song on the device, a summary at the end."""
+    """The live show: in the show view, or headless (song after song at once); a summary at the end."""
     import contextlib
 
     from stemhost.errors import SessionError
@@ -63,17 +65,20 @@ def live(args: argparse.Namespace) -> int:
     from stemhost.show.midi import listening, load_mapping
     from stemhost.show.runner import ShowControl, ShowRunner
 
-    if not args.no_ui:
-        print("error: the show view is not built yet; play the show headless with --no-ui", file=sys.stderr)
-        return 2
     if args.midi_map is not None and args.midi is None:
         raise SessionError("--midi-map: give the MIDI input too (--midi PORT)")
-    runner = ShowRunner(load_setlist(args.setlist), find_device(args.device), args.blocksize,
-                        plugin_folders=plugin_folders(args))  # fmt: skip
+    device = find_device(args.device)
+    runner = ShowRunner(load_setlist(args.setlist), device, args.blocksize, plugin_folders=plugin_folders(args))
     rules = []
     if args.midi is not None:
         stems = sorted({stem.name for session, _ in runner.sessions.values() for stem in session.stems})
         rules = load_mapping(args.midi_map, stems, songs=True)
+    if not args.no_ui:
+        from stemhost.show.view import run_show_view
+
+        run_show_view(runner, device.name, (args.midi, rules) if args.midi else None)
+        print("\n".join(runner.summary()))
+        return 0
     with listening(args.midi, rules, ShowControl(runner)) if args.midi else contextlib.nullcontext():
         try:
             runner.run()

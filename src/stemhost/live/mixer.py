@@ -2,13 +2,12 @@
 
 The mixer only reads the player's figures and calls the :class:`~stemhost.live.player.Player` methods that
 queue changes (``change``, ``seek``, ``toggle_play``, ``set_loop``, ...), so the audio callback never
-waits for the UI. Meters show each strip's peak in dBFS, refreshed 25 times a second, falling at
-20 dB/s, with a peak hold of 1.5 s.
+waits for the UI. The rows and their meters are :mod:`~stemhost.live.strip_rows`'. The show view
+(:mod:`~stemhost.show.view`) is this mixer on the song playing: :meth:`MixerApp.take` swaps the player.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -16,24 +15,18 @@ from pathlib import Path
 
 from rich.text import Text
 from textual.app import App, ComposeResult
-from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
 from stemhost.errors import StemhostError
 from stemhost.live.mixer_keys import BINDINGS, FADER_STEP_DB, ConfirmScreen, HelpScreen
 from stemhost.live.play import Played, PlayOptions, ask_for, playback_summary, playing, recorded
 from stemhost.live.player import Player, Strip, Transport
+from stemhost.live.strip_rows import StripList, StripRow
 from stemhost.session.model import Session
-from stemhost.units import db
 
 REFRESH_S = 1 / 25  # meter and transport refresh
 START_AFTER_S = 0.6  # the sound starts this long after the mixer is first drawn
 FADER_RANGE_DB = (-120.0, 24.0)  # the session format's limits
-FLOOR_DB = -60.0  # the meter's bottom
-METER_CELLS = (12, 50)  # the meter's width: what is left of the row, within these bounds
-FALL_DB_PER_S = 20.0
-HOLD_S = 1.5
-PARTS = " ▏▎▍▌▋▊▉"  # eighths of a meter cell
 __all__ = ["FADER_STEP_DB", "MixerApp", "mss", "run_mixer"]
 
 
@@ -44,77 +37,6 @@ def mss(seconds: float, tenths: bool = False) -> str:
         return f"{minutes}:{rest:02d}"
     minutes, rest = divmod(int(max(0.0, seconds) * 10), 600)
     return f"{minutes}:{rest // 10:02d}.{rest % 10}"
-
-
-def meter_bar(level_db: float, hold_db: float, cells: int) -> Text:
-    """A horizontal dBFS meter from FLOOR_DB to 0 in ``cells`` characters, with a tick at the hold.
-
-    Lit cells are green up to -18 dBFS, yellow up to -6, red above.
-    """
-    filled = min(1.0, max(0.0, (level_db - FLOOR_DB) / -FLOOR_DB)) * cells
-    full, part = int(filled), int(filled % 1 * 8)
-    lit = "█" * full + (PARTS[part] if part and full < cells else "")
-    hold = min(int((hold_db - FLOOR_DB) / -FLOOR_DB * cells), cells - 1) if hold_db > FLOOR_DB else -1
-    if hold >= len(lit):
-        bar = lit + "·" * (hold - len(lit)) + "│" + "·" * (cells - hold - 1)
-    else:
-        hold, bar = -1, lit + "·" * (cells - len(lit))
-    text = Text(bar, "grey30")
-    for low, high, style in ((0, 0.7, "green"), (0.7, 0.9, "yellow"), (0.9, 1.0, "red")):
-        first, last = round(low * cells), round(high * cells)
-        text.stylize(style, first, min(last, len(lit)))
-        if first <= hold < last:
-            text.stylize(style, hold, hold + 1)
-    return text
-
-
-class StripRow(Static):
-    """One strip on one line: name, role, fader, pan, mute, solo and a peak meter with its hold in dBFS."""
-
-    def __init__(self, strip: Strip) -> None:
-        super().__init__()
-        self.strip = strip
-        self.peak_db = -math.inf  # the peak of the last refresh
-        self.level_db = FLOOR_DB  # what the bar shows: the peak, falling at FALL_DB_PER_S
-        self.hold_db = -math.inf
-        self._hold_until = 0.0
-
-    def feed(self, peak: float, dt: float, now: float) -> None:
-        """Take the linear peak since the last refresh (``dt`` seconds ago) and redraw."""
-        self.peak_db = level = db(peak)
-        self.level_db = max(level, self.level_db - FALL_DB_PER_S * dt, FLOOR_DB)
-        if level >= self.hold_db or now >= self._hold_until:
-            self.hold_db, self._hold_until = level, now + HOLD_S
-        self.redraw()
-
-    def redraw(self) -> None:
-        """Show the strip's values now (the meters wait for the next refresh); unchanged rows cost nothing."""
-        line = self.line()
-        if line != self.content:
-            self.update(line, layout=False)
-
-    def line(self) -> Text:
-        """The row's text as it is shown."""
-        s = self.strip
-        text = Text(f"{s.name[:16]:<16} {s.role[:14]:<14} {s.gain_db:+6.1f} dB ", overflow="ellipsis", no_wrap=True)
-        pan = "C" if abs(s.pan) < 0.005 else f"{'L' if s.pan < 0 else 'R'}{round(abs(s.pan) * 100)}"
-        text.append(f"{pan if s.kind == 'stem' else '':>4}  ")
-        text.append("M" if s.mute else "·", "bold white on red" if s.mute else "grey35")
-        text.append(" ")
-        if s.kind == "master":
-            text.append(" ")
-        else:
-            text.append("S" if s.solo else "·", "bold black on yellow" if s.solo else "grey35")
-        text.append("  ")
-        hold = "  -inf" if self.hold_db == -math.inf else f"{self.hold_db:+6.1f}"
-        cells = min(max(self.size.width - len(text) - len(hold) - 1, METER_CELLS[0]), METER_CELLS[1])
-        text.append_text(meter_bar(self.level_db, self.hold_db, cells))
-        text.append(f" {hold}", "bold red" if self.hold_db >= 0.0 else "")
-        return text
-
-
-class StripList(VerticalScroll, can_focus=False):
-    """The strips, scrolled by the selection (never focused, so the arrows reach the app)."""
 
 
 class MixerApp(App[None]):
@@ -138,39 +60,57 @@ class MixerApp(App[None]):
     """
     BINDINGS = BINDINGS
 
-    def __init__(self, player: Player, save_path: Path, device_name: str = "") -> None:
+    def __init__(self, player: Player | None, save_path: Path | None, device_name: str = "") -> None:
         super().__init__()
-        self.player = player
         self.save_path = save_path
         self.device_name = device_name
-        self.rows = {key: StripRow(strip) for key, strip in player.strips.items()}
-        self.order = list(self.rows)  # stems, then buses, then the master
         self.selected = 0
-        self.plugin_at: dict[tuple[str, str], int] = {}  # which of a strip's plugins b toggles
         self.transport_line = Static(id="transport")
         self.message = Static(id="message")
+        self.strip_list = StripList()
+        self._last = time.monotonic()
+        self.player: Player | None = None
+        self.rows: dict[tuple[str, str], StripRow] = {}
+        self.order: list[tuple[str, str]] = []  # stems, then buses, then the master
+        if player is not None:
+            self.take(player)
+
+    def take(self, player: Player) -> None:
+        """Show this player's strips (a new one: the show's next song); mounted at once when the app runs."""
+        self.player = player
+        self.rows = {key: StripRow(strip) for key, strip in player.strips.items()}
+        self.order = list(self.rows)
+        self.selected = min(self.selected, len(self.order) - 1)
+        self.plugin_at: dict[tuple[str, str], int] = {}  # which of a strip's plugins b toggles
         transport = player.transport()
         self.key_shift, self.tempo = transport.key_shift, transport.tempo  # asked for; may still be preparing
         self.opened_with = (transport.key_shift, transport.tempo)
-        self._last = time.monotonic()
+        buses = [row for (kind, _), row in self.rows.items() if kind != "stem"]
+        if buses:
+            buses[0].add_class("first-bus")
+        if self.strip_list.is_mounted:
+            self.strip_list.remove_children()
+            self.strip_list.mount_all(self.rows.values())
+            self.action_select(0)
 
     def compose(self) -> ComposeResult:
         yield self.transport_line
         yield Static(f"{'strip':<16} {'role':<14} {'fader':>9} {'pan':>4}  M S  peak (dBFS)", id="heading")
-        with StripList():
+        with self.strip_list:
             yield from self.rows.values()
         yield self.message
         yield Footer()
 
     def on_mount(self) -> None:
-        buses = [row for (kind, _), row in self.rows.items() if kind != "stem"]
-        if buses:
-            buses[0].add_class("first-bus")
-        self.action_select(0)
+        if self.player is not None:
+            self.action_select(0)
         self.refresh_view()
         self.set_interval(REFRESH_S, self.refresh_view)
         # The first drawing holds the GIL for about half a second: start the sound after it, not during it.
-        self.set_timer(START_AFTER_S, self.player.release)
+        self.set_timer(START_AFTER_S, self.start_sound)
+
+    def start_sound(self) -> None:
+        self.player.release()
 
     # ------------------------------------------------------------------ refresh
 
@@ -316,7 +256,7 @@ class MixerApp(App[None]):
         self.player.seek(self.player.length_frames / self.player.sample_rate * tenths / 10)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(self.BINDINGS))
 
     def action_loop_point(self, which: str) -> None:
         """Set the loop's start or end where the song is heard now."""

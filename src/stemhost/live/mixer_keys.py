@@ -66,26 +66,31 @@ def key_name(binding: Binding) -> str:
     return binding.key_display or binding.key
 
 
-def help_lines() -> list[str]:
+def help_lines(bindings: list[Binding] = BINDINGS) -> list[str]:
     """Every key with what it does; keys that do the same thing share a line."""
     keys: dict[str, list[str]] = {}
-    for binding in BINDINGS:
+    for binding in bindings:
         keys.setdefault(binding.description, []).append(key_name(binding))
     width = max(len(" ".join(k)) for k in keys.values())
     return [f"{' '.join(k):>{width}}  {description}" for description, k in keys.items()]
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every key of the mixer; any key closes it."""
+    """Every key of the mixer (or of the show view: its bindings); any key closes it."""
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > Vertical { width: auto; height: auto; max-height: 100%; padding: 0 2; background: $panel; }
     """
 
+    def __init__(self, bindings: list[Binding] = BINDINGS) -> None:
+        super().__init__()
+        self.keys = bindings
+
     def compose(self) -> ComposeResult:
+        lines = "\n".join(help_lines(self.keys))
         with Vertical():
-            yield Static(Text("keys (any key closes this)\n", "bold") + Text("\n".join(help_lines())), id="help")
+            yield Static(Text("keys (any key closes this)\n", "bold") + Text(lines), id="help")
 
     def on_key(self, event: events.Key) -> None:
         event.stop()

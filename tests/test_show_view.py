@@ -1,0 +1,212 @@
+"""The show view (``stemhost show SETLIST``): Textual's pilot on a real show on the JACK dummy device, and the
+command itself in a pseudo-terminal, driven by the keys a USB foot pedal sends."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pty
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Awaitable, Callable
+from fcntl import ioctl
+from pathlib import Path
+
+import numpy as np
+from textual.pilot import Pilot
+
+from stemhost.live.devices import find_device
+from stemhost.show.runner import ShowRunner
+from stemhost.show.view import SHOW_BINDINGS, ShowApp
+from test_mixer import press, until
+from test_show_live import first_loud, setlist
+
+from conftest import peak_hz
+
+SR = 48000
+Script = Callable[[ShowApp, Pilot, ShowRunner], Awaitable[None]]
+
+
+def run_view(runner: ShowRunner, script: Script, size: tuple[int, int] = (140, 40)) -> ShowApp:
+    """Run the show view on ``runner`` (the show starts with the view) and ``script`` against it; stop the show."""
+
+    async def main() -> ShowApp:
+        app = ShowApp(runner, "system")
+        try:
+            async with app.run_test(size=size) as pilot:
+                await pilot.pause(0.1)
+                await script(app, pilot, runner)
+        finally:
+            app.stop_show()
+        return app
+
+    return asyncio.run(main())
+
+
+def two_songs(tmp_path: Path, second: dict | None = None, lengths=(4.0, 3.0)) -> ShowRunner:
+    """Song 1 at 440 Hz (it waits at its end), song 2 at 660 Hz."""
+    songs = setlist(tmp_path, [{"advance": "stop"}, second or {}], lengths=lengths, freqs=(440.0, 660.0))
+    return ShowRunner(songs, find_device("system"), 256, capture_s=20.0)
+
+
+def panel(app: ShowApp) -> str:
+    return str(app.setlist_panel.content)
+
+
+def transport(app: ShowApp) -> str:
+    return str(app.transport_line.content)
+
+
+def test_the_first_song_waits_for_page_down_which_starts_it_and_page_down_again_starts_the_next(tmp_path, jack_device):
+    async def script(app: ShowApp, pilot: Pilot, runner: ShowRunner) -> None:
+        assert await until(pilot, lambda: "1. song1 is ready: space or PgDn starts it" in panel(app), timeout=15), (
+            panel(app)
+        )
+        assert "● " in panel(app) and app.player is None
+        assert "ready: space or PgDn starts 1. song1" in transport(app)
+        await pilot.pause(0.3)
+        assert runner.started[0] == -1, "the first song waits for the pedal"
+        await press(pilot, "pagedown")
+        assert await until(pilot, lambda: app.player is not None and app.player is runner.now, timeout=5)
+        assert ("stem", "a") in app.rows and "▶  1. song1" in panel(app), panel(app)
+        assert await until(pilot, lambda: "next: 2. song2 is ready: PgDn starts it now" in panel(app), timeout=15)
+        first = app.player
+        await pilot.pause(0.5)
+        await press(pilot, "pagedown")
+        assert await until(pilot, lambda: runner.index == 1 and app.player is runner.now, timeout=5)
+        assert app.player is not first and "✓  1. song1" in panel(app) and "▶  2. song2" in panel(app), panel(app)
+        assert "last song" in panel(app)
+        await pilot.pause(0.5)
+
+    runner = two_songs(tmp_path)
+    run_view(runner, script)
+    out = runner.capture().T
+    start1, start2 = (int(f) for f in runner.started)
+    assert 0 <= first_loud(out[:2], start1) - start1 <= 2
+    song1_ms = 1000 * (start2 - start1) / SR
+    assert 400 < song1_ms < 3900, "song 2 started by the pedal, mid-song 1"
+    assert abs(peak_hz(out[0, start1 + SR // 10 : start1 + SR // 2], 440.0) - 440.0) < 2
+    assert abs(peak_hz(out[0, start2 + SR // 10 : start2 + SR // 2], 660.0) - 660.0) < 2
+    print(f"show view: song 1 played {song1_ms:.0f} ms before page down started song 2")
+
+
+def test_the_mixer_keys_act_on_the_song_playing_and_the_next_song_has_its_own_mix(tmp_path, jack_device):
+    async def script(app: ShowApp, pilot: Pilot, runner: ShowRunner) -> None:
+        assert await until(pilot, lambda: "1. song1 is ready: space or PgDn" in panel(app), timeout=15)
+        await press(pilot, "space")
+        assert await until(pilot, lambda: app.player is not None, timeout=5)
+        await pilot.pause(0.3)
+        await press(pilot, "m")
+        assert await until(pilot, lambda: app.player.strips[("stem", "a")].mute, timeout=2)
+        app.muted_at = runner.frame
+        await pilot.pause(0.6)
+        assert await until(pilot, lambda: "PgDn starts it now" in panel(app), timeout=15)
+        await press(pilot, "pagedown")
+        assert await until(pilot, lambda: runner.index == 1 and app.player is runner.now, timeout=5)
+        assert not app.player.strips[("stem", "a")].mute, "song 2 has its own mix"
+        await pilot.pause(0.5)
+
+    runner = two_songs(tmp_path)
+    app = run_view(runner, script)
+    out = runner.capture().T
+    start2 = int(runner.started[1])
+    heard = app.muted_at + SR // 4  # the player's latency is well under 250 ms
+    assert heard < start2 - SR // 10
+    assert np.max(np.abs(out[:2, heard : start2 - 300])) < 1e-4, "m muted song 1's stem"
+    assert np.max(np.abs(out[:2, start2 + SR // 10 : start2 + SR // 2])) > 0.1, "song 2 is not muted"
+
+
+def test_space_starts_the_next_song_when_one_has_ended_and_its_count_in_shows_on_the_transport(tmp_path, jack_device):
+    seen: list[str] = []
+
+    async def script(app: ShowApp, pilot: Pilot, runner: ShowRunner) -> None:
+        assert await until(pilot, lambda: "1. song1 is ready: space or PgDn" in panel(app), timeout=15)
+        await press(pilot, "space")
+        assert await until(pilot, lambda: runner.index == 0 and runner.ended_at >= 0, timeout=8)
+        assert await until(pilot, lambda: "space or PgDn starts it" in panel(app), timeout=8), panel(app)
+        assert "■  1. song1" in panel(app)
+        await press(pilot, "space")
+        assert await until(pilot, lambda: runner.index == 1 and app.player is runner.now, timeout=5)
+        assert await until(pilot, lambda: "count-in: the song starts in" in transport(app), timeout=2)
+        seen.append(transport(app))
+        await pilot.pause(0.3)
+
+    runner = two_songs(tmp_path, {"count_in_bars": 1}, lengths=(1.0, 2.0))
+    run_view(runner, script)
+    print(f"count-in line: {seen[0].splitlines()[-1]!r}")
+    assert runner.started[1] > runner.started[0] + SR
+
+
+def test_w_does_not_save_a_show_mix_and_q_asks_before_it_stops_the_show(tmp_path, jack_device):
+    async def script(app: ShowApp, pilot: Pilot, runner: ShowRunner) -> None:
+        assert await until(pilot, lambda: "1. song1 is ready: space or PgDn" in panel(app), timeout=15)
+        await press(pilot, "pagedown")
+        assert await until(pilot, lambda: app.player is not None, timeout=5)
+        await press(pilot, "m", "w")
+        assert await until(pilot, lambda: "a show does not save mixes" in str(app.message.content))
+        await press(pilot, "q")
+        assert await until(pilot, lambda: "quit the show?" in str(app.screen.query_one("#question").content))
+        await press(pilot, "n")
+        assert await until(pilot, lambda: "the show goes on" in str(app.message.content))
+        assert app.is_running and runner.stream.active
+        await press(pilot, "q", "y")
+        assert await until(pilot, lambda: not app.is_running, timeout=5)
+
+    runner = two_songs(tmp_path)
+    session = tmp_path / "song1" / "session.json"
+    before = session.read_bytes()
+    app = run_view(runner, script)
+    assert session.read_bytes() == before
+    assert app.over and app.error is None and runner.done
+
+
+def test_the_help_page_and_footer_name_the_song_keys():
+    keys = {b.key: b.description for b in SHOW_BINDINGS}
+    assert keys["pagedown"] == "next song" and keys["pageup"] == "previous song"
+    assert "w" not in keys and keys["full_stop"].startswith("next section")
+
+
+def test_stemhost_show_plays_the_set_in_a_terminal_with_a_foot_pedal(tmp_path, jack_device):
+    """The command in a pseudo-terminal: the view appears, page down starts song 1, q then y stop it, the summary."""
+    songs = setlist(tmp_path, [{"advance": "stop"}, {}], lengths=(3.0, 1.0))
+    main, child = pty.openpty()
+    ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "140", "LINES": "40"}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "stemhost"), "show", str(songs.path), "--device", "system"],
+        stdin=child, stdout=child, stderr=child, env=env, start_new_session=True,
+    )  # fmt: skip
+    os.close(child)
+    screen = bytearray()
+
+    def read_until(text: bytes, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while text not in screen and time.monotonic() < deadline:
+            if select.select([main], [], [], 0.1)[0]:
+                try:
+                    screen.extend(os.read(main, 65536))
+                except OSError:  # the child closed the terminal
+                    break
+        return text in screen
+
+    try:
+        assert read_until(b"ready: space or PgDn starts 1. song1", 30), screen[-2000:]
+        os.write(main, b"\x1b[6~")  # page down, as a USB foot pedal sends it
+        assert read_until(b"playing 1. song1", 10), screen[-2000:]
+        time.sleep(0.5)
+        os.write(main, b"q")
+        assert read_until(b"quit the show?", 10)
+        os.write(main, b"y")
+        assert process.wait(timeout=20) == 0
+        read_until(b"show: ", 5)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(main)
+    text = screen.decode(errors="replace")
+    assert "1. song1: from" in text and "show: " in text, text[-2000:]
+    assert "2. song2: from" not in text, "song 2 was never started"
