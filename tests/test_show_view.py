@@ -18,8 +18,10 @@ from pathlib import Path
 
 import numpy as np
 from textual.pilot import Pilot
+from textual.widgets import Footer
 
 from stemhost.live.devices import find_device
+from stemhost.live.mixer_keys import HelpScreen, key_name
 from stemhost.show.runner import ShowRunner
 from stemhost.show.view import SHOW_BINDINGS, ShowApp
 from test_mixer import press, until
@@ -164,10 +166,27 @@ def test_w_does_not_save_a_show_mix_and_q_asks_before_it_stops_the_show(tmp_path
     assert app.over and app.error is None and runner.done
 
 
-def test_the_help_page_and_footer_name_the_song_keys():
-    keys = {b.key: b.description for b in SHOW_BINDINGS}
-    assert keys["pagedown"] == "next song" and keys["pageup"] == "previous song"
-    assert "w" not in keys and keys["full_stop"].startswith("next section")
+def test_the_footer_fits_80_columns_and_shows_next_song_not_save_and_help_lists_every_show_key(
+    tmp_path, jack_device
+):
+    async def script(app: ShowApp, pilot: Pilot, runner: ShowRunner) -> None:
+        assert await until(pilot, lambda: "1. song1 is ready: space or PgDn" in panel(app), timeout=15)
+        await press(pilot, "pagedown")
+        assert await until(pilot, lambda: app.player is not None, timeout=5)
+        await pilot.pause(0.2)
+        footer = app.query_one(Footer)
+        keys = list(footer.children)
+        shown = " ".join(str(k.render()) for k in keys)
+        assert keys and max(k.region.right for k in keys) <= 80 and footer.virtual_size.width <= 80, shown
+        assert "next song" in shown and "save" not in shown, shown
+        await press(pilot, "question_mark")
+        assert await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        text = str(app.screen.query_one("#help").content)
+        for binding in SHOW_BINDINGS:
+            assert key_name(binding) in text and binding.description in text
+        assert "PgDn  next song" in text and "save" not in text
+
+    run_view(two_songs(tmp_path), script, size=(80, 30))
 
 
 def test_stemhost_show_plays_the_set_in_a_terminal_with_a_foot_pedal(tmp_path, jack_device):
