@@ -22,8 +22,10 @@ from textual.widgets import Footer
 
 from stemhost.live.devices import find_device
 from stemhost.live.mixer_keys import HelpScreen, key_name
-from stemhost.show.runner import ShowRunner
+from stemhost.show.midi import MidiListener, load_mapping
+from stemhost.show.runner import ShowControl, ShowRunner
 from stemhost.show.view import SHOW_BINDINGS, ShowApp
+from test_midi import mapping, pedal  # noqa: F401  (the fixture: a virtual JACK MIDI port)
 from test_mixer import press, until
 from test_show_live import first_loud, setlist
 
@@ -166,9 +168,7 @@ def test_w_does_not_save_a_show_mix_and_q_asks_before_it_stops_the_show(tmp_path
     assert app.over and app.error is None and runner.done
 
 
-def test_the_footer_fits_80_columns_and_shows_next_song_not_save_and_help_lists_every_show_key(
-    tmp_path, jack_device
-):
+def test_the_footer_fits_80_columns_and_shows_next_song_not_save_and_help_lists_every_show_key(tmp_path, jack_device):
     async def script(app: ShowApp, pilot: Pilot, runner: ShowRunner) -> None:
         assert await until(pilot, lambda: "1. song1 is ready: space or PgDn" in panel(app), timeout=15)
         await press(pilot, "pagedown")
@@ -229,3 +229,29 @@ def test_stemhost_show_plays_the_set_in_a_terminal_with_a_foot_pedal(tmp_path, j
     text = screen.decode(errors="replace")
     assert "1. song1: from" in text and "show: " in text, text[-2000:]
     assert "2. song2: from" not in text, "song 2 was never started"
+
+
+def test_a_midi_foot_switch_starts_the_first_song_and_the_next_in_the_view(tmp_path, pedal):  # noqa: F811
+    """play_pause from MIDI goes through the view (space's action: the first song); next_song to the runner."""
+    import mido
+
+    out, name = pedal
+    rules = load_mapping(mapping(tmp_path, [{"note": 60, "action": "play_pause"}, {"note": 62, "action": "next_song"}]),
+                         ["a"], songs=True)  # fmt: skip
+
+    async def script(app: ShowApp, pilot: Pilot, runner: ShowRunner) -> None:
+        control = ShowControl(runner)
+        control.mixer = app
+        listener = MidiListener(name, rules, control, app.call_from_thread)
+        try:
+            assert await until(pilot, lambda: "1. song1 is ready: space or PgDn" in panel(app), timeout=15)
+            out.send(mido.Message("note_on", note=60, velocity=100))
+            assert await until(pilot, lambda: runner.index == 0 and app.player is runner.now, timeout=5)
+            assert await until(pilot, lambda: "PgDn starts it now" in panel(app), timeout=15)
+            out.send(mido.Message("note_on", note=62, velocity=100))
+            assert await until(pilot, lambda: runner.index == 1 and app.player is runner.now, timeout=5)
+        finally:
+            listener.close()
+        assert [a for _, a in listener.handled] == ["play_pause", "next_song"]
+
+    run_view(two_songs(tmp_path), script)
