@@ -1,4 +1,6 @@
 """The click and count-in: ticks synthesized on the fly, sample-exact on the session's beat grid, to the cue bus.
+With ``click.spoken`` the count-in says its beats' numbers instead (:mod:`~stemhost.engine.spoken`), each word's
+onset on its beat.
 
 The beats come from :mod:`stemhost.session.grid`. At tempo t a beat at recording time T sounds at output
 frame ``zero + round(T / t × rate)``, where ``zero`` is the output frame at which the recording's frame 0 is
@@ -19,8 +21,9 @@ import logging
 
 import numpy as np
 
+from stemhost.engine.spoken import need_flite, spoken_count
 from stemhost.errors import SessionError
-from stemhost.session.grid import beat_s, beat_times, count_in_beats
+from stemhost.session.grid import DEFAULT_TIME_SIGNATURE, beat_s, beat_times, beats_per_bar, count_in_beats
 from stemhost.session.model import MASTER, Bus, Session
 from stemhost.units import db_to_gain
 
@@ -44,12 +47,15 @@ def tick(sample_rate: int, freq_hz: float, peak: float) -> np.ndarray:
 
 
 def check_click(session: Session, label: str) -> None:
-    """A click or count-in needs the grid's tempo (``bpm``)."""
-    if session.click is not None and session.bpm is None:
+    """A click or count-in needs the grid's tempo (``bpm``); a spoken count-in needs flite."""
+    click = session.click
+    if click is not None and session.bpm is None:
         raise SessionError(
             f"{label}: click: a click and count-in need the song's tempo; set 'bpm' (and 'time_signature', "
             "'first_downbeat_s'), e.g. with `stemhost analyze --apply`, or remove 'click'"
         )
+    if click is not None and click.spoken and click.count_in_bars:
+        need_flite(label)
 
 
 def has_click(session: Session) -> bool:
@@ -113,6 +119,13 @@ class ClickSource:
         # the count-in's frames are fixed when playback starts; a tempo change later moves only the song's beats
         self._count_on = np.array([zero + round(t / self.tempo * sample_rate) for t, _ in count], dtype=np.int64)
         self._count_accent = np.array([a for _, a in count], dtype=bool)
+        self._count_sounds = [self.ticks[int(a)] for _, a in count]
+        self._count_at = self._count_on  # where each count-in sound starts: a word a little before its beat
+        if click.spoken and count:
+            per_bar = beats_per_bar(session.time_signature or DEFAULT_TIME_SIGNATURE)
+            words = spoken_count(per_bar, sample_rate, beat_s(session) / self.tempo, level)
+            self._count_sounds = [words[k % per_bar][0] for k in range(len(count))]
+            self._count_at = self._count_on - np.array([words[k % per_bar][1] for k in range(len(count))], np.int64)
         self._song_on = self._song_onsets()
 
     def _song_onsets(self) -> np.ndarray:
@@ -126,18 +139,22 @@ class ClickSource:
         return [(int(frames[k]), bool(accents[k])) for k in order]
 
     def read(self, n: int) -> np.ndarray | None:
-        """The next n frames as ``(2, n)`` float32, or None when no tick sounds in them."""
+        """The next n frames as ``(2, n)`` float32, or None when no tick or word sounds in them."""
         start = self.position - self.delay
         self.position += n
         out = None
-        for onsets, accents in ((self._count_on, self._count_accent), (self._song_on, self._song_accent)):
-            length = len(self.ticks[0])
-            lo = np.searchsorted(onsets, start - length, side="right")
-            hi = np.searchsorted(onsets, start + n, side="left")
+        longest = max((len(sound) for sound in self._count_sounds), default=0)
+        for starts, sound_of, length in (
+            (self._count_at, self._count_sounds.__getitem__, longest),
+            (self._song_on, lambda k: self.ticks[int(self._song_accent[k])], len(self.ticks[0])),
+        ):
+            lo = np.searchsorted(starts, start - length, side="right")
+            hi = np.searchsorted(starts, start + n, side="left")
             for k in range(lo, hi):
-                onset = int(onsets[k])
-                sound = self.ticks[int(accents[k])]
-                a, b = max(onset, start), min(onset + length, start + n)
+                onset, sound = int(starts[k]), sound_of(k)
+                a, b = max(onset, start), min(onset + len(sound), start + n)
+                if a >= b:
+                    continue
                 if out is None:
                     out = np.zeros((2, n), np.float32)
                 out[:, a - start : b - start] += sound[a - onset : b - onset]

@@ -199,6 +199,9 @@ class Click(_Frozen):
         default=0,
         description="bars of click before the song; the last count-in beat falls one beat before the first downbeat",
     )
+    spoken: bool = Field(
+        default=False, description="the count-in says the beats' numbers (one, two, …) instead of clicking (flite)"
+    )
 
 
 class Session(_Frozen):
