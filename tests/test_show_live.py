@@ -8,6 +8,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from stemhost.live.devices import find_device
 from stemhost.session.grid import count_in_beats, lead_in_frames
@@ -231,3 +232,117 @@ def test_previous_song_logs_that_song_one_is_prepared_first_and_not_instant(tmp_
     runner, *_ = _previous_song_during_song_two(tmp_path, caplog)
     said = [r.getMessage() for r in caplog.records if r.name == "stemhost"]
     assert any("1. song1" in m and ("not ready" in m or "not instant" in m) for m in said), said
+
+
+def _tone_fit(x: np.ndarray, freq: float, start: int) -> np.ndarray:
+    """The least-squares sine at ``freq`` through 1-D ``x`` (whose first frame is stream frame ``start``), as a
+    function of stream frames: returns its coefficients on (sin, cos)."""
+    t = 2 * np.pi * freq * (start + np.arange(x.size)) / SR
+    coefs, *_ = np.linalg.lstsq(np.stack([np.sin(t), np.cos(t)], axis=1), x.astype(np.float64), rcond=None)
+    return coefs
+
+
+def _tone_at(coefs: np.ndarray, freq: float, start: int, frames: int) -> np.ndarray:
+    t = 2 * np.pi * freq * (start + np.arange(frames)) / SR
+    return coefs[0] * np.sin(t) + coefs[1] * np.cos(t)
+
+
+@pytest.mark.parametrize("blocksize", [256, 128])  # a block longer than the fade, and shorter (the fade spans two)
+def test_next_song_mid_song_fades_the_song_out_over_5_ms_then_the_next_starts(tmp_path, jack_device, blocksize):
+    from stemhost.show.runner import CUT_FADE_S
+
+    fade = round(CUT_FADE_S * SR)
+    songs = [{"advance": "stop"}, {}]
+    runner = ShowRunner(
+        setlist(tmp_path, songs, lengths=(4.0, 1.0), freqs=(440.0, 550.0)), find_device("system"), blocksize,
+        capture_s=8.0,
+    )  # fmt: skip
+    thread = show(runner)
+    deadline = time.monotonic() + 10
+    while (runner.started[0] < 0 or runner.next is None) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert runner.started[0] >= 0 and runner.next is not None, "song 1 did not start or song 2 was not armed"
+    start1 = int(runner.started[0])
+    while runner.frame < start1 + SR and thread.is_alive():
+        time.sleep(0.001)
+    asked = runner.frame
+    runner.next_song()
+    thread.join(timeout=10)  # song 2 (1 s) plays out and the show ends
+    assert not thread.is_alive(), "the show did not end"
+    out = runner.capture().T
+    start2 = int(runner.started[1])
+    # song 1 at full level before the fade: a 440 Hz sine of level 0.2 fitted over the 100 ms before it
+    before = start2 - fade - SR // 10
+    coefs = _tone_fit(out[0, before : start2 - fade], 440.0, before)
+    level = float(np.hypot(*coefs))
+    steady_error = np.max(np.abs(out[0, before : start2 - fade] - _tone_at(coefs, 440.0, before, SR // 10)))
+    # over the fade, song 1 times a line from 1 down to 0 (numpy's linspace(1, 0, fade, endpoint=False))
+    ramp = np.linspace(1.0, 0.0, fade, endpoint=False)
+    tone1 = _tone_at(coefs, 440.0, start2 - fade, fade)
+    fade_error = np.max(np.abs(out[0, start2 - fade : start2] - tone1 * ramp))
+    envelope, *_ = np.linalg.lstsq(
+        np.stack([tone1, tone1 * np.arange(fade) / fade], axis=1), out[0, start2 - fade : start2], rcond=None
+    )
+    # no click: the largest step around the switch is no bigger than the tones' own largest steps
+    around = np.max(np.abs(np.diff(out[:2, start2 - 2 * fade : start2 + 2 * fade], axis=1)), axis=1)
+    own = 2 * 0.2 * np.sin(np.pi * np.array([550.0, 825.0]) / SR)  # song 2's sines (the higher) on left, right
+    hz = peak_hz(out[0, start2 : start2 + SR // 4], 550.0)
+    print(
+        f"next_song {1000 * (asked - start1) / SR:.1f} ms into song 1: song 2 started {1000 * (start2 - asked) / SR:.2f} "
+        f"ms after the ask ({start2 - asked} frames, a block is {blocksize}, the fade {fade}); song 1 before the fade "
+        f"at level {level:.4f} (fit error {steady_error:.1e}); over the fade its envelope {envelope[0]:.4f} -> "
+        f"{envelope[0] + envelope[1]:.4f}, {fade_error:.1e} from the line; largest step around the switch "
+        f"{around.max():.4f} against the tones' {own.max():.4f}; song 2's first 250 ms at {hz:.2f} Hz"
+    )
+    assert fade <= start2 - asked <= blocksize + fade, f"song 2 started {start2 - asked} frames after the ask"
+    assert abs(level - 0.2) < 0.002 and steady_error < 1e-4, (level, steady_error)
+    assert fade_error < 1e-4, fade_error
+    assert abs(envelope[0] - 1.0) < 0.01 and abs(envelope[0] + envelope[1]) < 0.01, envelope
+    assert np.all(around <= own * 1.001), (around, own)
+    assert 0 <= first_loud(out[:2], start2) - start2 <= 2
+    assert abs(hz - 550.0) < 1.0, hz
+
+
+def test_a_song_whose_key_and_tempo_take_long_to_prepare_starts_late_in_its_key_after_a_log_line(
+    tmp_path, jack_device, caplog, monkeypatch
+):
+    # an empty stem cache: song 2's 30 s shifted and stretched by Rubber Band take about 4 s on two cores
+    monkeypatch.setenv("STEMHOST_CACHE_DIR", str(tmp_path / "stem-cache"))
+    songs = [{"gap_s": 0.0, "advance": "auto"}, {"key_shift": 2, "tempo": 0.8}]
+    runner = ShowRunner(
+        setlist(tmp_path, songs, lengths=(1.0, 30.0), freqs=(440.0, 660.0)), find_device("system"), 256,
+        capture_s=60.0,
+    )  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="stemhost"):
+        thread = show(runner)
+        deadline = time.monotonic() + 50
+        while runner.started[1] < 0 and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        while runner.started[1] >= 0 and runner.frame < runner.started[1] + SR // 2 and thread.is_alive():
+            time.sleep(0.005)
+        runner.stop()
+        thread.join(timeout=10)
+    assert not thread.is_alive(), "the show did not end"
+    out = runner.capture().T
+    start1, start2 = (int(f) for f in runner.started)
+    assert start1 >= 0 and start2 >= 0, "a song did not start"
+    said = [r.getMessage() for r in caplog.records if r.name == "stemhost"]
+    late = [m for m in said if "2. song2 is not ready yet" in m]
+    end1 = start1 + SR  # song 1's last frame + its gap (0 s)
+    want = 660.0 * 2 ** (2 / 12)
+    audio2 = first_loud(out[:2], start2)
+    cents = 1200 * np.log2(peak_hz(out[0, audio2 : audio2 + SR // 4], want) / 660.0)
+    played = [line for line in runner.summary() if "played" in line]
+    print(
+        f"slow song 2: {late}; it started {(start2 - end1) / SR:.3f} s after song 1's end + gap, silent until then "
+        f"(peak {np.max(np.abs(out[:, end1:start2])):.1e}); its first 250 ms at {cents:+.2f} cents"
+    )
+    print("\n".join(runner.summary()))
+    assert len(late) == 1, said
+    assert start2 > end1 + SR // 10, f"song 2 started {(start2 - end1) / SR:.3f} s after song 1's end: not late"
+    assert np.max(np.abs(out[:2, end1 - SR // 100 : end1])) > 0.1, "song 1 played to its end"
+    assert np.max(np.abs(out[:, end1:start2])) == 0.0, "silence until song 2 is ready (not its recording's key)"
+    assert 0 <= audio2 - start2 <= 2
+    assert abs(cents - 200) < 5, cents
+    assert [line.split(":")[0] for line in played] == ["1. song1", "2. song2"], runner.summary()
+    assert all(" 0 render underruns" in line for line in played), played

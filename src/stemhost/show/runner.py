@@ -42,7 +42,7 @@ from stemhost.show.midi import PlayerControl
 log = logging.getLogger("stemhost")
 
 POLL_S = 0.002  # the show's thread looks at the songs this often
-CUT_FADE_S = 0.005  # a song cut mid-song by next_song fades out over this long (at most one block) before the next
+CUT_FADE_S = 0.005  # a song cut mid-song by next_song fades out over this long (over blocks) before the next
 
 
 @dataclass
@@ -124,6 +124,7 @@ class ShowRunner:
         self.index = -1  # the song playing
         self.started = np.full(len(self.songs), -1, np.int64)  # the stream frame where each song last started
         self._capture = np.zeros((round(capture_s * self.sample_rate), self.channels), np.float32)
+        self.faded = 0  # frames of the song playing faded out so far by a cut
         self._fade = np.linspace(1.0, 0.0, round(CUT_FADE_S * self.sample_rate), endpoint=False, dtype=np.float32)
         self.captured = 0
         # the show's thread
@@ -154,10 +155,12 @@ class ShowRunner:
             outdata.fill(0.0)
         if self.go and following is not None:
             at = self.frame
-            if now is not None and self.ended_at < 0:  # cut mid-song: fade it out first, then the next song
-                n = min(frames, len(self._fade))
-                outdata[:n] *= self._fade[:n, None]
-                at += n
+            if now is not None and self.ended_at < 0:  # cut mid-song: fade it out first (blocks on), then the next
+                done = self.faded
+                n = min(frames, len(self._fade) - done)
+                outdata[:n] *= self._fade[done : done + n, None]
+                self.faded = done + n
+                at = at + n if self.faded == len(self._fade) else -1
         if at < 0 and following is not None and self.ended_at >= 0 and self.gap >= 0:
             at = max(self.ended_at + self.gap, self.frame)
         if 0 <= at < self.frame + frames:
@@ -167,6 +170,7 @@ class ShowRunner:
             self.started[self.next_index] = at
             self.index, self.now, self.next, self.go = self.next_index, following, None, False
             self.ended_at = self.end_read = -1
+            self.faded = 0
         if self.captured < len(self._capture):
             n = min(frames, len(self._capture) - self.captured)
             np.copyto(self._capture[self.captured : self.captured + n], outdata[:n])
@@ -348,6 +352,7 @@ class ShowRunner:
             return
         if slot.armed:
             self.next = None
+            self.faded = 0
             if slot.player is not None and slot.player is not self.now:  # (the callback may have just started it)
                 self.played = [(i, p) for i, p in self.played if p is not slot.player]
                 slot.player.close()
