@@ -346,3 +346,26 @@ def test_a_song_whose_key_and_tempo_take_long_to_prepare_starts_late_in_its_key_
     assert abs(cents - 200) < 5, cents
     assert [line.split(":")[0] for line in played] == ["1. song1", "2. song2"], runner.summary()
     assert all(" 0 render underruns" in line for line in played), played
+
+
+def test_a_song_played_again_in_its_gap_ends_anew_and_the_next_waits_its_gap_after_that(tmp_path, jack_device):
+    songs = [{"gap_s": 1.0, "advance": "auto"}, {}]
+    runner = ShowRunner(setlist(tmp_path, songs, lengths=(1.0, 0.5), freqs=(440.0, 660.0)), find_device("system"), 256,
+                        capture_s=10.0)  # fmt: skip
+    thread = show(runner)
+    deadline = time.monotonic() + 10
+    while runner.ended_at < 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert runner.ended_at >= 0 and runner.started[1] < 0
+    first_end = runner.ended_at
+    runner.now.seek(0.0)  # in the gap: song 1 again, as the mixer's Home key or the web's scrub would
+    thread.join(timeout=15)
+    assert not thread.is_alive()
+    out = runner.capture().T
+    again = first_loud(out[:2], first_end + 1)
+    start2 = int(runner.started[1])
+    print(f"song 1 again {1000 * (again - first_end) / SR:.0f} ms into its gap; song 2 at "
+          f"{1000 * (start2 - again) / SR:.1f} ms after that (1 s of song + 1 s of gap)")  # fmt: skip
+    assert again < first_end + SR, "song 1 played again within its gap"
+    assert abs(start2 - (again + 2 * SR)) <= SR // 50, "song 2 waits its gap after song 1's second end"
+    assert abs(peak_hz(out[0, again + SR // 10 : again + SR // 2], 440.0) - 440.0) < 2

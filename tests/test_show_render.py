@@ -108,10 +108,15 @@ def test_output_options_are_honoured(show, tmp_path):
     assert shown.songs[2].start_frame == lengths[0] + lengths[1] + round(0.75 * 44100)
 
 
-def test_a_whole_set_loudness_target_masters_the_joined_file(show, tmp_path):
+@pytest.mark.parametrize("relative", [False, True])  # as typed in the setlist's folder: "--render set.wav"
+def test_a_whole_set_loudness_target_masters_the_joined_file(show, tmp_path, monkeypatch, relative):
     import pyloudnorm
 
-    code = main(["show", str(show), "--render", str(tmp_path / "set.wav"), "--loudness", "-16", "--tail", "0"])
+    out = tmp_path / "set.wav"
+    if relative:
+        monkeypatch.chdir(tmp_path)
+        out = Path("set.wav")
+    code = main(["show", str(show), "--render", str(out), "--loudness", "-16", "--tail", "0"])
     assert code == 0
     audio, rate = read_audio(tmp_path / "set.wav")
     assert audio.shape[1] == round(3.5 * SR) + round(0.75 * SR)

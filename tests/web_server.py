@@ -68,9 +68,16 @@ class Server:
         """Open a song and note the JACK ports its new stream feeds system:playback_1/2 from: the ports that
         appear, of this server's JACK client once known (other processes may play on the same JACK server;
         while it is ambiguous which new client is this server's, the song is opened again)."""
+        return self.open_stream(f"/api/songs/{song_id}/open")
+
+    def open_setlist(self, setlist_id: str) -> dict:
+        """Open a setlist's show (one stream for the whole show) and note its JACK ports, as open_song does."""
+        return self.open_stream(f"/api/setlists/{setlist_id}/open")
+
+    def open_stream(self, path: str) -> dict:
         for _ in range(6):
             before = {side: set(playing_into(side)) for side in (1, 2)}
-            state = self.ok("POST", f"/api/songs/{song_id}/open")
+            state = self.ok("POST", path)
             new = [new_ports(side, before[side], self.client) for side in (1, 2)]
             clients = [{p.split(":")[0] for p in ports} for ports in new]
             if len(new[0]) == len(new[1]) == 1 and clients[0] == clients[1]:

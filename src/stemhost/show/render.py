@@ -129,7 +129,7 @@ def render_show(
             joined = work / "set.wav"
             _, placements = _join(plan, work, joined, output_format(joined, "32f"), {}, progress, on_song)
             whole = Session.model_validate(
-                {"stems": [{"name": "set", "file": str(joined)}], "title": setlist.setlist.title}
+                {"stems": [{"name": "set", "file": joined.name}], "title": setlist.setlist.title}  # beside set.json
             )
             result = render_session(
                 mastering(whole), work / "set.json", output, replace(options, tail_s=0.0, sample_rate=None)

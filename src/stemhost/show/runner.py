@@ -102,6 +102,7 @@ class ShowRunner:
         self.songs = setlist.setlist.songs
         self.sample_rate = device.sample_rate
         self.plugin_folders = plugin_folders
+        # a song's title: its session's, else its folder's name (or its file's, for a session beside the setlist)
         self.titles = [Path(song.session).parent.name or Path(song.session).stem for song in self.songs]
         self.sessions: dict[int, tuple] = {}
         for index in range(len(self.songs)):  # each song's session now: the stream's channels, problems early
@@ -109,6 +110,8 @@ class ShowRunner:
                 self.sessions[index] = prepared_entry(setlist, index)
             except StemhostError as exc:
                 log.warning(f"skipping {self.name(index)}: {exc}")
+            else:
+                self.titles[index] = self.sessions[index][0].title or self.titles[index]
         if not self.sessions:
             raise DeviceError(f"{setlist.label}: no song of the setlist can be played")
         self.channels = max(output_channels(s, device) for s, _ in self.sessions.values())
@@ -122,6 +125,7 @@ class ShowRunner:
         self.ended_at = -1  # the stream frame where the song playing ended
         self.end_read = -1  # its ring's read count at its last frame (the last render block is padded)
         self.index = -1  # the song playing
+        self.current: tuple[int, Player | None] = (-1, None)  # (index, Player) of the song playing, in one read
         self.started = np.full(len(self.songs), -1, np.int64)  # the stream frame where each song last started
         self._capture = np.zeros((round(capture_s * self.sample_rate), self.channels), np.float32)
         self.faded = 0  # frames of the song playing faded out so far by a cut
@@ -169,6 +173,7 @@ class ShowRunner:
             following.callback(outdata[offset:], frames - offset, time_info, status)
             self.started[self.next_index] = at
             self.index, self.now, self.next, self.go = self.next_index, following, None, False
+            self.current = (self.index, following)
             self.ended_at = self.end_read = -1
             self.faded = 0
         if self.captured < len(self._capture):
@@ -269,6 +274,8 @@ class ShowRunner:
         if slot is not None and slot.built.is_set() and not slot.armed:
             self._arm(slot)
         now = self.now
+        if now is not None and not now.ended and now.error is None and (self.end_read >= 0 or self.ended_at >= 0):
+            self.end_read = self.ended_at = -1  # played again after its end (a seek): it ends anew, the gap after it
         if now is not None and now.ended and self.end_read < 0 and now.error is None:
             head = now.head  # ended: the render thread wrote its last block, then waits
             self.end_read = now.ring.written - max(0, head.song_frame - head.length_frames)

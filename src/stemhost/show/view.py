@@ -81,10 +81,10 @@ class ShowApp(MixerApp):
 
     def refresh_view(self) -> None:
         """Follow the show to the song playing, redraw the setlist, then the mixer of that song."""
-        playing = self.runner.now
+        index, playing = self.runner.current
         if playing is not None and playing is not self.player:
             self.take(playing)
-            self.say(f"playing {self.runner.name(self.runner.index)}")
+            self.say(f"playing {self.runner.name(index)}")
         status = self.runner.status()
         if status != self._shown:
             self._shown = status

@@ -16,17 +16,24 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
 from stemhost.errors import StemhostError
-from stemhost.web import api, api_renders, api_songs, live_socket
+from stemhost.web import api, api_renders, api_show, api_songs, live_socket
 from stemhost.web.live_socket import Hub
 from stemhost.web.renders import RenderJobs
 from stemhost.web.security import Security
+from stemhost.web.setlists import Setlists
 from stemhost.web.songs import Library, NotFound
-from stemhost.web.stage import NoSong, Stage
+from stemhost.web.stage import Conflict, Stage
 
 log = logging.getLogger("stemhost")
 STATIC = Path(__file__).resolve().parent / "static"
 STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9]+)+$")
-PAGES = {"/": "index.html", "/mixer": "mixer.html", "/renders": "renders.html", "/api/docs": "docs.html"}
+PAGES = {
+    "/": "index.html",
+    "/show": "show.html",
+    "/mixer": "mixer.html",
+    "/renders": "renders.html",
+    "/api/docs": "docs.html",
+}
 
 
 def create_app(
@@ -72,7 +79,7 @@ def create_app(
 
     app = FastAPI(
         title="stemhost",
-        description="stemhost's web mixer: songs, mixer, key and tempo, renders. Errors are "
+        description="stemhost's web mixer: songs, setlists and shows, mixer, key and tempo, renders. Errors are "
         '`{"error": "<one line>", "field": <name or null>}`.',
         openapi_url="/api/openapi.json",
         docs_url=None,
@@ -84,7 +91,8 @@ def create_app(
     app.state.stage = stage
     app.state.folder = folder
     app.state.renders = renders
-    for routes in (api, api_songs, api_renders, live_socket):
+    app.state.setlists = Setlists(folder, plugin_folders)
+    for routes in (api, api_songs, api_show, api_renders, live_socket):
         app.include_router(routes.router)
     add_error_handlers(app)
     add_pages(app)
@@ -142,7 +150,7 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StemhostError)
     async def stemhost_error(_request: Request, exc: StemhostError) -> JSONResponse:
-        if isinstance(exc, NoSong):
+        if isinstance(exc, Conflict):
             return error(409, str(exc))
         if isinstance(exc, LookupError | NotFound):
             return error(404, str(exc), getattr(exc, "field", None))

@@ -1,4 +1,5 @@
-"""The stage: the one song open in the web mixer, its :class:`~stemhost.live.player.Player` and output stream.
+"""The stage: the one song open in the web mixer, its :class:`~stemhost.live.player.Player` and output stream, or
+the one show open (:mod:`~stemhost.web.show_stage`), whose song playing the mixer's routes then act on.
 
 Threads: every method but :meth:`Stage.open`'s build and :meth:`Stage.close` runs on the asyncio event loop's
 thread, which is the Player's "UI thread". Opening builds the player (compiling takes seconds) in a worker thread.
@@ -19,7 +20,11 @@ log = logging.getLogger("stemhost")
 TICK_S = 0.04  # 25 ticks a second
 
 
-class NoSong(StemhostError, RuntimeError):
+class Conflict(StemhostError, RuntimeError):
+    """Not now: what is open does not allow it (HTTP 409)."""
+
+
+class NoSong(Conflict):
     """No song is open (HTTP 409)."""
 
 
@@ -56,11 +61,23 @@ class Stage:
         self.blocksize = blocksize
         self.plugin_folders = plugin_folders
         self.publish = publish
-        self.opened: Opened | None = None
+        self._song: Opened | None = None
+        self.show = None  # a ShowStage while a setlist is open
         self.version = 0
         self.error: str | None = None
         self._opening = asyncio.Lock()
         self._seen: tuple | None = None  # the player's own state last published
+        self._show_seen: tuple | None = None  # the show's state last published
+
+    @property
+    def opened(self) -> Opened | None:
+        """The song open: on its own, or the show's song playing (None before the first and after the last)."""
+        show = self.show
+        return self._song if show is None else show.opened()
+
+    @opened.setter
+    def opened(self, value: Opened | None) -> None:
+        self._song = value
 
     # ------------------------------------------------------------------ opening and closing
 
@@ -68,10 +85,7 @@ class Stage:
         """Close the song open, if any, and open another, paused at 0 (built in a worker thread)."""
         song = self.library.song(song_id)
         async with self._opening:
-            old, self.opened = self.opened, None
-            self.changed()
-            if old is not None:
-                await asyncio.to_thread(close_opened, old)
+            await self._close_all()
             opened, session = await asyncio.to_thread(self._build, song)
             self.opened, self.error = opened, None
             from stemhost.live.play import ask_for
@@ -112,18 +126,50 @@ class Stage:
             raise
         return Opened(song, player, stream), session
 
+    async def open_show(self, entry) -> dict:
+        """Close the song or show open and start a setlist's show: song 1 prepared, waiting for Next song."""
+        from stemhost.web.show_stage import start_show
+
+        async with self._opening:
+            await self._close_all()
+            show, self.device_name = await asyncio.to_thread(
+                start_show, entry, self.library, self.device, self.blocksize, self.plugin_folders
+            )
+            self.show, self.error, self._seen, self._show_seen = show, None, None, None
+            self.changed()
+        return self.snapshot()
+
+    async def close_show(self) -> None:
+        async with self._opening:
+            if self.show is not None:
+                await self._close_all()
+
+    async def _close_all(self) -> None:
+        """Close the song or show open (the caller holds the opening lock)."""
+        song, show, self._song, self.show = self._song, self.show, None, None
+        self.changed()
+        if song is not None:
+            await asyncio.to_thread(close_opened, song)
+        if show is not None:
+            await asyncio.to_thread(show.close)
+
     def close(self) -> None:
-        """Stop the song open (any thread; at shutdown)."""
-        old, self.opened = self.opened, None
-        if old is not None:
-            close_opened(old)
+        """Stop the song or show open (any thread; at shutdown)."""
+        song, show, self._song, self.show = self._song, self.show, None, None
+        if song is not None:
+            close_opened(song)
+        if show is not None:
+            show.close()
 
     # ------------------------------------------------------------------ changes (event-loop thread)
 
     def need(self) -> Opened:
-        if self.opened is None:
+        opened = self.opened
+        if opened is None:
+            if self.show is not None:
+                raise NoSong(f"no song is playing: {self.show.why_no_song()}")
             raise NoSong("no song is open; open one first (POST /api/songs/{id}/open)")
-        return self.opened
+        return opened
 
     def changed(self) -> dict:
         """A change was applied: bump the version and push the state to every client; returns that state."""
@@ -204,22 +250,23 @@ class Stage:
         now = player.current_session()
         new = apply_preset(now, *load_preset(name))
         for stem in new.stems:
-            self._set_strip("stem", stem.name, stem, ("gain_db", "pan", "mute", "solo"))
+            self._set_strip(player, "stem", stem.name, stem, ("gain_db", "pan", "mute", "solo"))
         for bus in new.buses:
             if ("bus", bus.name) in player.strips:
-                self._set_strip("bus", bus.name, bus, ("gain_db", "mute", "solo"))
+                self._set_strip(player, "bus", bus.name, bus, ("gain_db", "mute", "solo"))
         master = next(n for k, n in player.strips if k == "master")
-        self._set_strip("master", master, new.master, ("gain_db", "mute"))
+        self._set_strip(player, "master", master, new.master, ("gain_db", "mute"))
         if new.key_shift != now.key_shift:
             player.set_key(new.key_shift)
         if new.tempo != now.tempo:
             player.set_tempo(new.tempo)
 
-    def _set_strip(self, kind: str, name: str, model, fields: tuple[str, ...]) -> None:
-        strip = self.opened.player.strips[(kind, name)]
+    @staticmethod
+    def _set_strip(player, kind: str, name: str, model, fields: tuple[str, ...]) -> None:
+        strip = player.strips[(kind, name)]
         differ = {f: getattr(model, f) for f in fields if getattr(model, f) != getattr(strip, f)}
         if differ:
-            self.opened.player.change(kind, name, **differ)
+            player.change(kind, name, **differ)
 
     async def fit(self, spec: str) -> dict:
         """Choose the key that fits the lead melody into a voice or range (analysing in a worker thread)."""
@@ -239,6 +286,8 @@ class Stage:
         }
 
     def save(self) -> dict:
+        if self.show is not None:  # the setlist's presets and singer must never be baked into a session file
+            raise Conflict("a show does not save mixes: open the song on its own to save its mix")
         o = self.need()
         o.player.save(o.song.session_path)
         return {"saved": o.song.session_path.name}
@@ -247,10 +296,18 @@ class Stage:
 
     def snapshot(self) -> dict:
         """The state every client shows (see the contract); ``version`` counts changes."""
-        return state_of(self.opened, self.version, self.device_name, self.error)
+        show = self.show
+        state = state_of(self.opened, self.version, self.device_name, self.error)
+        return state | {"show": None if show is None else show.state()}
 
     def tick(self) -> dict | None:
         """A tick message (position, meters in dBFS); publishes the state first when the player's own changed."""
+        show, starts_in = self.show, None
+        if show is not None:
+            seen, starts_in = show.seen()
+            if seen != self._show_seen:  # a song switched, prepared or skipped: every client shows it
+                self._show_seen = seen
+                self.changed()
         o = self.opened
         if o is None:
             return None
@@ -265,13 +322,14 @@ class Stage:
         if o.stream is not None:
             p.cpu_load = float(o.stream.cpu_load)
         meters = {"master" if k == "master" else f"{k}:{n}": peak_db(v) for (k, n), v in p.take_peaks().items()}
-        return {
+        message = {
             "type": "tick",
             "position_s": round(p.seeks.position_s(), 3),
             "playing": is_playing(o),
             "preparing": p.preparing,
             "meters": meters,
         }
+        return message if starts_in is None else message | {"starts_in_s": starts_in}
 
     async def watch(self) -> None:
         """Publish a tick 25 times a second while a song is open (the event loop's task); on a clock, so the

@@ -2,6 +2,7 @@
 // Every control asks the server over HTTP; the view is drawn from the server's state (answers and WebSocket).
 import { api, clock, el, live, page, status } from "./common.js";
 import { Overview } from "./overview.js";
+import { Sections } from "./sections.js";
 import { Strips } from "./strips.js";
 
 const $ = (id) => document.getElementById(id);
@@ -18,6 +19,7 @@ const strips = new Strips((kind, name, patch) => {
   const path = kind === "master" ? "/api/master" : `/api/${kind === "stem" ? "stems" : "buses"}/${encodeURIComponent(name)}`;
   return change("PATCH", path, patch);
 });
+const sections = new Sections(change);
 const overview = new Overview($("overview"), (position_s) => change("POST", "/api/transport", { action: "seek", position_s }));
 
 /** Send a change; the answer is the new state. */
@@ -64,7 +66,7 @@ function draw() {
   $("loop-on").disabled = !loop;
   $("loop-text").textContent = loop ? `A ${clock(loop.start_s)} – B ${clock(loop.end_s)}`
     : pendingA !== null ? `A ${clock(pendingA)} – B ?` : "";
-  drawSections(state);
+  sections.draw(state);
   const names = JSON.stringify(state.presets || []);
   if (names !== presetNames) {
     presetNames = names;
@@ -75,27 +77,6 @@ function draw() {
   $("buses-h").hidden = !state.buses.length;
   strips.update(state, { stems: $("stems"), buses: $("buses"), master: $("master") });
   if (state.error) status(state.error, "error");
-}
-
-let sectionNames = "";
-
-/** The section bar: a button per section (the one playing pressed), and the loop toggle. */
-function drawSections(t) {
-  const list = t.sections || [];
-  $("sections-bar").hidden = !list.length;
-  const names = JSON.stringify(list.map((s) => s.name));
-  if (names !== sectionNames) {
-    sectionNames = names;
-    $("sections").replaceChildren(...list.map((s) =>
-      el("button", { "data-section": s.name, title: `from ${clock(s.start_s)}`,
-        onclick: () => change("POST", "/api/sections", { action: "jump", name: s.name }) }, s.name)));
-  }
-  for (const button of $("sections").children) {
-    button.setAttribute("aria-pressed", String(button.dataset.section === t.section));
-    button.classList.toggle("looping", button.dataset.section === t.section_loop);
-  }
-  $("section-loop").setAttribute("aria-pressed", String(Boolean(t.section_loop)));
-  $("section-loop").textContent = t.section_loop ? `Release ${t.section_loop}` : "Loop section";
 }
 
 function transport(t) {
@@ -154,10 +135,6 @@ function wire() {
     change("POST", "/api/transport", { action: "loop", loop_start_s: a, loop_end_s: b, loop_on: true });
   };
   $("loop-on").onclick = () => change("POST", "/api/transport", { action: "loop", loop_on: !(state.loop && state.loop.on) });
-  const section = (body) => change("POST", "/api/sections", body);
-  $("section-prev").onclick = () => section({ action: "jump", to: "previous" });
-  $("section-next").onclick = () => section({ action: "jump", to: "next" });
-  $("section-loop").onclick = () => section({ action: state.section_loop ? "release" : "loop" });
   const key = (step) => change("POST", "/api/key", { key_shift: (state.key_shift_wanted ?? state.key_shift ?? 0) + step });
   $("key-up").onclick = () => key(1);
   $("key-down").onclick = () => key(-1);
