@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,6 +96,29 @@ def test_a_setlist_leading_outside_the_folder_is_listed_with_that_problem_and_ne
         status, answer, _ = fresh.call("POST", "/api/setlists/set/open")
         assert status == 400 and "outside" in answer["error"] and fresh.ok("GET", "/api/state")["show"] is None
 
+
+
+def test_the_setlists_listing_never_reads_or_stats_a_file_outside_the_folder(tmp_path, monkeypatch):
+    """A linked setlist outside, a linked sub-folder outside and a setlist naming ../ sessions: nothing outside is
+    opened (read_json) or looked at (file_stamp), yet each leading outside is listed with its problem."""
+    from stemhost.web import setlists
+
+    folder, outside = tmp_path / "songs", tmp_path / "elsewhere"
+    write(outside / "set.json", {"songs": [{"session": "secret/session.json"}]})
+    write(outside / "sub" / "deep.json", {"songs": [{"session": "x/session.json"}]})
+    folder.mkdir()
+    (folder / "set.json").symlink_to(outside / "set.json")
+    (folder / "linked").symlink_to(outside / "sub")
+    write(folder / "peek.json", {"songs": [{"session": "../elsewhere/set.json"}]})
+    looked: list[Path] = []
+    for name in ("read_json", "file_stamp"):
+        real = getattr(setlists, name)
+        monkeypatch.setattr(setlists, name, lambda path, real=real: looked.append(Path(path).resolve()) or real(path))
+    listed = {entry.name: entry for entry in setlists.Setlists(folder).listing()}
+    assert sorted(listed) == ["deep", "peek", "set"], listed
+    assert "outside" in listed["set"].problems[0] and "outside" in listed["deep"].problems[0]
+    assert listed["peek"].problems, "a session outside the folder is a problem of the check"
+    assert looked and all(path.is_relative_to(folder.resolve()) for path in looked), looked
 
 # ---------------------------------------------------------------------------------------------- the show
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from stemhost.engine.sources import file_stamp
 from stemhost.errors import SessionError, StemhostError
 from stemhost.session.validation import read_json
-from stemhost.web.songs import NotFound, slug
+from stemhost.web.songs import NotFound, give_ids
 
 
 @dataclass(eq=False)
@@ -60,13 +60,7 @@ class Setlists:
                 known = self._entries.get(path)
                 fresh = known is not None and known.stamp == _stamp(self.folder, path)
                 entries[path] = known if fresh else self._check(path)
-            taken: set[str] = set()
-            for entry in entries.values():
-                base, n = slug(entry.name), 2
-                entry.id = base
-                while entry.id in taken:
-                    entry.id, n = f"{base[: 64 - len(str(n)) - 1]}-{n}", n + 1
-                taken.add(entry.id)
+            give_ids(entries.values())
             self._entries = entries
         return list(entries.values())
 
@@ -90,6 +84,9 @@ class Setlists:
         return [path for path in found if self._is_setlist(path)]
 
     def _is_setlist(self, path: Path) -> bool:
+        """Whether the file is a setlist; one that leads outside the folder is never read, and is listed (refused)."""
+        if not _inside(self.folder, path):
+            return True
         try:
             stamp = file_stamp(path)
         except OSError:  # gone meanwhile
@@ -120,6 +117,10 @@ class Setlists:
         return entry
 
 
+def _inside(folder: Path, path: Path) -> bool:
+    return path.resolve().is_relative_to(folder) and path.parent.resolve().is_relative_to(folder)
+
+
 def refuse_outside(folder: Path, path: Path) -> None:
     """A setlist file that is (or whose folder is) outside the served folder, links followed, is refused."""
     for where in (path.resolve(), path.parent.resolve()):
@@ -132,16 +133,20 @@ def refuse_outside(folder: Path, path: Path) -> None:
 
 def _stamp(folder: Path, path: Path) -> tuple:
     """What a setlist's check depends on, mostly: its file's and its session files' sizes and times."""
+    if not _inside(folder, path):
+        return ()
     try:
         stamps = [file_stamp(path)]
-        data = read_json(path) if path.resolve().is_relative_to(folder) else {}
+        data = read_json(path)
     except (OSError, StemhostError):
         return ()
     songs = data.get("songs") if isinstance(data, dict) else None
     for song in songs if isinstance(songs, list) else ():
         name = song.get("session") if isinstance(song, dict) else None
         try:
-            stamps.append(file_stamp(path.parent / name) if isinstance(name, str) else None)
+            session = path.parent / name if isinstance(name, str) else None
+            inside = session is not None and session.resolve().is_relative_to(folder)
+            stamps.append(file_stamp(session) if inside else None)  # never a look outside the folder
         except (OSError, ValueError):
             stamps.append(None)
     return tuple(stamps)

@@ -45,6 +45,17 @@ class NotFound(StemhostError, LookupError):
         self.field = field
 
 
+def give_ids(items) -> None:
+    """Set each item's ``id`` to the slug of its ``name``, made unique with ``-2``, ``-3`` in the items' order."""
+    taken: set[str] = set()
+    for item in items:
+        base, n = slug(item.name), 2
+        item.id = base
+        while item.id in taken:
+            item.id, n = f"{base[: 64 - len(str(n)) - 1]}-{n}", n + 1
+        taken.add(item.id)
+
+
 def slug(text: str) -> str:
     """A song id from a folder or file name: lower-case letters, digits and hyphens, at most 64 characters."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:64].strip("-") or "song"
@@ -127,13 +138,7 @@ class Library:
                 known = self._songs.get(path)
                 fresh = known is not None and known.error is None and known.stamp == _stamp(known)
                 songs[path] = known if fresh else self._load(path, name)
-            taken: set[str] = set()
-            for song in songs.values():  # ids in path order: stable while the folder keeps its songs
-                base, n = slug(song.name), 2
-                song.id = base
-                while song.id in taken:
-                    song.id, n = f"{base[: 64 - len(str(n)) - 1]}-{n}", n + 1
-                taken.add(song.id)
+            give_ids(songs.values())  # in path order: stable while the folder keeps its songs
             self._songs = songs
         if self._analyser is not None:
             self._analyser.want([s for s in songs.values() if not s.analysed and s.error is None])
