@@ -2,7 +2,7 @@
 
 The mixer only reads the player's figures and calls the :class:`~stemhost.live.player.Player` methods that
 queue changes (``change``, ``seek``, ``toggle_play``, ``set_loop``, ...), so the audio callback never
-waits for the UI. The rows and their meters are :mod:`~stemhost.live.strip_rows`'. The show view
+waits for the UI. The rows and their meters are in :mod:`~stemhost.live.strip_rows`. The show view
 (:mod:`~stemhost.show.view`) is this mixer on the song playing: :meth:`MixerApp.take` swaps the player.
 """
 

@@ -37,7 +37,7 @@ WITHOUT_A_SONG = {"next_song", "previous_song", "play_pause", "help", "quit"}
 
 
 class ShowApp(MixerApp):
-    """The show view for a :class:`~stemhost.show.runner.ShowRunner` (started by :meth:`on_mount`, stopped on quit).
+    """The show view for a :class:`~stemhost.show.runner.ShowRunner` (started once the view is drawn, stopped on quit).
 
     Args:
         runner: the show, not yet running.
