@@ -23,7 +23,8 @@ TWO = {"vocals": 330.0, "bass": 165.0, "keys": 550.0}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, jack_device):
-    """Songs 'one' (3 s, sections intro and verse) and 'two' (2 s); setlists 'setlist' (both, advance stop), 'broken' (one song missing) and
+    """Songs 'one' (3 s, sections intro and verse) and 'two' (2 s); setlists 'setlist' (both, advance stop),
+    'broken' (one song missing) and
     'friday' (sets/friday.json, its song in sets/late, deeper than the library looks) and 'auto' (sets/late twice,
     the second 1 s after the first on its own)."""
     folder = tmp_path_factory.mktemp("show") / "songs"

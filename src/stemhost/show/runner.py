@@ -3,8 +3,8 @@
 One stream stays open for the whole show; its callback (:meth:`ShowRunner.callback`) hands each block to the
 :class:`~stemhost.live.player.Player` of the song playing and switches to the next song's Player on the exact frame
 it is due, inside the callback: ``gap_s`` after the last frame of the song (``advance: "auto"``), or at the next
-block after ``next_song`` (a song cut mid-song fades out over 5 ms first). Both Players were built and started on other threads; the callback only copies from
-their rings (no allocation, no file system, no locks).
+block after ``next_song`` (a song cut mid-song fades out over 5 ms first). Both Players were built and started
+on other threads; the callback only copies from their rings (no allocation, no file system, no locks).
 
 The next song is prepared while the current one plays: its session (:func:`~stemhost.show.entries.prepared_entry`),
 then its Player, built in a background thread at a lower priority with the song's key and tempo: its stems are
