@@ -66,6 +66,8 @@ def transport(app: ShowApp) -> str:
 
 
 def test_the_first_song_waits_for_page_down_which_starts_it_and_page_down_again_starts_the_next(tmp_path, jack_device):
+    pressed: list[int] = []  # the stream's frame when page down was sent
+
     async def script(app: ShowApp, pilot: Pilot, runner: ShowRunner) -> None:
         assert await until(pilot, lambda: "1. song1 is ready: space or PgDn starts it" in panel(app), timeout=15), (
             panel(app)
@@ -80,6 +82,7 @@ def test_the_first_song_waits_for_page_down_which_starts_it_and_page_down_again_
         assert await until(pilot, lambda: "next: 2. song2 is ready: PgDn starts it now" in panel(app), timeout=15)
         first = app.player
         await pilot.pause(0.5)
+        pressed.append(runner.frame)
         await press(pilot, "pagedown")
         assert await until(pilot, lambda: runner.index == 1 and app.player is runner.now, timeout=5)
         assert app.player is not first and "✓  1. song1" in panel(app) and "▶  2. song2" in panel(app), panel(app)
@@ -95,7 +98,11 @@ def test_the_first_song_waits_for_page_down_which_starts_it_and_page_down_again_
     assert 400 < song1_ms < 3900, "song 2 started by the pedal, mid-song 1"
     assert abs(peak_hz(out[0, start1 + SR // 10 : start1 + SR // 2], 440.0) - 440.0) < 2
     assert abs(peak_hz(out[0, start2 + SR // 10 : start2 + SR // 2], 660.0) - 660.0) < 2
-    print(f"show view: song 1 played {song1_ms:.0f} ms before page down started song 2")
+    key_ms = 1000 * (start2 - pressed[0]) / SR
+    print(
+        f"show view: page down to song 2's first frame {key_ms:.1f} ms of the stream; song 1 played {song1_ms:.0f} ms"
+    )
+    assert key_ms < 100, "the prepared song starts on the next block or two"
 
 
 def test_the_mixer_keys_act_on_the_song_playing_and_the_next_song_has_its_own_mix(tmp_path, jack_device):
