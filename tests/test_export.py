@@ -59,7 +59,10 @@ def test_variant_specifications_expand_in_order_without_repeats(song):
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("bogus", "unknown variant 'bogus'; use full, minus-one, solo:NAME, solo:ROLE, keys=A..B, tempo=F,G or a bundled"),
+        (
+            "bogus",
+            "unknown variant 'bogus'; use full, minus-one, solo:NAME, solo:ROLE, keys=A..B, tempo=F,G or a bundled",
+        ),
         ("keys=-13..0", "'keys=-13..0' reaches beyond -12..+12 semitones"),
         ("keys=0..+13", "'keys=0..+13' reaches beyond -12..+12 semitones"),
         ("keys=2..-2", "the range runs from low to high, e.g. keys=-2..2"),

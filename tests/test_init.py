@@ -107,7 +107,9 @@ def test_init_leaves_the_full_mix_out_so_the_render_does_not_double(tmp_path: Pa
     assert out[-1].endswith("(2 stems)")
 
     rendered = tmp_path / "out.wav"
-    assert main(["render", str(tmp_path / "session.json"), "-o", str(rendered), "--bit-depth", "32f", "--tail", "0"]) == 0
+    assert (
+        main(["render", str(tmp_path / "session.json"), "-o", str(rendered), "--bit-depth", "32f", "--tail", "0"]) == 0
+    )
     audio, _ = read_audio(rendered)
     song = (band + vocal)[0]
     gain = float(audio[0] @ song / (song @ song))

@@ -30,7 +30,10 @@ def tagged(tmp_path: Path) -> Path:
     """A song whose session knows its key (Eb major) and tempo (120 BPM)."""
     write_audio(tmp_path / "keys.wav", tone(311.13, 0.5))
     write_audio(tmp_path / "vox.wav", tone(466.16, 0.5))
-    stems = [{"name": "keys", "file": "keys.wav", "role": "keys"}, {"name": "vox", "file": "vox.wav", "role": "lead_vocal"}]
+    stems = [
+        {"name": "keys", "file": "keys.wav", "role": "keys"},
+        {"name": "vox", "file": "vox.wav", "role": "lead_vocal"},
+    ]
     return write_session(tmp_path, {"title": "Tagged", "key": "Eb major", "bpm": 120, "stems": stems})
 
 

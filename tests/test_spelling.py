@@ -30,7 +30,10 @@ def flat_song(tmp_path):
     t = np.arange(round(5.5 * SR)) / SR
     chords = sum(np.sin(2 * np.pi * f * t) for f in (155.56, 196.0, 233.08)) * 0.05  # Eb G Bb
     write_audio(tmp_path / "keys.wav", chords.astype(np.float32)[None])
-    stems = [{"name": "lead", "file": "lead.wav", "role": "lead_vocal"}, {"name": "keys", "file": "keys.wav", "role": "keys"}]
+    stems = [
+        {"name": "lead", "file": "lead.wav", "role": "lead_vocal"},
+        {"name": "keys", "file": "keys.wav", "role": "keys"},
+    ]
     return write_session(tmp_path, {"stems": stems})
 
 

@@ -98,7 +98,6 @@ def test_a_setlist_leading_outside_the_folder_is_listed_with_that_problem_and_ne
         assert status == 400 and "outside" in answer["error"] and fresh.ok("GET", "/api/state")["show"] is None
 
 
-
 def test_the_setlists_listing_never_reads_or_stats_a_file_outside_the_folder(tmp_path, monkeypatch):
     """A linked setlist outside, a linked sub-folder outside and a setlist naming ../ sessions: nothing outside is
     opened (read_json) or looked at (file_stamp), yet each leading outside is listed with its problem."""
@@ -120,6 +119,7 @@ def test_the_setlists_listing_never_reads_or_stats_a_file_outside_the_folder(tmp
     assert "outside" in listed["set"].problems[0] and "outside" in listed["deep"].problems[0]
     assert listed["peek"].problems, "a session outside the folder is a problem of the check"
     assert looked and all(path.is_relative_to(folder.resolve()) for path in looked), looked
+
 
 # ---------------------------------------------------------------------------------------------- the show
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 # Words in a file name that give away a stem's role; the first rule that matches wins, so
 # instruments come before lead_vocal ("lead guitar" is a guitar, "lead.wav" a vocal).
+# (the words stay packed by hand, a line per group)
+# fmt: off
 ROLE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "backing_vocals",
@@ -52,11 +54,12 @@ ROLE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("fx", ("fx", "sfx", "riser", "risers", "impact", "noise", "effects", "sweep", "sweeps")),
 )
+# fmt: on
 
 # A whole song rather than one part: the words that name it. A file whose name holds one of these and no
 # part's word is a full mix (a stem named "Drum Mix" or "Backing Vocals Custom Backing Track" stays a stem).
 MIX_WORDS: tuple[str, ...] = ("mix", "mixdown", "fullmix", "master", "mastered", "premaster", "instrumental",
-                              "karaoke", "minusone", "playback", "demo", "reference", "stereomix")
+                              "karaoke", "minusone", "playback", "demo", "reference", "stereomix")  # fmt: skip
 MIX_PHRASES: tuple[tuple[str, ...], ...] = (
     ("custom", "backing", "track"),
     ("backing", "track"),

@@ -91,7 +91,9 @@ def check_variants_change_mix(variants: list[Variant], session: Session, session
         with warnings.catch_warnings():  # an entry matching no stem is the error below, not a warning
             warnings.simplefilter("ignore", StemhostWarning)
             played = variant.apply(session)
-        if _heard(played) != _heard(Variant(variant.name, key_shift=variant.key_shift, tempo=variant.tempo).apply(session)):
+        if _heard(played) != _heard(
+            Variant(variant.name, key_shift=variant.key_shift, tempo=variant.tempo).apply(session)
+        ):
             continue
         roles = ", ".join(sorted({s.role for s in session.stems}))
         missing = [p for p in patches if not any(s.name == p.name or s.role == p.role for s in session.stems)]
