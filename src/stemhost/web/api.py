@@ -6,16 +6,15 @@ models below (bounds, types, no unknown fields), so the OpenAPI page documents t
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from stemhost.web.songs import checked_id
 from stemhost.web.stage import Stage
 
 router = APIRouter(prefix="/api")
-SONG_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 STATE = {"description": "the state every client shows (see WS /api/ws)"}
 
 Db = Annotated[float, Field(ge=-60.0, le=12.0, allow_inf_nan=False, description="fader, dB (-60 to +12)")]
@@ -126,18 +125,10 @@ def stage_of(request: Request) -> Stage:
     return request.app.state.stage
 
 
-def check_id(song_id: str) -> str:
-    from stemhost.web.songs import NotFound
-
-    if not SONG_ID.match(song_id):
-        raise NotFound(f"no song {song_id[:80]!r}: ids are lower-case letters, digits and hyphens")
-    return song_id
-
-
 @router.post("/songs/{song_id}/open", responses={200: STATE})
 async def open_song(song_id: str, request: Request) -> dict:
     """Open a song (closing the one open), paused at 0; its own key and tempo are prepared."""
-    return await stage_of(request).open(check_id(song_id))
+    return await stage_of(request).open(checked_id(song_id))
 
 
 @router.get("/state", responses={200: STATE})

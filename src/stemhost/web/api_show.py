@@ -7,18 +7,16 @@ the mixer's routes act on the song playing, and the state's ``show`` lists its s
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stemhost.web.setlists import Setlists
-from stemhost.web.songs import NotFound
+from stemhost.web.songs import checked_id
 from stemhost.web.stage import NoSong, Stage, Unknown
 
 router = APIRouter(prefix="/api", tags=["show"])
-SETLIST_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 SWITCH_WAIT_S = 0.1  # the answer to next_song waits this long at most for the song to start
 STATE = {"description": "the state every client shows (see WS /api/ws); its show lists the setlist's songs"}
 
@@ -58,13 +56,6 @@ def stage_of(request: Request) -> Stage:
     return request.app.state.stage
 
 
-def check_setlist_id(setlist_id: str) -> str:
-    """A setlist id from a URL: a name, never a path; anything else is 404."""
-    if not SETLIST_ID.match(setlist_id):
-        raise NotFound(f"no setlist {setlist_id[:80]!r}: ids are lower-case letters, digits and hyphens", "id")
-    return setlist_id
-
-
 @router.get("/setlists", response_model=list[SetlistSummary])
 def setlists(request: Request) -> list[dict]:
     """Every setlist of the folder (a ``*.json`` with "songs", in the folder or one folder down), checked."""
@@ -76,7 +67,7 @@ async def open_setlist(setlist_id: str, request: Request) -> dict:
     """Close the song or show open and open a setlist's show: song 1 is prepared and waits for next_song."""
     from fastapi.concurrency import run_in_threadpool
 
-    entry = await run_in_threadpool(setlists_of(request).setlist, check_setlist_id(setlist_id))
+    entry = await run_in_threadpool(setlists_of(request).setlist, checked_id(setlist_id, "setlist"))
     return await stage_of(request).open_show(entry)
 
 

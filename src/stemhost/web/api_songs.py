@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from stemhost.web.songs import OVERVIEW_POINTS, SONG_ID, Library, NotFound
+from stemhost.web.songs import OVERVIEW_POINTS, Library, checked_id
 
 router = APIRouter(prefix="/api", tags=["songs"])
-_SONG_ID = re.compile(SONG_ID)
 
 
 class SongSummary(BaseModel):
@@ -40,13 +38,6 @@ def library_of(request: Request) -> Library:
     return request.app.state.library
 
 
-def check_song_id(song_id: str) -> str:
-    """A song id from a URL: a name, never a path; anything else is 404."""
-    if not _SONG_ID.match(song_id):
-        raise NotFound(f"no song {song_id[:80]!r}: ids are lower-case letters, digits and hyphens", "id")
-    return song_id
-
-
 @router.get("/songs", response_model=list[SongSummary])
 def songs(request: Request) -> list[dict]:
     """Every song of the folder, in path order (rescanned when a session or stem changed)."""
@@ -60,4 +51,4 @@ async def overview(
     points: Annotated[int, Query(ge=10, le=4000, description="slices")] = OVERVIEW_POINTS,
 ) -> dict:
     """The song's waveform overview (computed once per song and kept in memory)."""
-    return await run_in_threadpool(library_of(request).overview, check_song_id(song_id), points)
+    return await run_in_threadpool(library_of(request).overview, checked_id(song_id), points)

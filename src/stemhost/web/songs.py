@@ -45,6 +45,13 @@ class NotFound(StemhostError, LookupError):
         self.field = field
 
 
+def checked_id(value: str, what: str = "song") -> str:
+    """A song's or setlist's id from a URL: a name, never a path; anything else is NotFound (404)."""
+    if not re.match(SONG_ID, value):
+        raise NotFound(f"no {what} {value[:80]!r}: ids are lower-case letters, digits and hyphens", "id")
+    return value
+
+
 def give_ids(items) -> None:
     """Set each item's ``id`` to the slug of its ``name``, made unique with ``-2``, ``-3`` in the items' order."""
     taken: set[str] = set()

@@ -52,10 +52,16 @@ export async function api(method, path, body) {
 export function live(handlers) {
   let delay = 250;
   let socket = null;
+  const shown = (isLive) => { // the page's connection mark, if it has one
+    const mark = document.getElementById("conn");
+    if (!mark) return;
+    mark.textContent = isLive ? "live" : "reconnecting…";
+    mark.dataset.live = String(isLive);
+  };
   const connect = () => {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     socket = new WebSocket(`${scheme}://${location.host}/api/ws`);
-    socket.onopen = () => { delay = 250; handlers.open && handlers.open(); };
+    socket.onopen = () => { delay = 250; shown(true); handlers.open && handlers.open(); };
     socket.onmessage = (event) => {
       let message;
       try { message = JSON.parse(event.data); } catch { return; }
@@ -67,6 +73,7 @@ export function live(handlers) {
     socket.onclose = () => {
       // a refused handshake (a missing token, another site's page) looks like a lost network to the page
       if (!opened) status("no live connection to stemhost (retrying); with a token, open the address it printed", "error");
+      shown(false);
       handlers.close && handlers.close();
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 4000);
@@ -75,6 +82,29 @@ export function live(handlers) {
   };
   connect();
   return () => socket;
+}
+
+/** The server's state as a page keeps it: onState(next) runs for each state kept, the newest by version (an
+ * older answer overtaken by a newer state is dropped), or any version after a reconnect (the server may have
+ * restarted). change(method, path, body) sends a change and keeps its answer, the new state. */
+export function keepState(onState) {
+  let newest = null;
+  let fresh = true; // the first state, or the first after a reconnect: taken whatever its version
+  const kept = {
+    apply(next) {
+      if (!fresh && newest && next.version < newest.version) return;
+      fresh = false;
+      newest = next;
+      onState(next);
+    },
+    async change(method, path, body) {
+      const next = await api(method, path, body);
+      if (next && next.version !== undefined) kept.apply(next);
+      return next;
+    },
+    reconnected() { fresh = true; },
+  };
+  return kept;
 }
 
 /** Seconds as m:ss (or h:mm:ss). */

@@ -1,13 +1,12 @@
 // The mixer page: transport, overview, loop A–B, sections, key, tempo, fit, presets, save, and the strips.
 // Every control asks the server over HTTP; the view is drawn from the server's state (answers and WebSocket).
-import { api, clock, el, live, page, status } from "./common.js";
+import { api, clock, el, keepState, live, page, status } from "./common.js";
 import { Overview } from "./overview.js";
 import { Sections } from "./sections.js";
 import { Strips } from "./strips.js";
 
 const $ = (id) => document.getElementById(id);
 let state = null;
-let fresh = true; // accept the next state whatever its version (first load, or the server restarted)
 let pendingA = null; // loop start set locally until B is set
 let overviewSong = null;
 let presetNames = "";
@@ -15,29 +14,21 @@ let presetNames = "";
 const stats = { ticks: 0, tickRate: 0, states: 0, lastStateAt: 0, socketStates: 0, socketStateAt: 0, window: [] };
 window.stemhostStats = stats;
 
+const kept = keepState((next) => {
+  state = next;
+  stats.states += 1;
+  stats.lastStateAt = performance.now();
+  stats.version = next.version;
+  draw();
+});
+const { apply, change } = kept;
+
 const strips = new Strips((kind, name, patch) => {
   const path = kind === "master" ? "/api/master" : `/api/${kind === "stem" ? "stems" : "buses"}/${encodeURIComponent(name)}`;
   return change("PATCH", path, patch);
 });
 const sections = new Sections(change);
 const overview = new Overview($("overview"), (position_s) => change("POST", "/api/transport", { action: "seek", position_s }));
-
-/** Send a change; the answer is the new state. */
-async function change(method, path, body) {
-  const next = await api(method, path, body);
-  if (next && next.version !== undefined) apply(next);
-  return next;
-}
-
-function apply(next) {
-  if (!fresh && state && next.version < state.version) return; // an older answer overtaken by a newer state
-  fresh = false;
-  state = next;
-  stats.states += 1;
-  stats.lastStateAt = performance.now();
-  stats.version = next.version;
-  draw();
-}
 
 function draw() {
   const song = state.song;
@@ -160,8 +151,7 @@ function wire() {
 page("mixer");
 wire();
 const socket = live({
-  open: () => { fresh = true; $("conn").textContent = "live"; $("conn").dataset.live = "true"; },
-  close: () => { $("conn").textContent = "reconnecting…"; $("conn").dataset.live = "false"; },
+  open: kept.reconnected,
   state: (message) => {
     stats.socketStates += 1;
     stats.socketStateAt = performance.now();

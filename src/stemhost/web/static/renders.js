@@ -113,8 +113,6 @@ page("renders");
 $("render-form").addEventListener("submit", start);
 $("song").addEventListener("change", showSolos);
 live({
-  open: () => { $("conn").textContent = "live"; $("conn").dataset.live = "true"; },
-  close: () => { $("conn").textContent = "reconnecting…"; $("conn").dataset.live = "false"; },
   render: (message) => show(message.job),
 });
 loadSongs().catch(() => {});

@@ -1,37 +1,28 @@
 // The show page: pick a setlist (its problems listed), then play it: the current and next song big, Previous song /
 // Next song (foot-switch sized; PageUp/PageDown from USB foot pedals), tap a song to start it, "starts in" during
 // an auto gap, play/pause, the section bar, and a link to /mixer for the song's strips. Drawn from the server's state.
-import { api, clock, el, live, page, status } from "./common.js";
+import { api, clock, el, keepState, live, page, status } from "./common.js";
 import { Sections } from "./sections.js";
 
 const $ = (id) => document.getElementById(id);
 const STATES = { playing: "playing", ended: "ended", ready: "ready", preparing: "preparing…", played: "played",
   skipped: "skipped", "": "" };
 let state = null;
-let fresh = true; // accept the next state whatever its version (first load, or the server restarted)
 let setlists = null;
 let songsDrawn = "";
 // figures the browser tests read: states applied, ticks seen
 const stats = { states: 0, ticks: 0 };
 window.stemhostStats = stats;
 
-const sections = new Sections(change);
-
-/** Send a change; the answer is the new state. */
-async function change(method, path, body) {
-  const next = await api(method, path, body);
-  if (next && next.version !== undefined) apply(next);
-  return next;
-}
-
-function apply(next) {
-  if (!fresh && state && next.version < state.version) return; // an older answer overtaken by a newer state
-  fresh = false;
+const kept = keepState((next) => {
   state = next;
   stats.states += 1;
   stats.state = next;
   draw();
-}
+});
+const { apply, change } = kept;
+
+const sections = new Sections(change);
 
 /** "key +2 · tempo 90% · 1 bar count-in · auto after 2 s" for a song of the show. */
 function facts(song) {
@@ -153,8 +144,7 @@ function wire() {
 page("show");
 wire();
 live({
-  open: () => { fresh = true; $("conn").textContent = "live"; $("conn").dataset.live = "true"; },
-  close: () => { $("conn").textContent = "reconnecting…"; $("conn").dataset.live = "false"; },
+  open: kept.reconnected,
   state: (message) => apply(message.state),
   tick,
 });
