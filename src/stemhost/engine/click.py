@@ -126,6 +126,7 @@ class ClickSource:
             words = spoken_count(per_bar, sample_rate, beat_s(session) / self.tempo, level)
             self._count_sounds = [words[k % per_bar][0] for k in range(len(count))]
             self._count_at = self._count_on - np.array([words[k % per_bar][1] for k in range(len(count))], np.int64)
+        self._count_longest = max((len(sound) for sound in self._count_sounds), default=0)
         self._song_on = self._song_onsets()
 
     def _song_onsets(self) -> np.ndarray:
@@ -143,9 +144,8 @@ class ClickSource:
         start = self.position - self.delay
         self.position += n
         out = None
-        longest = max((len(sound) for sound in self._count_sounds), default=0)
         for starts, sound_of, length in (
-            (self._count_at, self._count_sounds.__getitem__, longest),
+            (self._count_at, self._count_sounds.__getitem__, self._count_longest),
             (self._song_on, lambda k: self.ticks[int(self._song_accent[k])], len(self.ticks[0])),
         ):
             lo = np.searchsorted(starts, start - length, side="right")

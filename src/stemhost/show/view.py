@@ -144,7 +144,7 @@ class ShowApp(MixerApp):
 
     def action_next_song(self) -> None:
         self.runner.next_song()
-        self.say(self.next_text(self.runner.status()).split(":")[0] + ": asked for")
+        self.say("next song: asked for")
 
     def action_previous_song(self) -> None:
         self.runner.previous_song()
